@@ -1,0 +1,160 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Config carries every setting and limit. Defaults are SPEC's; each has a
+// command-line flag so an operator (or a load test) can change it, and
+// tests set fields directly.
+type Config struct {
+	// Addr is the listen address. Defaults to 127.0.0.1:8000.
+	Addr string
+	// DBPath is the SQLite file. Defaults to ./livechat.db (env LIVECHAT_DB).
+	DBPath string
+	// Synchronous is SQLite's PRAGMA synchronous: NORMAL (default) or FULL.
+	Synchronous string
+	// TLSCert and TLSKey make the server speak HTTPS itself.
+	TLSCert, TLSKey string
+	// SecureCookies marks the session cookie Secure; on by itself with TLS.
+	// Set it when a reverse proxy terminates TLS in front of livechat.
+	SecureCookies bool
+	// TrustProxy takes the client address for login throttling from the
+	// last X-Forwarded-For hop, for a server behind a reverse proxy.
+	TrustProxy bool
+	// AllowedOrigins are extra origins (host patterns, as in
+	// websocket.AcceptOptions.OriginPatterns) allowed to open sockets.
+	AllowedOrigins []string
+
+	// MaxBody is the largest API request body. Defaults to 64 KiB.
+	MaxBody int64
+	// MaxPicture is the largest chatbot picture. Defaults to 1 MiB.
+	MaxPicture int64
+	// MaxUpload is the largest chat file. Defaults to 5 MiB.
+	MaxUpload int64
+	// MaxContent is the longest message, in characters. Defaults to 4000.
+	MaxContent int
+	// MaxFrame is the largest websocket frame a client may send; larger
+	// closes the socket with 1009. Defaults to 64 KiB.
+	MaxFrame int64
+	// RateMessages messages per RateWindow per socket. Defaults to 20 per 10 s;
+	// RateMessages <= 0 lifts the limit.
+	RateMessages int
+	RateWindow   time.Duration
+	// RateStrikes refusals in a row close the socket with 1008. Defaults to 20.
+	RateStrikes int
+	// SendQueue is a socket's outgoing queue, in frames; a socket whose
+	// queue is full is closed with 1008. AdminSendQueue is for admin room
+	// sockets, which carry every room's traffic. Defaults 64 and 1024.
+	SendQueue      int
+	AdminSendQueue int
+	// PingInterval is how often sockets are pinged to find dead
+	// connections. Defaults to 30 s.
+	PingInterval time.Duration
+
+	// LoginFailures failed logins per LoginWindow, per username or client
+	// address, before 429. Defaults to 10 per 15 min.
+	LoginFailures int
+	LoginWindow   time.Duration
+	// BcryptCost is the password hashing cost. Defaults to bcrypt.DefaultCost.
+	BcryptCost int
+	// SessionLifetime is how long a session lasts. Defaults to 30 days.
+	SessionLifetime time.Duration
+	// Pprof serves /debug/pprof/ on this extra address (localhost only).
+	Pprof string
+}
+
+// DefaultConfig returns SPEC's defaults.
+func DefaultConfig() Config {
+	return Config{
+		Addr:            "127.0.0.1:8000",
+		DBPath:          "./livechat.db",
+		Synchronous:     "NORMAL",
+		MaxBody:         64 << 10,
+		MaxPicture:      1 << 20,
+		MaxUpload:       5 << 20,
+		MaxContent:      4000,
+		MaxFrame:        64 << 10,
+		RateMessages:    20,
+		RateWindow:      10 * time.Second,
+		RateStrikes:     20,
+		SendQueue:       64,
+		AdminSendQueue:  1024,
+		PingInterval:    30 * time.Second,
+		LoginFailures:   10,
+		LoginWindow:     15 * time.Minute,
+		BcryptCost:      bcrypt.DefaultCost,
+		SessionLifetime: 30 * 24 * time.Hour,
+	}
+}
+
+// parseFlags reads the command line over the defaults and the environment.
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	c := DefaultConfig()
+	if v := getenv("LIVECHAT_DB"); v != "" {
+		c.DBPath = v
+	}
+	if v := getenv("LIVECHAT_ADDR"); v != "" {
+		c.Addr = v
+	}
+	fs := flag.NewFlagSet("livechat", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: livechat [flags]\n\nServes the livechat API, websockets and pages.\n\nEnvironment: LIVECHAT_DB (the --db default), LIVECHAT_ADDR (the --addr default).\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	origins := ""
+	fs.StringVar(&c.Addr, "addr", c.Addr, "listen `address`")
+	fs.StringVar(&c.DBPath, "db", c.DBPath, "SQLite database `file` (env LIVECHAT_DB)")
+	fs.StringVar(&c.Synchronous, "synchronous", c.Synchronous, "SQLite synchronous mode: NORMAL (safe against crashes) or FULL (also against power loss)")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate `file` (serve HTTPS)")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS key `file`")
+	fs.BoolVar(&c.SecureCookies, "secure-cookies", false, "mark the session cookie Secure (set when a proxy terminates TLS)")
+	fs.BoolVar(&c.TrustProxy, "trust-proxy", false, "take the client address from X-Forwarded-For (behind a reverse proxy)")
+	fs.StringVar(&origins, "allow-origins", "", "comma-separated extra `hosts` allowed to open websockets (patterns like *.example.com)")
+	fs.Int64Var(&c.MaxBody, "max-body", c.MaxBody, "largest API request body in `bytes`")
+	fs.Int64Var(&c.MaxPicture, "max-picture", c.MaxPicture, "largest chatbot picture in `bytes`")
+	fs.Int64Var(&c.MaxUpload, "max-upload", c.MaxUpload, "largest chat file upload in `bytes`")
+	fs.IntVar(&c.MaxContent, "max-content", c.MaxContent, "longest message in `characters`")
+	fs.Int64Var(&c.MaxFrame, "max-frame", c.MaxFrame, "largest websocket frame from a client in `bytes`")
+	fs.IntVar(&c.RateMessages, "rate-messages", c.RateMessages, "messages per --rate-window per socket (0 lifts the limit)")
+	fs.DurationVar(&c.RateWindow, "rate-window", c.RateWindow, "the message rate window")
+	fs.IntVar(&c.RateStrikes, "rate-strikes", c.RateStrikes, "rate-limited messages in a row before the socket is closed")
+	fs.IntVar(&c.SendQueue, "send-queue", c.SendQueue, "outgoing queue per socket, in `frames`")
+	fs.IntVar(&c.AdminSendQueue, "admin-send-queue", c.AdminSendQueue, "outgoing queue per admin room socket, in `frames`")
+	fs.DurationVar(&c.PingInterval, "ping-interval", c.PingInterval, "how often to ping sockets")
+	fs.IntVar(&c.LoginFailures, "login-failures", c.LoginFailures, "failed logins per --login-window before 429")
+	fs.DurationVar(&c.LoginWindow, "login-window", c.LoginWindow, "the failed-login window")
+	fs.IntVar(&c.BcryptCost, "bcrypt-cost", c.BcryptCost, "bcrypt cost for password hashes")
+	fs.DurationVar(&c.SessionLifetime, "session-lifetime", c.SessionLifetime, "how long a sign-in lasts")
+	fs.StringVar(&c.Pprof, "pprof", "", "serve /debug/pprof on this loopback `address` (e.g. 127.0.0.1:6060)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, err
+		}
+		// The flag package has printed the problem and the usage.
+		return c, errUsage
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	for _, o := range strings.Split(origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.AllowedOrigins = append(c.AllowedOrigins, o)
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return c, fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	if c.BcryptCost < bcrypt.MinCost || c.BcryptCost > bcrypt.MaxCost {
+		return c, fmt.Errorf("--bcrypt-cost must be %d to %d", bcrypt.MinCost, bcrypt.MaxCost)
+	}
+	return c, nil
+}

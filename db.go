@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+//go:embed schema.sql
+var schemaSQL string
+
+// migrations are the schema steps in order: migrations[i] takes the database
+// from user_version i to i+1. Order is important: append new steps at the
+// end, never edit a released one.
+var migrations = []string{
+	schemaSQL,
+}
+
+// applicationID marks a SQLite file as livechat's ("LVCH"), so the server
+// refuses to write its tables into some other program's database.
+const applicationID = 0x4C564348
+
+// Errors the db layer returns for the handlers to map onto statuses.
+var (
+	errNotFound  = errors.New("not found")
+	errConflict  = errors.New("already exists")
+	errNotOurDB  = errors.New("not a livechat database")
+	errTooNewDB  = errors.New("database was written by a newer livechat")
+	errForbidden = errors.New("forbidden")
+)
+
+// DB is the SQLite store. All writes go through writer, a pool of exactly one
+// connection whose transactions take the write lock up front
+// (_txlock=immediate), so writers queue in Go instead of failing with
+// SQLITE_BUSY; reads run concurrently on reader, which WAL allows beside the
+// writer.
+type DB struct {
+	writer *sql.DB
+	reader *sql.DB
+	path   string
+	// now is the clock, replaced in tests.
+	now func() time.Time
+}
+
+// dsn builds the connection string. Per-connection pragmas belong in the DSN:
+// a PRAGMA run with one Exec reaches only one pooled connection.
+//
+// synchronous: NORMAL in WAL mode never corrupts the database and loses
+// nothing when the process crashes; a power loss can roll back the last
+// transactions. FULL also survives power loss at the price of an fsync per
+// commit, which group commit (see the message writer) shares among many
+// messages. The operator picks with --synchronous.
+func dsn(path string, readOnly bool, synchronous string) string {
+	v := url.Values{}
+	v.Set("_busy_timeout", "10000")
+	v.Set("_foreign_keys", "on")
+	v.Set("_journal_mode", "WAL")
+	v.Set("_synchronous", synchronous)
+	if readOnly {
+		v.Set("_query_only", "on")
+	} else {
+		v.Set("_txlock", "immediate")
+	}
+	return "file:" + url.PathEscape(path) + "?" + v.Encode()
+}
+
+// OpenDB opens (creating if needed) the database at path and migrates it
+// forward. It refuses files that are not livechat databases and files
+// written by a newer version.
+func OpenDB(ctx context.Context, path, synchronous string) (*DB, error) {
+	if synchronous == "" {
+		synchronous = "NORMAL"
+	}
+	switch synchronous {
+	case "OFF", "NORMAL", "FULL", "EXTRA":
+	default:
+		return nil, fmt.Errorf("synchronous must be OFF, NORMAL, FULL or EXTRA, not %q", synchronous)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("open database %s: is a directory", path)
+	}
+	writer, err := sql.Open("sqlite3", dsn(path, false, synchronous))
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxLifetime(0)
+	writer.SetConnMaxIdleTime(0)
+	db := &DB{writer: writer, path: path, now: time.Now}
+	if err := db.migrate(ctx); err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	reader, err := sql.Open("sqlite3", dsn(path, true, synchronous))
+	if err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	n := max(4, 2*runtime.NumCPU())
+	reader.SetMaxOpenConns(n)
+	reader.SetMaxIdleConns(n)
+	db.reader = reader
+	return db, nil
+}
+
+// Close closes both pools. The WAL is checkpointed by SQLite when the last
+// connection closes.
+func (db *DB) Close() error {
+	var errs []error
+	if db.reader != nil {
+		errs = append(errs, db.reader.Close())
+	}
+	errs = append(errs, db.writer.Close())
+	return errors.Join(errs...)
+}
+
+// migrate runs the steps the file has not had yet, each in its own
+// BEGIN IMMEDIATE transaction together with its PRAGMA user_version, so a
+// crash mid-way leaves the file at a whole version.
+func (db *DB) migrate(ctx context.Context) error {
+	// The first statements touch the file: a non-SQLite file fails here.
+	conn, err := db.writer.Conn(ctx)
+	if err != nil {
+		return notSQLite(err)
+	}
+	defer conn.Close()
+	var appID, version int
+	if err := conn.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
+		return notSQLite(err)
+	}
+	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return err
+	}
+	if appID != applicationID {
+		// A fresh file has no tables; anything else is someone else's.
+		var tables int
+		if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&tables); err != nil {
+			return err
+		}
+		if appID != 0 || version != 0 || tables != 0 {
+			return errNotOurDB
+		}
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("%w (schema version %d, this binary knows %d)", errTooNewDB, version, len(migrations))
+	}
+	for v := version; v < len(migrations); v++ {
+		if err := db.migrateStep(ctx, conn, v); err != nil {
+			return fmt.Errorf("migrate to version %d: %w", v+1, err)
+		}
+	}
+	return nil
+}
+
+// notSQLite turns SQLite's "file is not a database" into errNotOurDB.
+func notSQLite(err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) && (se.Code == sqlite3.ErrNotADB || se.Code == sqlite3.ErrCorrupt) {
+		return errNotOurDB
+	}
+	return err
+}
+
+func (db *DB) migrateStep(ctx context.Context, conn *sql.Conn, from int) error {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	// Re-read inside the write lock: another process may have migrated.
+	var version int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return err
+	}
+	if version != from {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, migrations[from]); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d; PRAGMA user_version = %d", applicationID, from+1)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// SchemaVersion reports PRAGMA user_version.
+func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := db.reader.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v)
+	return v, err
+}
+
+// Ping checks that the database answers a query, for /healthz.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	return db.reader.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// inTx runs fn in a write transaction on the single writer connection and
+// commits it when fn returns nil.
+func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// nowMillis is the current time as stored: Unix milliseconds.
+func (db *DB) nowMillis() int64 { return db.now().UnixMilli() }
+
+// formatTime renders stored Unix milliseconds as RFC 3339 UTC with
+// milliseconds, the one time format of the API.
+func formatTime(ms int64) string {
+	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+// isUniqueViolation reports whether err is a UNIQUE constraint failure.
+func isUniqueViolation(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && (se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey)
+}

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+)
+
+// apiError is an error meant for the client: a status, a sentence for a
+// person, and optionally what is wrong with each field. It renders as
+// SPEC's {"detail": ..., "errors": {...}}.
+type apiError struct {
+	Status int
+	Detail string
+	Fields map[string]string
+}
+
+func (e *apiError) Error() string { return fmt.Sprintf("%d %s", e.Status, e.Detail) }
+
+// errorf makes an apiError with a formatted detail.
+func errorf(status int, format string, args ...any) *apiError {
+	return &apiError{Status: status, Detail: fmt.Sprintf(format, args...)}
+}
+
+// fieldErrors makes a 400 from a field → problem map.
+func fieldErrors(fields map[string]string) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Detail: "Some fields are not valid.", Fields: fields}
+}
+
+var errUnauthorized = &apiError{Status: http.StatusUnauthorized, Detail: "Authentication credentials were not provided or have expired. Please sign in."}
+
+// writeJSON writes v as JSON with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(true)
+	_ = enc.Encode(v)
+}
+
+// writeError is the one error path of the HTTP API. An *apiError is sent
+// as it is; errNotFound and errConflict get 404 and 409; anything else is
+// logged with the request and becomes 500 "Internal error." so internal
+// details never reach the client.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *apiError
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.As(err, &ae):
+	case errors.As(err, &maxErr):
+		ae = errorf(http.StatusRequestEntityTooLarge, "The request body is too large (at most %d bytes).", maxErr.Limit)
+	case errors.Is(err, errNotFound):
+		ae = errorf(http.StatusNotFound, "Not found.")
+	case errors.Is(err, errConflict):
+		ae = errorf(http.StatusConflict, "That already exists.")
+	case errors.Is(err, errForbidden):
+		ae = errorf(http.StatusForbidden, "You do not have permission to do that.")
+	default:
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		ae = errorf(http.StatusInternalServerError, "Internal error.")
+	}
+	body := map[string]any{"detail": ae.Detail}
+	if len(ae.Fields) > 0 {
+		body["errors"] = ae.Fields
+	}
+	if ae.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Session realm="livechat"`)
+	}
+	writeJSON(w, ae.Status, body)
+}
+
+// decodeBody reads a JSON object, or a urlencoded or multipart form (what a
+// browser form posts), into dst. Form fields are taken as strings. Bodies
+// over MaxBody fail with *http.MaxBytesError (413 in writeError).
+func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch ct {
+	case "application/x-www-form-urlencoded", "multipart/form-data":
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
+		var err error
+		if ct == "multipart/form-data" {
+			err = r.ParseMultipartForm(s.cfg.MaxBody)
+		} else {
+			err = r.ParseForm()
+		}
+		if err != nil {
+			var maxErr *http.MaxBytesError
+			if errors.As(err, &maxErr) {
+				return err
+			}
+			return errorf(http.StatusBadRequest, "The form could not be read.")
+		}
+		m := map[string]string{}
+		for k, v := range r.PostForm {
+			if len(v) > 0 {
+				m[k] = v[0]
+			}
+		}
+		b, _ := json.Marshal(m)
+		if err := json.Unmarshal(b, dst); err != nil {
+			return errorf(http.StatusBadRequest, "The form has a field of the wrong type.")
+		}
+		return nil
+	default:
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+		if err := dec.Decode(dst); err != nil {
+			var maxErr *http.MaxBytesError
+			var typeErr *json.UnmarshalTypeError
+			switch {
+			case errors.As(err, &maxErr):
+				return err
+			case errors.Is(err, io.EOF):
+				return errorf(http.StatusBadRequest, "The request body is empty; send a JSON object.")
+			case errors.As(err, &typeErr):
+				if typeErr.Field != "" {
+					return &apiError{Status: http.StatusBadRequest, Detail: "Some fields are not valid.",
+						Fields: map[string]string{typeErr.Field: "Must be a " + jsonKind(typeErr.Type.Kind().String()) + "."}}
+				}
+				return errorf(http.StatusBadRequest, "The request body must be a JSON object.")
+			default:
+				return errorf(http.StatusBadRequest, "The request body is not valid JSON.")
+			}
+		}
+		return nil
+	}
+}
+
+func jsonKind(goKind string) string {
+	switch {
+	case goKind == "string":
+		return "string"
+	case goKind == "bool":
+		return "boolean"
+	case strings.HasPrefix(goKind, "int"), strings.HasPrefix(goKind, "uint"), strings.HasPrefix(goKind, "float"):
+		return "number"
+	default:
+		return "value of another type"
+	}
+}
+
+// handleHealthz handles "GET /healthz": 200 ok when the database answers.
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := s.db.Ping(r.Context()); err != nil {
+		s.log.Error("healthz", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "database unavailable\n")
+		return
+	}
+	io.WriteString(w, "ok")
+}

@@ -1,0 +1,263 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"net"
+	"net/http"
+	"net/mail"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+var usernameRE = regexp.MustCompile(`^[a-z0-9_.-]{1,32}$`)
+
+// reservedUsernames would shadow paths under /chatbot/ and /ws/.
+var reservedUsernames = map[string]bool{
+	"api": true, "details": true, "message": true, "consumeremail": true,
+	"files": true, "static": true, "ws": true,
+}
+
+// Password length limits, in characters.
+const (
+	minPassword = 8
+	maxPassword = 128
+)
+
+// passwordKey pre-hashes a password so that bcrypt, which reads only 72
+// bytes, sees all of a 128-character (up to 512-byte) password.
+func passwordKey(password string) []byte {
+	sum := sha256.Sum256([]byte(password))
+	return []byte(base64.StdEncoding.EncodeToString(sum[:]))
+}
+
+func hashPassword(password string, cost int) (string, error) {
+	h, err := bcrypt.GenerateFromPassword(passwordKey(password), cost)
+	return string(h), err
+}
+
+func mustHashPassword(password string, cost int) []byte {
+	h, err := hashPassword(password, cost)
+	if err != nil {
+		panic(err)
+	}
+	return []byte(h)
+}
+
+func checkPassword(hash []byte, password string) bool {
+	return bcrypt.CompareHashAndPassword(hash, passwordKey(password)) == nil
+}
+
+func validatePassword(field, password string, errs map[string]string) {
+	switch n := utf8.RuneCountInString(password); {
+	case n < minPassword:
+		errs[field] = "Must be at least 8 characters."
+	case n > maxPassword:
+		errs[field] = "Must be at most 128 characters."
+	}
+}
+
+// signupRequest is the body of POST /accounts/api/signup.
+type signupRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	Email    string `json:"email"`
+	Name     string `json:"name"`
+}
+
+// handleSignup handles "POST /accounts/api/signup": create the account and
+// its chatbot, and sign in.
+func (s *Server) handleSignup(w http.ResponseWriter, r *http.Request) {
+	var req signupRequest
+	if err := s.decodeBody(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	username := strings.ToLower(strings.TrimSpace(req.Username))
+	email := strings.TrimSpace(req.Email)
+	name := strings.TrimSpace(req.Name)
+	errs := map[string]string{}
+	switch {
+	case username == "":
+		errs["username"] = "This field is required."
+	case !usernameRE.MatchString(username):
+		errs["username"] = "Use 1 to 32 of a-z, 0-9, _ . and -."
+	case reservedUsernames[username]:
+		errs["username"] = "This username is reserved."
+	}
+	validatePassword("password", req.Password, errs)
+	if email != "" {
+		if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 254 {
+			errs["email"] = "Enter a valid email address."
+		}
+	}
+	if utf8.RuneCountInString(name) > 100 {
+		errs["name"] = "Must be at most 100 characters."
+	}
+	if len(errs) > 0 {
+		s.writeError(w, r, fieldErrors(errs))
+		return
+	}
+	hash, err := hashPassword(req.Password, s.cfg.BcryptCost)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	u, err := s.db.CreateUser(r.Context(), username, hash, email, name)
+	if errors.Is(err, errConflict) {
+		s.writeError(w, r, &apiError{Status: http.StatusConflict, Detail: "That username is taken.",
+			Fields: map[string]string{"username": "This username is taken."}})
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.signIn(r.Context(), u); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"detail": "success", "user": u.JSON()})
+}
+
+// loginRequest is the body of POST /accounts/api/login.
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// handleLogin handles "POST /accounts/api/login". Failures are counted per
+// username and per client address; past the limit the answer is 429 with
+// Retry-After, before any password is checked.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	var req loginRequest
+	if err := s.decodeBody(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	username := strings.ToLower(strings.TrimSpace(req.Username))
+	errs := map[string]string{}
+	if username == "" {
+		errs["username"] = "This field is required."
+	}
+	if req.Password == "" {
+		errs["password"] = "This field is required."
+	}
+	if len(errs) > 0 {
+		s.writeError(w, r, fieldErrors(errs))
+		return
+	}
+	keys := []string{"user:" + username, "addr:" + s.clientAddr(r)}
+	if wait := s.throttle.blocked(keys...); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((wait+999_999_999)/1_000_000_000)))
+		s.writeError(w, r, errorf(http.StatusTooManyRequests, "Too many failed sign-in attempts. Try again later."))
+		return
+	}
+	u, err := s.db.UserByName(r.Context(), username)
+	if err != nil && !errors.Is(err, errNotFound) {
+		s.writeError(w, r, err)
+		return
+	}
+	ok := false
+	if u != nil {
+		ok = checkPassword([]byte(u.PasswordHash), req.Password)
+	} else if len(req.Password) <= 4*maxPassword {
+		// Spend the same time as for a wrong password.
+		checkPassword(s.dummyHash, req.Password)
+	}
+	if !ok {
+		s.throttle.fail(keys...)
+		s.writeError(w, r, errorf(http.StatusUnauthorized, "Username or password is incorrect"))
+		return
+	}
+	s.throttle.reset(keys[0])
+	if err := s.signIn(r.Context(), u); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"detail": "success", "user": u.JSON()})
+}
+
+// clientAddr is the address failed logins are counted against: the peer,
+// or behind a trusted proxy the last X-Forwarded-For hop.
+func (s *Server) clientAddr(r *http.Request) string {
+	if s.cfg.TrustProxy {
+		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+			parts := strings.Split(xff, ",")
+			if a := strings.TrimSpace(parts[len(parts)-1]); a != "" {
+				return a
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// handleLogout handles "POST /accounts/api/logout".
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request, u *User) {
+	if err := s.sessions.Destroy(r.Context()); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleMe handles "GET /accounts/api/me".
+func (s *Server) handleMe(w http.ResponseWriter, r *http.Request, u *User) {
+	writeJSON(w, http.StatusOK, map[string]any{"user": u.JSON()})
+}
+
+// changePasswordRequest is the body of POST /accounts/api/changepassword.
+type changePasswordRequest struct {
+	OldPassword string `json:"old_password"`
+	NewPassword string `json:"new_password"`
+}
+
+// handleChangePassword handles "POST /accounts/api/changepassword". The
+// account's session epoch moves on, which ends its other sessions; this
+// one is renewed and carries the new epoch.
+func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request, u *User) {
+	var req changePasswordRequest
+	if err := s.decodeBody(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	errs := map[string]string{}
+	if req.OldPassword == "" {
+		errs["old_password"] = "This field is required."
+	}
+	validatePassword("new_password", req.NewPassword, errs)
+	if len(errs) > 0 {
+		s.writeError(w, r, fieldErrors(errs))
+		return
+	}
+	if !checkPassword([]byte(u.PasswordHash), req.OldPassword) {
+		s.writeError(w, r, &apiError{Status: http.StatusForbidden, Detail: "The old password is not correct.",
+			Fields: map[string]string{"old_password": "Not correct."}})
+		return
+	}
+	hash, err := hashPassword(req.NewPassword, s.cfg.BcryptCost)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	epoch, err := s.db.SetPassword(r.Context(), u.ID, hash)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	u.SessionEpoch = epoch
+	if err := s.signIn(r.Context(), u); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"detail": "success"})
+}

@@ -1,0 +1,324 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/alexedwards/scs/sqlite3store"
+	"github.com/alexedwards/scs/v2"
+)
+
+// Server carries every dependency of the handlers; there is no package
+// state, so tests can run several servers at once.
+type Server struct {
+	cfg      Config
+	db       *DB
+	log      *slog.Logger
+	sessions *scs.SessionManager
+	store    *sessionStore
+	hub      *Hub
+	throttle *loginThrottle
+	// dummyHash is compared against when a login names an unknown user, so
+	// that costs the same time as a wrong password.
+	dummyHash []byte
+	handler   http.Handler
+}
+
+// NewServer wires the server. Close stops its background work.
+func NewServer(cfg Config, db *DB, logger *slog.Logger) *Server {
+	s := &Server{
+		cfg:      cfg,
+		db:       db,
+		log:      logger,
+		throttle: newLoginThrottle(cfg.LoginFailures, cfg.LoginWindow, db.now),
+	}
+	s.dummyHash = mustHashPassword("not the password of anyone", cfg.BcryptCost)
+	s.store = newSessionStore(db)
+	s.sessions = scs.New()
+	s.sessions.Store = s.store
+	s.sessions.Lifetime = cfg.SessionLifetime
+	s.sessions.Cookie.Name = "livechat_session"
+	s.sessions.Cookie.HttpOnly = true
+	s.sessions.Cookie.SameSite = http.SameSiteLaxMode
+	s.sessions.Cookie.Secure = cfg.SecureCookies || cfg.TLSCert != ""
+	s.sessions.Cookie.Persist = true
+	s.sessions.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
+		s.writeError(w, r, err)
+	}
+	s.hub = NewHub()
+	s.handler = s.routes()
+	return s
+}
+
+// Handler is the server's whole HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close stops background work. The caller closes the database afterwards.
+func (s *Server) Close() {
+	s.CloseSockets()
+	s.store.stop()
+}
+
+// CloseSockets closes every websocket with 1001 (going away); run from
+// http.Server.RegisterOnShutdown, since Shutdown ignores hijacked
+// connections.
+func (s *Server) CloseSockets() { s.hub.CloseAll() }
+
+// sessionStore is scs's own SQLite store over our two pools: sessions are
+// read on the concurrent reader pool and written through the one writer.
+type sessionStore struct {
+	read  *sqlite3store.SQLite3Store
+	write *sqlite3store.SQLite3Store
+}
+
+func newSessionStore(db *DB) *sessionStore {
+	return &sessionStore{
+		read:  sqlite3store.NewWithCleanupInterval(db.reader, 0),
+		write: sqlite3store.NewWithCleanupInterval(db.writer, 10*time.Minute),
+	}
+}
+
+func (st *sessionStore) Find(token string) ([]byte, bool, error) { return st.read.Find(token) }
+func (st *sessionStore) Commit(token string, b []byte, expiry time.Time) error {
+	return st.write.Commit(token, b, expiry)
+}
+func (st *sessionStore) Delete(token string) error { return st.write.Delete(token) }
+func (st *sessionStore) stop()                     { st.write.StopCleanup() }
+
+// Session keys.
+const (
+	sessUserID = "uid"
+	sessEpoch  = "epoch"
+)
+
+// currentUser returns the signed-in account, or nil. A session whose
+// epoch is older than the account's (the password changed since) is
+// destroyed and counts as signed out.
+func (s *Server) currentUser(r *http.Request) (*User, error) {
+	ctx := r.Context()
+	id := s.sessions.GetInt64(ctx, sessUserID)
+	if id == 0 {
+		return nil, nil
+	}
+	u, err := s.db.UserByID(ctx, id)
+	if err == errNotFound {
+		return nil, s.sessions.Destroy(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if s.sessions.GetInt64(ctx, sessEpoch) != u.SessionEpoch {
+		return nil, s.sessions.Destroy(ctx)
+	}
+	return u, nil
+}
+
+// signIn renews the session token (against session fixation) and stores
+// the account in it.
+func (s *Server) signIn(ctx context.Context, u *User) error {
+	if err := s.sessions.RenewToken(ctx); err != nil {
+		return err
+	}
+	s.sessions.Put(ctx, sessUserID, u.ID)
+	s.sessions.Put(ctx, sessEpoch, u.SessionEpoch)
+	return nil
+}
+
+// userHandler is a handler for signed-in admins only.
+type userHandler func(w http.ResponseWriter, r *http.Request, u *User)
+
+// requireUser answers 401 unless an admin is signed in.
+func (s *Server) requireUser(h userHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		u, err := s.currentUser(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if u == nil {
+			s.writeError(w, r, errUnauthorized)
+			return
+		}
+		h(w, r, u)
+	}
+}
+
+// routes is the one route table, and the middleware around it, outermost
+// first: panic recovery, trailing-slash folding, default security headers,
+// cross-origin refusal, sessions, then the mux with JSON 404/405 for API
+// paths.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+
+	mux.HandleFunc("GET /healthz", s.handleHealthz)
+
+	// Accounts.
+	mux.HandleFunc("POST /accounts/api/signup", s.handleSignup)
+	mux.HandleFunc("POST /accounts/api/login", s.handleLogin)
+	mux.HandleFunc("POST /accounts/api/logout", s.requireUser(s.handleLogout))
+	mux.HandleFunc("GET /accounts/api/me", s.requireUser(s.handleMe))
+	mux.HandleFunc("POST /accounts/api/changepassword", s.requireUser(s.handleChangePassword))
+
+	// Chatbot style.
+	mux.HandleFunc("GET /chatbot/api", s.requireUser(s.handleGetChatbot))
+	mux.HandleFunc("POST /chatbot/api", s.requireUser(s.handleUpdateChatbot))
+	mux.HandleFunc("POST /chatbot/api/picture", s.requireUser(s.handleUploadPicture))
+	mux.HandleFunc("DELETE /chatbot/api/picture", s.requireUser(s.handleDeletePicture))
+	mux.HandleFunc("GET /chatbot/details/{username}", s.handleChatbotDetails)
+	// "/chatbot/{username}/picture" would conflict with
+	// "/chatbot/details/{username}" in ServeMux, so the picture is
+	// dispatched by handleChatbotPath together with the visitor page.
+	mux.HandleFunc("GET /chatbot/{username}/{consumer}", s.handleChatbotPath)
+
+	// Conversations.
+	mux.HandleFunc("GET /chatbot/api/rooms", s.requireUser(s.handleListRooms))
+	mux.HandleFunc("GET /chatbot/api/rooms/{consumer}/messages", s.requireUser(s.handleRoomMessages))
+	mux.HandleFunc("GET /chatbot/api/rooms/{consumer}/export", s.requireUser(s.handleExportRoom))
+	mux.HandleFunc("DELETE /chatbot/api/rooms/{consumer}", s.requireUser(s.handleDeleteRoom))
+
+	// Files.
+	mux.HandleFunc("POST /chatbot/message/file/upload", s.handleUpload)
+	mux.HandleFunc("GET /files/{token}/{name}", s.handleFile)
+
+	// Websockets.
+	mux.HandleFunc("GET /ws/room/{username}", s.handleRoomSocket)
+	mux.HandleFunc("GET /ws/chat/{username}/{consumer}", s.handleChatSocket)
+
+	// Pages.
+	mux.HandleFunc("GET /{$}", s.handleLanding)
+	mux.HandleFunc("GET /signin", s.handleSigninPage)
+	mux.HandleFunc("GET /signup", s.handleSignupPage)
+	mux.HandleFunc("GET /messages", s.handleInboxPage)
+	mux.HandleFunc("GET /settings", s.handleSettingsPage)
+	mux.HandleFunc("GET /widget.js", s.handleWidgetJS)
+	mux.Handle("GET /static/", s.staticHandler())
+
+	var h http.Handler = s.fallback(mux)
+	h = s.sessions.LoadAndSave(h)
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, errorf(http.StatusForbidden, "Cross-origin request refused."))
+	}))
+	h = cop.Handler(h)
+	h = defaultHeaders(h)
+	h = foldTrailingSlash(h)
+	h = s.recoverPanics(h)
+	return h
+}
+
+// handleChatbotPath handles "GET /chatbot/{username}/{consumer}": the
+// chatbot's picture when the second segment is "picture", else the
+// visitor's chat window.
+func (s *Server) handleChatbotPath(w http.ResponseWriter, r *http.Request) {
+	if r.PathValue("consumer") == "picture" {
+		s.handleChatbotPicture(w, r)
+		return
+	}
+	s.handleVisitorPage(w, r)
+}
+
+// isAPIPath reports whether a path belongs to the JSON API (errors as
+// JSON) rather than to the pages (errors as HTML).
+func isAPIPath(p string) bool {
+	for _, prefix := range []string{"/accounts/api", "/chatbot/api", "/chatbot/details/", "/chatbot/message/", "/files/", "/ws/", "/healthz"} {
+		if strings.HasPrefix(p, prefix) {
+			return true
+		}
+	}
+	return strings.HasPrefix(p, "/chatbot/") && strings.HasSuffix(p, "/picture")
+}
+
+// fallback answers requests the mux has no route for: JSON 404/405 on API
+// paths, the HTML not-found page elsewhere.
+func (s *Server) fallback(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		// Let the mux decide between 404 and 405 (with its Allow header),
+		// then answer in our own format.
+		rec := &statusRecorder{header: http.Header{}}
+		mux.ServeHTTP(rec, r)
+		if allow := rec.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		if rec.status == http.StatusMethodNotAllowed {
+			s.writeError(w, r, errorf(http.StatusMethodNotAllowed, "Method %s is not allowed here.", r.Method))
+			return
+		}
+		if isAPIPath(r.URL.Path) {
+			s.writeError(w, r, errorf(http.StatusNotFound, "Not found."))
+			return
+		}
+		s.notFoundPage(w, r)
+	})
+}
+
+// statusRecorder captures what the mux's own 404/405 handlers write.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (rec *statusRecorder) Header() http.Header         { return rec.header }
+func (rec *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (rec *statusRecorder) WriteHeader(status int)      { rec.status = status }
+
+// foldTrailingSlash serves "/x/" as "/x", so every path works with and
+// without a trailing slash without registering routes twice.
+func foldTrailingSlash(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if len(p) > 1 && strings.HasSuffix(p, "/") && !strings.HasPrefix(p, "/static/") {
+			r2 := new(http.Request)
+			*r2 = *r
+			u := *r.URL
+			r2.URL = &u
+			r2.URL.Path = strings.TrimRight(p, "/")
+			if r2.URL.Path == "" {
+				r2.URL.Path = "/"
+			}
+			r2.URL.RawPath = ""
+			r = r2
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Content-Security-Policy values. Pages set their own (see pages.go); API
+// responses get the strictest.
+const cspAPI = "default-src 'none'; frame-ancestors 'none'"
+
+// defaultHeaders sets the headers every response carries unless a handler
+// replaces them: no MIME sniffing, no framing, no referrer leaks.
+func defaultHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", cspAPI)
+		h.Set("Referrer-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recoverPanics turns a panic in a handler into a logged 500 with a JSON
+// body instead of a dropped connection.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic", "method", r.Method, "path", r.URL.Path, "panic", v)
+				s.writeError(w, r, errorf(http.StatusInternalServerError, "Internal error."))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
