@@ -1,0 +1,305 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// The pages are plain HTML templates, CSS and JavaScript modules embedded
+// in the binary: no build step, nothing from a CDN.
+//
+//go:embed static
+var staticFS embed.FS
+
+// Content-Security-Policy of the pages. No inline script, no inline style
+// attributes (colours are set through the CSSOM), nothing from other
+// origins. 'self' in connect-src covers same-origin ws:/wss: in current
+// browsers (CSP Level 3). cspFrameable is the visitor window's, which any
+// site may embed: it is what widget.js frames.
+const (
+	cspPageBase = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
+		"connect-src 'self'; font-src 'self'; media-src 'self' blob:; form-action 'self'; base-uri 'none'"
+	cspPage      = cspPageBase + "; frame-ancestors 'none'"
+	cspFrameable = cspPageBase + "; frame-ancestors *"
+)
+
+// pageTemplates are static/*.html, parsed once.
+var pageTemplates = template.Must(template.New("").Funcs(template.FuncMap{
+	"json":     toJSON,
+	"initial":  initial,
+	"demoData": func() demo { return demoFor(&Chatbot{ChatbotName: "Nordic Bikes", IntroductionText: "Hi! 👋 Ask us anything about our bikes."}) },
+	"demoFor":  demoFor,
+}).ParseFS(staticFS, "static/*.html"))
+
+// demo is what the "demo" template (a chat window with sample messages)
+// shows: the landing page's illustration and the settings preview.
+type demo struct{ Name, Initial, Intro, Picture string }
+
+func demoFor(c *Chatbot) demo {
+	return demo{Name: c.ChatbotName, Initial: initial(c.ChatbotName), Intro: c.IntroductionText, Picture: c.BotPicture}
+}
+
+// initial is the first letter of a name, for avatars without a picture.
+func initial(name string) string {
+	for _, r := range name {
+		return string(r)
+	}
+	return "?"
+}
+
+// toJSON renders a value for a data- attribute (html/template escapes it).
+func toJSON(v any) (string, error) {
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+// consumerIDRE is SPEC's consumer id: 1–64 of A-Z a-z 0-9 _ . ~ -.
+var consumerIDRE = regexp.MustCompile(`^[A-Za-z0-9_.~-]{1,64}$`)
+
+// pageData is what a page template sees. Everything a script needs goes
+// into data- attributes, since no inline script is allowed.
+type pageData struct {
+	Title    string
+	User     *User
+	Username string // the chatbot's (visitor window) or the admin's
+	Consumer string
+	Chatbot  *Chatbot
+	Online   bool
+	Message  string // 404 page
+}
+
+// renderPage writes a page template with the pages' headers.
+func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, data pageData) {
+	var buf bytes.Buffer
+	if err := pageTemplates.ExecuteTemplate(&buf, name, data); err != nil {
+		s.log.Error("page template failed", "page", name, "err", err)
+		http.Error(w, "Internal error.", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", cspPage)
+	h.Set("X-Frame-Options", "DENY")
+	if name == "chat.html" {
+		h.Set("Content-Security-Policy", cspFrameable)
+		h.Del("X-Frame-Options")
+	}
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(buf.Bytes())
+	}
+}
+
+// pageUser is the signed-in admin, or nil. A broken session counts as
+// signed out on a page (the API paths report the error).
+func (s *Server) pageUser(r *http.Request) *User {
+	u, err := s.currentUser(r)
+	if err != nil {
+		s.log.Warn("session lookup failed", "path", r.URL.Path, "err", err)
+		return nil
+	}
+	return u
+}
+
+// handleLanding handles "GET /": what livechat is; signed-in admins get
+// links to the inbox and settings.
+func (s *Server) handleLanding(w http.ResponseWriter, r *http.Request) {
+	s.renderPage(w, r, http.StatusOK, "landing.html", pageData{Title: "livechat", User: s.pageUser(r)})
+}
+
+// handleSigninPage handles "GET /signin"; signed-in admins go on to the inbox.
+func (s *Server) handleSigninPage(w http.ResponseWriter, r *http.Request) {
+	if s.pageUser(r) != nil {
+		http.Redirect(w, r, "/messages", http.StatusSeeOther)
+		return
+	}
+	s.renderPage(w, r, http.StatusOK, "signin.html", pageData{Title: "Sign in"})
+}
+
+// handleSignupPage handles "GET /signup"; signed-in admins go on to the inbox.
+func (s *Server) handleSignupPage(w http.ResponseWriter, r *http.Request) {
+	if s.pageUser(r) != nil {
+		http.Redirect(w, r, "/messages", http.StatusSeeOther)
+		return
+	}
+	s.renderPage(w, r, http.StatusOK, "signup.html", pageData{Title: "Create your account"})
+}
+
+// handleInboxPage handles "GET /messages"; signed-out visitors go to /signin.
+func (s *Server) handleInboxPage(w http.ResponseWriter, r *http.Request) {
+	u := s.pageUser(r)
+	if u == nil {
+		http.Redirect(w, r, "/signin", http.StatusSeeOther)
+		return
+	}
+	s.renderPage(w, r, http.StatusOK, "messages.html", pageData{Title: "Inbox", User: u, Username: u.Username})
+}
+
+// handleSettingsPage handles "GET /settings"; signed-out visitors go to /signin.
+func (s *Server) handleSettingsPage(w http.ResponseWriter, r *http.Request) {
+	u := s.pageUser(r)
+	if u == nil {
+		http.Redirect(w, r, "/signin", http.StatusSeeOther)
+		return
+	}
+	c, err := s.db.ChatbotByUser(r.Context(), u.ID, u.Username)
+	if err != nil {
+		s.log.Error("settings page", "err", err)
+		http.Error(w, "Internal error.", http.StatusInternalServerError)
+		return
+	}
+	s.renderPage(w, r, http.StatusOK, "settings.html", pageData{Title: "Settings", User: u, Username: u.Username, Chatbot: c})
+}
+
+// handleVisitorPage handles "GET /chatbot/{username}/{consumer}": the
+// visitor's chat window, rendered with the chatbot's style so it shows
+// without a flash of default colours. Unknown usernames get the 404 page.
+func (s *Server) handleVisitorPage(w http.ResponseWriter, r *http.Request) {
+	username := strings.ToLower(r.PathValue("username"))
+	consumer := r.PathValue("consumer")
+	u, err := s.db.UserByName(r.Context(), username)
+	if errors.Is(err, errNotFound) {
+		s.renderNotFound(w, r, "There is no chat here. Check the address, or ask the business for its chat link.", true)
+		return
+	}
+	if err != nil {
+		s.log.Error("visitor page", "err", err)
+		http.Error(w, "Internal error.", http.StatusInternalServerError)
+		return
+	}
+	if !consumerIDRE.MatchString(consumer) {
+		s.renderNotFound(w, r, "This chat link is not valid.", true)
+		return
+	}
+	c, err := s.db.ChatbotByUser(r.Context(), u.ID, u.Username)
+	if err != nil {
+		s.log.Error("visitor page", "err", err)
+		http.Error(w, "Internal error.", http.StatusInternalServerError)
+		return
+	}
+	s.renderPage(w, r, http.StatusOK, "chat.html", pageData{
+		Title: c.ChatbotName, Username: u.Username, Consumer: consumer, Chatbot: c, Online: s.hub.AdminOnline(u.ID),
+	})
+}
+
+// notFoundPage is the friendly HTML 404 for unknown page paths.
+func (s *Server) notFoundPage(w http.ResponseWriter, r *http.Request) {
+	s.renderNotFound(w, r, "", false)
+}
+
+// renderNotFound writes the 404 page. Inside the visitor window (which
+// may be framed) it may be framed too, so the widget shows it rather than
+// a browser error.
+func (s *Server) renderNotFound(w http.ResponseWriter, r *http.Request, msg string, frameable bool) {
+	name := "404.html"
+	var buf bytes.Buffer
+	if err := pageTemplates.ExecuteTemplate(&buf, name, pageData{Title: "Not found", Message: msg, User: s.pageUser(r)}); err != nil {
+		s.log.Error("page template failed", "page", name, "err", err)
+		http.Error(w, "Not found.", http.StatusNotFound)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	if frameable {
+		h.Set("Content-Security-Policy", cspFrameable)
+		h.Del("X-Frame-Options")
+	} else {
+		h.Set("Content-Security-Policy", cspPage)
+		h.Set("X-Frame-Options", "DENY")
+	}
+	w.WriteHeader(http.StatusNotFound)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(buf.Bytes())
+	}
+}
+
+// staticAsset is one embedded file with its precomputed ETag: embedded
+// files have no modification time, so caching goes by content hash.
+type staticAsset struct {
+	data  []byte
+	etag  string
+	ctype string
+}
+
+// staticTypes are the asset types served under /static/ (templates are not).
+var staticTypes = map[string]string{
+	".css":  "text/css; charset=utf-8",
+	".js":   "text/javascript; charset=utf-8",
+	".svg":  "image/svg+xml",
+	".png":  "image/png",
+	".ico":  "image/x-icon",
+	".webp": "image/webp",
+}
+
+// loadStaticAssets reads every servable embedded asset once.
+func loadStaticAssets() map[string]*staticAsset {
+	assets := map[string]*staticAsset{}
+	err := fs.WalkDir(staticFS, "static", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		ctype, ok := staticTypes[path.Ext(p)]
+		if !ok {
+			return nil
+		}
+		data, err := staticFS.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(data)
+		assets["/"+p] = &staticAsset{data: data, etag: `"` + hex.EncodeToString(sum[:12]) + `"`, ctype: ctype}
+		return nil
+	})
+	if err != nil {
+		panic(err)
+	}
+	return assets
+}
+
+var staticAssets = loadStaticAssets()
+
+// serveAsset writes one asset with its ETag. Assets are revalidated on
+// every use (no-cache), which costs a 304 and keeps an upgraded binary's
+// files from mixing with a browser's old ones.
+func serveAsset(w http.ResponseWriter, r *http.Request, a *staticAsset) {
+	h := w.Header()
+	h.Set("Content-Type", a.ctype)
+	h.Set("ETag", a.etag)
+	h.Set("Cache-Control", "no-cache")
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.data))
+}
+
+// staticHandler serves "GET /static/": CSS, scripts and images.
+func (s *Server) staticHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a, ok := staticAssets[path.Clean(r.URL.Path)]
+		if !ok || path.Clean(r.URL.Path) == "/static/widget.js" {
+			s.notFoundPage(w, r)
+			return
+		}
+		serveAsset(w, r, a)
+	})
+}
+
+// handleWidgetJS handles "GET /widget.js", the script business sites
+// embed. Any site may load it.
+func (s *Server) handleWidgetJS(w http.ResponseWriter, r *http.Request) {
+	a := staticAssets["/static/widget.js"]
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Cross-Origin-Resource-Policy", "cross-origin")
+	serveAsset(w, r, a)
+}

@@ -1,0 +1,221 @@
+// The visitor's chat window, /chatbot/{username}/{consumer}. It speaks
+// over one socket, /ws/chat/{username}/{consumer}, reconnects by itself,
+// and tells a parent page (widget.js) about new messages.
+import {
+  api, applyChatbotStyle, ReconnectingSocket, MessageList, sendFileWithProgress, uuid, autoGrow,
+} from './common.js';
+
+const root = document.getElementById('chat');
+const username = root.dataset.username;
+const consumer = root.dataset.consumer;
+const room = `${username} ${consumer}`;
+const framed = window.parent !== window;
+let style = JSON.parse(root.dataset.style || '{}');
+applyChatbotStyle(root, style);
+
+const log = document.getElementById('log');
+const more = document.getElementById('more');
+const typingEl = document.getElementById('typing');
+const offline = document.getElementById('offline');
+const statusEl = document.getElementById('status');
+const form = document.getElementById('composer');
+const text = document.getElementById('text');
+const attach = document.getElementById('attach');
+const emailForm = document.getElementById('email-form');
+const emailInput = document.getElementById('email');
+
+const list = new MessageList(document.getElementById('messages'), log, (m) => m.author === consumer);
+const fit = autoGrow(text);
+
+/** Requests in flight on the socket, answered in order: "latest" or "older". */
+let fetches = [];
+let hasMore = false;
+let loaded = false;
+/** Whether the window is on screen (the widget tells us when it is closed). */
+let shown = !framed;
+let lastReadSent = 0;
+
+const sock = new ReconnectingSocket(`/ws/chat/${encodeURIComponent(username)}/${encodeURIComponent(consumer)}`, {
+  onopen() {
+    fetches = ['latest'];
+    sock.send({ command: 'fetch_messages' });
+    for (const [clientId, p] of list.pending) {
+      if (!clientId.startsWith('upload-')) sock.send({ command: 'new_message', message: { content: p.content, client_id: clientId } });
+    }
+  },
+  onstatus(on) {
+    offline.hidden = on;
+    if (on) refreshDetails();
+  },
+  onmessage(msg) {
+    switch (msg.command) {
+      case 'messages': {
+        const kind = fetches.shift() || 'latest';
+        const msgs = Array.isArray(msg.messages) ? msg.messages : [];
+        if (kind === 'older') {
+          list.prepend(msgs);
+          hasMore = !!msg.has_more;
+          more.hidden = true;
+        } else {
+          const first = !loaded;
+          for (const m of msgs) if (list.add(m) && !first) notifyParent(m);
+          if (first) {
+            hasMore = !!msg.has_more;
+            loaded = true;
+            list.scrollToBottom();
+          }
+        }
+        markRead();
+        break;
+      }
+      case 'new_message':
+        if (list.add(msg.message)) {
+          notifyParent(msg.message);
+          if (msg.message.author !== consumer) showTyping(false);
+          markRead();
+        }
+        break;
+      case 'typing':
+        showTyping(!!msg.typing);
+        break;
+      case 'read':
+        if (msg.by !== consumer) list.markSeen(Number(msg.up_to) || 0);
+        break;
+      case 'error':
+        console.warn('livechat:', msg.error, msg.detail);
+        break;
+    }
+  },
+});
+
+let typingTimer = 0;
+function showTyping(on) {
+  clearTimeout(typingTimer);
+  typingEl.textContent = on ? `${style.chatbotName || 'They'} is typing…` : '';
+  if (on) typingTimer = setTimeout(() => showTyping(false), 8000);
+}
+
+/** Tells the widget (if framed) that the business wrote. */
+function notifyParent(m) {
+  if (!framed || m.author === consumer) return;
+  window.parent.postMessage({ source: 'livechat', type: 'new_message' }, '*');
+}
+
+/** Sends a read receipt for the business's newest message while shown. */
+function markRead() {
+  if (!shown || document.visibilityState !== 'visible') return;
+  const id = list.lastOtherId();
+  if (id > lastReadSent && sock.send({ command: 'read', up_to: id })) lastReadSent = id;
+}
+document.addEventListener('visibilitychange', markRead);
+
+// The widget tells the window when it is opened or closed.
+window.addEventListener('message', (ev) => {
+  if (ev.source !== window.parent || !ev.data || ev.data.source !== 'livechat') return;
+  if (ev.data.type === 'state') {
+    shown = !!ev.data.open;
+    if (shown) {
+      markRead();
+      text.focus();
+    }
+  }
+});
+if (framed) window.parent.postMessage({ source: 'livechat', type: 'ready', color: style.headerBackgroundColor }, '*');
+
+// Typing: tell the business while the visitor types; stop after a pause.
+let typingSent = false;
+let stopTimer = 0;
+function setTyping(on) {
+  clearTimeout(stopTimer);
+  if (on) stopTimer = setTimeout(() => setTyping(false), 3000);
+  if (on === typingSent) return;
+  if (sock.send({ command: 'typing', typing: on })) typingSent = on;
+}
+text.addEventListener('input', () => setTyping(text.value.trim() !== ''));
+
+function send() {
+  const content = text.value.trim();
+  if (!content) return;
+  const clientId = uuid();
+  list.addPending(clientId, content);
+  sock.send({ command: 'new_message', message: { content, client_id: clientId } });
+  text.value = '';
+  fit();
+  setTyping(false);
+  maybeAskEmail();
+}
+form.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  send();
+  text.focus();
+});
+text.addEventListener('keydown', (ev) => {
+  if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+    ev.preventDefault();
+    send();
+  }
+});
+
+attach.addEventListener('change', async () => {
+  const files = [...attach.files];
+  attach.value = '';
+  for (const f of files) await sendFileWithProgress(list, f, room);
+  maybeAskEmail();
+});
+
+// Older messages load when the visitor scrolls to the top.
+log.addEventListener('scroll', () => {
+  if (log.scrollTop < 40 && hasMore && loaded && !fetches.includes('older')) {
+    const before = list.oldestId();
+    if (before && sock.send({ command: 'fetch_messages', before, limit: 50 })) {
+      fetches.push('older');
+      more.hidden = false;
+    }
+  }
+});
+
+// Optional email, asked once after the first message.
+const emailKey = `livechat-email:${username}:${consumer}`;
+function storedEmail() {
+  try { return localStorage.getItem(emailKey); } catch (e) { return 'unavailable'; }
+}
+function maybeAskEmail() {
+  if (!storedEmail() && emailForm.hidden) emailForm.hidden = false;
+}
+function rememberEmail(v) {
+  try { localStorage.setItem(emailKey, v); } catch (e) { /* storage off */ }
+  emailForm.hidden = true;
+}
+document.getElementById('email-close').addEventListener('click', () => {
+  rememberEmail('-');
+  text.focus();
+});
+emailForm.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const email = emailInput.value.trim();
+  if (!email || !emailInput.checkValidity()) {
+    emailInput.setAttribute('aria-invalid', 'true');
+    emailInput.focus();
+    return;
+  }
+  // The single chat socket has no email command; SPEC's room socket stores
+  // an email for an existing room, so a short-lived one carries it.
+  const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + `/ws/room/${encodeURIComponent(username)}`);
+  ws.addEventListener('open', () => ws.send(JSON.stringify({ command: 'new_room', consumer, email })));
+  ws.addEventListener('message', () => ws.close(1000));
+  setTimeout(() => ws.close(1000), 5000);
+  rememberEmail(email);
+  typingEl.textContent = 'Thanks — we will answer by email if you leave.';
+  text.focus();
+});
+
+/** Refreshes online status and style (the admin may have changed it). */
+async function refreshDetails() {
+  const res = await api('GET', `/chatbot/details/${encodeURIComponent(username)}`);
+  if (!res.ok) return;
+  style = res.data.chatbot || style;
+  applyChatbotStyle(root, style);
+  statusEl.classList.toggle('is-online', !!res.data.online);
+  statusEl.textContent = res.data.online ? 'Online' : 'Away — leave a message';
+}
+setInterval(() => { if (document.visibilityState === 'visible') refreshDetails(); }, 30000);

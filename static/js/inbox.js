@@ -1,0 +1,461 @@
+// The inbox, /messages. One admin room socket (/ws/room/{username}) keeps
+// the list of conversations live; the open conversation has its own chat
+// socket (/ws/chat/{username}/{consumer}) for history, sending, typing and
+// read receipts. Messages are deduplicated by id everywhere.
+import {
+  api, ReconnectingSocket, MessageList, sendFileWithProgress, uuid, autoGrow, formatTime,
+} from './common.js';
+
+const app = document.getElementById('inbox-app');
+const username = app.dataset.username;
+const inbox = document.getElementById('inbox');
+const roomsEl = document.getElementById('rooms');
+const roomsEmpty = document.getElementById('rooms-empty');
+const filter = document.getElementById('filter');
+const offline = document.getElementById('offline');
+const convo = document.getElementById('convo');
+const convoEmpty = document.getElementById('convo-empty');
+const log = document.getElementById('log');
+const more = document.getElementById('more');
+const typingEl = document.getElementById('typing');
+const form = document.getElementById('composer');
+const text = document.getElementById('text');
+const attach = document.getElementById('attach');
+const soundBox = document.getElementById('sound');
+const notifyBtn = document.getElementById('notify');
+const baseTitle = document.title;
+
+document.getElementById('own-chat').href = `/chatbot/${encodeURIComponent(username)}/try-${uuid()}`;
+
+/** consumer → RoomSummary-like state */
+const rooms = new Map();
+/** Message ids already counted, so a message seen on two sockets counts once. */
+const counted = new Set();
+let openConsumer = null;
+let chat = null; // ReconnectingSocket of the open conversation
+let fetches = [];
+let hasMore = false;
+let loaded = false;
+let lastReadSent = 0;
+
+const list = new MessageList(document.getElementById('messages'), log, (m) => m.author === username);
+const fit = autoGrow(text);
+
+// ---- conversations list -------------------------------------------------
+
+function displayName(r) {
+  return r.consumer_email || `Visitor ${r.consumer.slice(0, 8)}`;
+}
+
+function avatarHue(s) {
+  let h = 0;
+  for (const ch of s) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+  return h % 360;
+}
+
+function preview(r) {
+  const m = r.last_message;
+  if (!m) return 'Opened the chat';
+  const who = m.author === username ? 'You: ' : '';
+  return who + (m.file ? `📎 ${m.content}` : m.content);
+}
+
+function time(r) {
+  return r.last_activity ? Date.parse(r.last_activity) || 0 : 0;
+}
+
+/** Merges what the server says about a room into our state. */
+function upsertRoom(r) {
+  if (!r || !r.consumer) return null;
+  const old = rooms.get(r.consumer) || {};
+  const merged = { ...old, ...r };
+  if (Array.isArray(r.messages) && r.messages.length) {
+    const last = r.messages[r.messages.length - 1];
+    if (!merged.last_message || last.id >= merged.last_message.id) merged.last_message = last;
+    for (const m of r.messages) counted.add(m.id);
+  }
+  delete merged.messages;
+  if (merged.last_message && merged.last_message.created && !merged.last_activity) merged.last_activity = merged.last_message.created;
+  merged.unread = Number(merged.unread) || 0;
+  if (r.consumer === openConsumer && document.visibilityState === 'visible') merged.unread = 0;
+  rooms.set(r.consumer, merged);
+  return merged;
+}
+
+function renderRooms() {
+  const q = filter.value.trim().toLowerCase();
+  const sorted = [...rooms.values()].sort((a, b) => time(b) - time(a));
+  const frag = document.createDocumentFragment();
+  let shown = 0;
+  for (const r of sorted) {
+    const hay = `${r.consumer} ${r.consumer_email || ''} ${r.last_message ? r.last_message.content : ''}`.toLowerCase();
+    if (q && !hay.includes(q)) continue;
+    shown++;
+    const li = document.createElement('li');
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'room' + (r.unread ? ' is-unread' : '');
+    b.dataset.consumer = r.consumer;
+    if (r.consumer === openConsumer) b.setAttribute('aria-current', 'true');
+    const av = document.createElement('span');
+    av.className = 'room-avatar' + (r.online ? ' is-online' : '');
+    av.style.setProperty('background', `hsl(${avatarHue(r.consumer)} 55% 55%)`);
+    av.textContent = displayName(r).replace(/^Visitor /, '').charAt(0);
+    av.setAttribute('aria-hidden', 'true');
+    const main = document.createElement('span');
+    main.className = 'room-main';
+    const name = document.createElement('span');
+    name.className = 'room-name';
+    name.textContent = displayName(r);
+    const pv = document.createElement('span');
+    pv.className = 'room-preview';
+    pv.textContent = preview(r);
+    main.append(name, pv);
+    const side = document.createElement('span');
+    side.className = 'room-side';
+    const t = document.createElement('span');
+    t.textContent = r.last_activity ? formatTime(r.last_activity) : '';
+    const badge = document.createElement('span');
+    badge.className = 'badge';
+    badge.textContent = r.unread ? String(r.unread) : '';
+    if (r.unread) badge.setAttribute('aria-label', `${r.unread} unread`);
+    side.append(t, badge);
+    if (r.online) {
+      const sr = document.createElement('span');
+      sr.className = 'sr-only';
+      sr.textContent = 'online';
+      main.append(sr);
+    }
+    b.append(av, main, side);
+    li.append(b);
+    frag.append(li);
+  }
+  roomsEl.textContent = '';
+  roomsEl.append(frag);
+  roomsEmpty.hidden = rooms.size > 0;
+  updateTitle();
+  if (openConsumer && rooms.has(openConsumer)) renderConvoHead();
+}
+
+roomsEl.addEventListener('click', (ev) => {
+  const b = ev.target.closest('.room');
+  if (b) openRoom(b.dataset.consumer);
+});
+filter.addEventListener('input', renderRooms);
+
+function updateTitle() {
+  let n = 0;
+  for (const r of rooms.values()) n += r.unread || 0;
+  document.title = n ? `(${n}) ${baseTitle}` : baseTitle;
+}
+
+// ---- the admin room socket ------------------------------------------------
+
+const roomSock = new ReconnectingSocket(`/ws/room/${encodeURIComponent(username)}`, {
+  onopen() { roomSock.send({ command: 'fetch_rooms' }); },
+  onstatus(on) { offline.hidden = on; },
+  onmessage(msg) {
+    switch (msg.command) {
+      case 'rooms':
+        for (const r of msg.rooms || []) upsertRoom(r);
+        renderRooms();
+        if (!openConsumer) {
+          const want = decodeURIComponent((location.hash.match(/^#c=(.+)$/) || [])[1] || '');
+          if (want && rooms.has(want)) openRoom(want);
+        }
+        break;
+      case 'new_room':
+        upsertRoom(msg.room);
+        renderRooms();
+        break;
+      case 'new_message':
+        onNewMessage(msg.message);
+        break;
+      case 'presence': {
+        const r = rooms.get(msg.consumer);
+        if (r) {
+          r.online = !!msg.online;
+          renderRooms();
+        }
+        break;
+      }
+      case 'typing':
+        if (msg.consumer === openConsumer) showTyping(!!msg.typing);
+        break;
+      case 'error':
+        console.warn('livechat:', msg.error, msg.detail);
+        break;
+    }
+  },
+});
+
+/** A message from either socket: update the list, the room, the alerts. */
+function onNewMessage(m) {
+  if (!m || typeof m.id !== 'number') return;
+  const consumer = typeof m.room === 'string' ? m.room.slice(m.room.indexOf(' ') + 1) : '';
+  if (consumer === openConsumer) {
+    list.add(m);
+    if (m.author !== username) showTyping(false);
+  }
+  if (!consumer) return;
+  const r = rooms.get(consumer) || { consumer, consumer_email: '', unread: 0, online: false };
+  if (!r.last_message || m.id >= r.last_message.id) {
+    r.last_message = m;
+    r.last_activity = m.created;
+  }
+  rooms.set(consumer, r);
+  if (!counted.has(m.id)) {
+    counted.add(m.id);
+    if (m.author !== username) {
+      const looking = consumer === openConsumer && document.visibilityState === 'visible';
+      if (!looking) r.unread = (r.unread || 0) + 1;
+      alertNew(r, m);
+    }
+  }
+  if (consumer === openConsumer) markRead();
+  renderRooms();
+}
+
+// ---- alerts: sound and notifications ----------------------------------------
+
+let audio = null;
+soundBox.checked = localStorage.getItem('livechat-sound') === 'on';
+soundBox.addEventListener('change', () => {
+  localStorage.setItem('livechat-sound', soundBox.checked ? 'on' : 'off');
+  if (soundBox.checked) beep();
+});
+
+/** A short two-note chime, made with WebAudio (no audio file). */
+function beep() {
+  try {
+    audio = audio || new AudioContext();
+    const t = audio.currentTime;
+    for (const [i, f] of [[0, 880], [1, 1320]]) {
+      const o = audio.createOscillator();
+      const g = audio.createGain();
+      o.type = 'sine';
+      o.frequency.value = f;
+      g.gain.setValueAtTime(0.0001, t + i * 0.12);
+      g.gain.exponentialRampToValueAtTime(0.15, t + i * 0.12 + 0.02);
+      g.gain.exponentialRampToValueAtTime(0.0001, t + i * 0.12 + 0.25);
+      o.connect(g).connect(audio.destination);
+      o.start(t + i * 0.12);
+      o.stop(t + i * 0.12 + 0.3);
+    }
+  } catch (e) { /* no audio */ }
+}
+
+function updateNotifyButton() {
+  if (!('Notification' in window)) {
+    notifyBtn.hidden = true;
+    return;
+  }
+  notifyBtn.hidden = Notification.permission !== 'default';
+}
+updateNotifyButton();
+notifyBtn.addEventListener('click', async () => {
+  try { await Notification.requestPermission(); } catch (e) { /* ignored */ }
+  updateNotifyButton();
+});
+
+function alertNew(r, m) {
+  if (soundBox.checked) beep();
+  if (document.visibilityState === 'hidden' && 'Notification' in window && Notification.permission === 'granted') {
+    try {
+      const n = new Notification(`New message from ${displayName(r)}`, { body: m.file ? `📎 ${m.content}` : m.content, tag: r.consumer });
+      n.addEventListener('click', () => {
+        window.focus();
+        openRoom(r.consumer);
+        n.close();
+      });
+    } catch (e) { /* notifications unavailable */ }
+  }
+}
+
+// ---- the open conversation ----------------------------------------------
+
+function renderConvoHead() {
+  const r = rooms.get(openConsumer);
+  if (!r) return;
+  document.getElementById('convo-name').textContent = displayName(r);
+  const sub = [r.online ? 'Online now' : 'Offline', r.consumer_email ? `id ${r.consumer}` : `no email given`];
+  document.getElementById('convo-sub').textContent = sub.join(' · ');
+  const av = document.getElementById('convo-avatar');
+  av.className = 'room-avatar' + (r.online ? ' is-online' : '');
+  av.style.setProperty('background', `hsl(${avatarHue(r.consumer)} 55% 55%)`);
+  av.textContent = displayName(r).replace(/^Visitor /, '').charAt(0);
+}
+
+function openRoom(consumer) {
+  if (!rooms.has(consumer)) return;
+  if (consumer !== openConsumer) {
+    if (chat) chat.close();
+    openConsumer = consumer;
+    list.clear();
+    fetches = [];
+    hasMore = false;
+    loaded = false;
+    lastReadSent = 0;
+    showTyping(false);
+    text.value = '';
+    fit();
+    history.replaceState(null, '', `#c=${encodeURIComponent(consumer)}`);
+    document.getElementById('export').href = `/chatbot/api/rooms/${encodeURIComponent(consumer)}/export`;
+    chat = new ReconnectingSocket(`/ws/chat/${encodeURIComponent(username)}/${encodeURIComponent(consumer)}`, {
+      onopen() {
+        fetches = ['latest'];
+        chat.send({ command: 'fetch_messages' });
+        for (const [clientId, p] of list.pending) {
+          if (!clientId.startsWith('upload-')) chat.send({ command: 'new_message', message: { content: p.content, client_id: clientId } });
+        }
+      },
+      onmessage: onChatFrame,
+    });
+  }
+  convo.hidden = false;
+  convoEmpty.hidden = true;
+  inbox.classList.add('has-open');
+  const r = rooms.get(consumer);
+  r.unread = 0;
+  renderRooms();
+  text.focus();
+}
+
+function onChatFrame(msg) {
+  switch (msg.command) {
+    case 'messages': {
+      const kind = fetches.shift() || 'latest';
+      const msgs = Array.isArray(msg.messages) ? msg.messages : [];
+      if (kind === 'older') {
+        list.prepend(msgs);
+        hasMore = !!msg.has_more;
+        more.hidden = true;
+      } else {
+        // The first page is history, not news: no sound, no unread count.
+        if (!loaded) for (const m of msgs) counted.add(m.id);
+        for (const m of msgs) onNewMessage(m);
+        if (!loaded) {
+          hasMore = !!msg.has_more;
+          loaded = true;
+          list.scrollToBottom();
+        }
+      }
+      markRead();
+      break;
+    }
+    case 'new_message':
+      onNewMessage(msg.message);
+      break;
+    case 'typing':
+      showTyping(!!msg.typing);
+      break;
+    case 'read':
+      if (msg.by !== username) list.markSeen(Number(msg.up_to) || 0);
+      break;
+    case 'error':
+      console.warn('livechat:', msg.error, msg.detail);
+      break;
+  }
+}
+
+function markRead() {
+  if (!chat || document.visibilityState !== 'visible') return;
+  const id = list.lastOtherId();
+  if (id > lastReadSent && chat.send({ command: 'read', up_to: id })) {
+    lastReadSent = id;
+    const r = rooms.get(openConsumer);
+    if (r && r.unread) {
+      r.unread = 0;
+      renderRooms();
+    }
+  }
+}
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible') markRead();
+});
+
+let typingTimer = 0;
+function showTyping(on) {
+  clearTimeout(typingTimer);
+  typingEl.textContent = on ? 'The visitor is typing…' : '';
+  if (on) typingTimer = setTimeout(() => showTyping(false), 8000);
+}
+
+log.addEventListener('scroll', () => {
+  if (log.scrollTop < 40 && hasMore && loaded && chat && !fetches.includes('older')) {
+    const before = list.oldestId();
+    if (before && chat.send({ command: 'fetch_messages', before, limit: 50 })) {
+      fetches.push('older');
+      more.hidden = false;
+    }
+  }
+});
+
+let typingSent = false;
+let stopTimer = 0;
+function setTyping(on) {
+  clearTimeout(stopTimer);
+  if (on) stopTimer = setTimeout(() => setTyping(false), 3000);
+  if (on === typingSent || !chat) return;
+  if (chat.send({ command: 'typing', typing: on })) typingSent = on;
+}
+text.addEventListener('input', () => setTyping(text.value.trim() !== ''));
+
+function send() {
+  const content = text.value.trim();
+  if (!content || !chat) return;
+  const clientId = uuid();
+  list.addPending(clientId, content);
+  chat.send({ command: 'new_message', message: { content, client_id: clientId } });
+  text.value = '';
+  fit();
+  setTyping(false);
+}
+form.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  send();
+  text.focus();
+});
+text.addEventListener('keydown', (ev) => {
+  if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+    ev.preventDefault();
+    send();
+  }
+});
+attach.addEventListener('change', async () => {
+  const files = [...attach.files];
+  attach.value = '';
+  for (const f of files) {
+    const m = await sendFileWithProgress(list, f, `${username} ${openConsumer}`);
+    if (m) onNewMessage(m);
+  }
+});
+
+document.getElementById('back').addEventListener('click', () => {
+  inbox.classList.remove('has-open');
+  roomsEl.querySelector('[aria-current="true"]')?.focus();
+});
+
+document.getElementById('delete').addEventListener('click', async () => {
+  const consumer = openConsumer;
+  const r = rooms.get(consumer);
+  if (!consumer || !r) return;
+  if (!confirm(`Delete the conversation with ${displayName(r)}? Its messages and files are erased for good.`)) return;
+  if (chat) chat.close();
+  chat = null;
+  const res = await api('DELETE', `/chatbot/api/rooms/${encodeURIComponent(consumer)}`);
+  if (!res.ok && res.status !== 404) {
+    alert(res.data.detail || 'The conversation could not be deleted.');
+    openConsumer = null;
+    openRoom(consumer);
+    return;
+  }
+  rooms.delete(consumer);
+  openConsumer = null;
+  list.clear();
+  convo.hidden = true;
+  convoEmpty.hidden = false;
+  inbox.classList.remove('has-open');
+  history.replaceState(null, '', location.pathname);
+  renderRooms();
+});
