@@ -36,10 +36,12 @@ const (
 
 // pageTemplates are static/*.html, parsed once.
 var pageTemplates = template.Must(template.New("").Funcs(template.FuncMap{
-	"json":     toJSON,
-	"initial":  initial,
-	"demoData": func() demo { return demoFor(&Chatbot{ChatbotName: "Nordic Bikes", IntroductionText: "Hi! 👋 Ask us anything about our bikes."}) },
-	"demoFor":  demoFor,
+	"json":    toJSON,
+	"initial": initial,
+	"demoData": func() demo {
+		return demoFor(&Chatbot{ChatbotName: "Nordic Bikes", IntroductionText: "Hi! 👋 Ask us anything about our bikes."})
+	},
+	"demoFor": demoFor,
 }).ParseFS(staticFS, "static/*.html"))
 
 // demo is what the "demo" template (a chat window with sample messages)

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// pagesTestServer starts the whole app over a fresh database in a temp dir.
+func pagesTestServer(t testing.TB) (*Server, *httptest.Server) {
+	t.Helper()
+	db, err := OpenDB(context.Background(), filepath.Join(t.TempDir(), "t.db"), "NORMAL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.BcryptCost = bcrypt.MinCost
+	srv := NewServer(cfg, db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		ts.Close()
+		srv.Close()
+		db.Close()
+	})
+	return srv, ts
+}
+
+// pagesClient is an HTTP client with a cookie jar that does not follow
+// redirects, so tests see them.
+func pagesClient(t testing.TB) *http.Client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// pagesSignup creates an account and signs the client in.
+func pagesSignup(t testing.TB, c *http.Client, base, username string) {
+	t.Helper()
+	resp, err := c.PostForm(base+"/accounts/api/signup", url.Values{"username": {username}, "password": {"correct horse"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("signup %s: status %d", username, resp.StatusCode)
+	}
+}
+
+func pagesGet(t testing.TB, c *http.Client, u string) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func TestPages(t *testing.T) {
+	_, ts := pagesTestServer(t)
+	anon := pagesClient(t)
+	admin := pagesClient(t)
+	pagesSignup(t, admin, ts.URL, "acme")
+
+	tests := []struct {
+		name       string
+		client     *http.Client
+		path       string
+		wantStatus int
+		wantLoc    string // redirect target
+		wantBody   string
+		frameable  bool
+	}{
+		{"landing", anon, "/", 200, "", "Create your account", false},
+		{"landing signed in", admin, "/", 200, "", "Open your inbox", false},
+		{"signin", anon, "/signin", 200, "", `data-endpoint="/accounts/api/login"`, false},
+		{"signup", anon, "/signup", 200, "", `data-endpoint="/accounts/api/signup"`, false},
+		{"signin signed in", admin, "/signin", 303, "/messages", "", false},
+		{"signup signed in", admin, "/signup", 303, "/messages", "", false},
+		{"inbox signed out", anon, "/messages", 303, "/signin", "", false},
+		{"settings signed out", anon, "/settings", 303, "/signin", "", false},
+		{"inbox", admin, "/messages", 200, "", `data-username="acme"`, false},
+		{"inbox slash", admin, "/messages/", 200, "", `data-username="acme"`, false},
+		{"settings", admin, "/settings", 200, "", `id="preview"`, false},
+		{"visitor", anon, "/chatbot/acme/abc-123", 200, "", `data-consumer="abc-123"`, true},
+		{"visitor uppercase", anon, "/chatbot/ACME/abc-123", 200, "", `data-username="acme"`, true},
+		{"visitor unknown", anon, "/chatbot/nobody/abc-123", 404, "", "There is no chat here", true},
+		{"visitor bad consumer", anon, "/chatbot/acme/" + strings.Repeat("x", 65), 404, "", "not valid", true},
+		{"unknown page", anon, "/no/such/page", 404, "", "Page not found", false},
+		{"unknown static", anon, "/static/nope.css", 404, "", "Page not found", false},
+		{"template not served", anon, "/static/landing.html", 404, "", "Page not found", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := pagesGet(t, tt.client, ts.URL+tt.path)
+			if got, want := resp.StatusCode, tt.wantStatus; got != want {
+				t.Fatalf("status=%d, want %d", got, want)
+			}
+			if tt.wantLoc != "" {
+				if got := resp.Header.Get("Location"); got != tt.wantLoc {
+					t.Fatalf("Location=%q, want %q", got, tt.wantLoc)
+				}
+				return
+			}
+			if !strings.Contains(body, tt.wantBody) {
+				t.Fatalf("body lacks %q", tt.wantBody)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "text/html; charset=utf-8" {
+				t.Errorf("Content-Type=%q", ct)
+			}
+			csp := resp.Header.Get("Content-Security-Policy")
+			if !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") {
+				t.Errorf("CSP=%q: want script-src 'self' and no unsafe-inline", csp)
+			}
+			xfo := resp.Header.Get("X-Frame-Options")
+			if tt.frameable {
+				if csp != cspFrameable || xfo != "" {
+					t.Errorf("frameable page: CSP=%q X-Frame-Options=%q", csp, xfo)
+				}
+			} else if !strings.Contains(csp, "frame-ancestors 'none'") || xfo != "DENY" {
+				t.Errorf("page must refuse framing: CSP=%q X-Frame-Options=%q", csp, xfo)
+			}
+			if strings.Contains(body, "<script>") || strings.Contains(body, " onclick=") || strings.Contains(body, " style=\"") {
+				t.Errorf("page has inline script or style")
+			}
+		})
+	}
+}
+
+// The visitor window carries the chatbot's text escaped: a chatbot name
+// with markup is shown as text.
+func TestVisitorPageEscapes(t *testing.T) {
+	_, ts := pagesTestServer(t)
+	admin := pagesClient(t)
+	pagesSignup(t, admin, ts.URL, "acme")
+	resp, err := admin.Post(ts.URL+"/chatbot/api", "application/json",
+		strings.NewReader(`{"chatbotName":"<img src=x onerror=alert(1)>","introductionText":"\"'><script>alert(1)</script>"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("update chatbot: %d", resp.StatusCode)
+	}
+	_, body := pagesGet(t, pagesClient(t), ts.URL+"/chatbot/acme/v1")
+	for _, bad := range []string{"<img src=x", "<script>alert"} {
+		if strings.Contains(body, bad) {
+			t.Errorf("visitor page contains unescaped %q", bad)
+		}
+	}
+	if !strings.Contains(body, "&lt;img src=x onerror=alert(1)&gt;") {
+		t.Errorf("visitor page lacks the escaped name")
+	}
+}
+
+func TestStaticAssets(t *testing.T) {
+	_, ts := pagesTestServer(t)
+	c := pagesClient(t)
+	for _, p := range []string{"/static/css/app.css", "/static/css/chat.css", "/static/js/common.js", "/static/js/inbox.js",
+		"/static/js/chat.js", "/static/js/settings.js", "/static/js/auth.js", "/static/img/icon.svg"} {
+		resp, body := pagesGet(t, c, ts.URL+p)
+		if resp.StatusCode != 200 || body == "" {
+			t.Fatalf("%s: status %d", p, resp.StatusCode)
+		}
+		etag := resp.Header.Get("ETag")
+		if etag == "" || resp.Header.Get("Cache-Control") != "no-cache" {
+			t.Fatalf("%s: ETag=%q Cache-Control=%q", p, etag, resp.Header.Get("Cache-Control"))
+		}
+		if strings.HasSuffix(p, ".js") && resp.Header.Get("Content-Type") != "text/javascript; charset=utf-8" {
+			t.Errorf("%s: Content-Type=%q", p, resp.Header.Get("Content-Type"))
+		}
+		req, _ := http.NewRequest("GET", ts.URL+p, nil)
+		req.Header.Set("If-None-Match", etag)
+		resp2, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp2.Body.Close()
+		if resp2.StatusCode != http.StatusNotModified {
+			t.Errorf("%s with If-None-Match: status %d, want 304", p, resp2.StatusCode)
+		}
+	}
+}
+
+func TestWidgetJS(t *testing.T) {
+	_, ts := pagesTestServer(t)
+	resp, body := pagesGet(t, pagesClient(t), ts.URL+"/widget.js")
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	for h, want := range map[string]string{
+		"Content-Type":                 "text/javascript; charset=utf-8",
+		"Access-Control-Allow-Origin":  "*",
+		"Cross-Origin-Resource-Policy": "cross-origin",
+	} {
+		if got := resp.Header.Get(h); got != want {
+			t.Errorf("%s=%q, want %q", h, got, want)
+		}
+	}
+	if len(body) > 8<<10 {
+		t.Errorf("widget.js is %d bytes; keep it small", len(body))
+	}
+	if !strings.HasPrefix(strings.TrimSpace(body[strings.Index(body, "*/")+2:]), "(function") {
+		t.Errorf("widget.js must be one IIFE (no globals)")
+	}
+	// It is not also served under /static/.
+	if resp, _ := pagesGet(t, pagesClient(t), ts.URL+"/static/widget.js"); resp.StatusCode != 404 {
+		t.Errorf("/static/widget.js: status %d, want 404", resp.StatusCode)
+	}
+}
