@@ -1,7 +1,7 @@
 /* livechat widget. Embed with:
  *   <script src="https://HOST/widget.js" data-username="USERNAME" async></script>
  * Adds a chat button that opens the chat window in an iframe. Everything
- * lives in a closed shadow root, so the host page's CSS does not reach it
+ * lives in a shadow root, so the host page's CSS does not reach it
  * and it defines no globals. */
 (function () {
   'use strict';
@@ -64,7 +64,7 @@
   host.setAttribute('data-livechat-widget', username);
   var pos = { all: 'initial', position: 'fixed', 'z-index': '2147483647', right: '0', bottom: '0', width: '0', height: '0' };
   for (var k in pos) host.style.setProperty(k, pos[k], 'important');
-  var root = host.attachShadow({ mode: 'closed' });
+  var root = host.attachShadow({ mode: 'open' });
   try {
     var sheet = new CSSStyleSheet();
     sheet.replaceSync(css);

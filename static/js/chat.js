@@ -10,7 +10,7 @@ const username = root.dataset.username;
 const consumer = root.dataset.consumer;
 const room = `${username} ${consumer}`;
 const framed = window.parent !== window;
-let style = JSON.parse(root.dataset.style || '{}');
+let style = JSON.parse(root.dataset.chatbot || '{}');
 applyChatbotStyle(root, style);
 
 const log = document.getElementById('log');

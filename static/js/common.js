@@ -118,6 +118,7 @@ export class ReconnectingSocket {
     this.ws = null;
     this.timer = 0;
     this.online = false;
+    this.everTried = false;
     this.onWake = () => { if (!this.online && !this.closed) this.retryNow(); };
     window.addEventListener('online', this.onWake);
     this.dial();
@@ -152,7 +153,9 @@ export class ReconnectingSocket {
   }
 
   setOnline(on) {
-    if (this.online === on) return;
+    const first = !this.everTried;
+    this.everTried = true;
+    if (this.online === on && !first) return;
     this.online = on;
     if (this.h.onstatus) this.h.onstatus(on);
   }

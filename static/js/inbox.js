@@ -57,7 +57,7 @@ function preview(r) {
   const m = r.last_message;
   if (!m) return 'Opened the chat';
   const who = m.author === username ? 'You: ' : '';
-  return who + (m.file ? `📎 ${m.content}` : m.content);
+  return who + (m.file ? `File: ${m.content}` : m.content);
 }
 
 function time(r) {
@@ -262,7 +262,7 @@ function alertNew(r, m) {
   if (soundBox.checked) beep();
   if (document.visibilityState === 'hidden' && 'Notification' in window && Notification.permission === 'granted') {
     try {
-      const n = new Notification(`New message from ${displayName(r)}`, { body: m.file ? `📎 ${m.content}` : m.content, tag: r.consumer });
+      const n = new Notification(`New message from ${displayName(r)}`, { body: m.file ? `File: ${m.content}` : m.content, tag: r.consumer });
       n.addEventListener('click', () => {
         window.focus();
         openRoom(r.consumer);

@@ -5,7 +5,7 @@ import { api, applyChatbotStyle, colorRE } from './common.js';
 
 const main = document.getElementById('settings');
 const username = main.dataset.username;
-let saved = JSON.parse(main.dataset.style || '{}');
+let saved = JSON.parse(main.dataset.chatbot || '{}');
 let draft = { ...saved };
 const preview = document.querySelector('#preview .lcw');
 const styleForm = document.getElementById('style-form');
