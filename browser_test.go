@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"io"
+	"math"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,7 +25,10 @@ import (
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"golang.org/x/crypto/bcrypt"
+	"nhooyr.io/websocket"
+	"nhooyr.io/websocket/wsjson"
 )
 
 var updateScreenshots = flag.Bool("update-screenshots", false, "also write docs/screenshots/*.png from the browser tests")
@@ -408,15 +416,187 @@ func TestBrowserSettingsPreview(t *testing.T) {
 
 // pagesFill replaces the value of the input with that id by typing.
 func pagesFill(id, value string) chromedp.Action[chromedp.Void] {
-	return chromedp.Steps(
-		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.getElementById(%q).value = ""`, id)),
-		chromedp.SendKeys(chromedp.ID(id), value),
-	)
+	clear := chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
+		`(el => { el.value = ""; el.dispatchEvent(new Event("input", {bubbles: true})) })(document.getElementById(%q))`, id))
+	if value == "" {
+		return clear
+	}
+	return chromedp.Steps(clear, chromedp.SendKeys(chromedp.ID(id), value))
 }
 
-// pagesPNG is a small valid PNG (a 2×2 orange square).
+// pagesPNG is a picture for uploads: a sunset-like gradient with a hill.
 func pagesPNG() []byte {
-	return []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x02\x00\x00\x00\x02\x08\x02\x00\x00\x00\xfd\xd4\x9as\x00\x00\x00\x14IDATx\x9cc\xf8\xcf`\xc0\x00\x18\x90\x00\x00\x00\x00\xff\xff\x03\x00]\xd2\x0c\xfd\x00\x00\x00\x00IEND\xaeB`\x82")
+	const w, h = 360, 220
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			c := color.RGBA{uint8(250 - y/3), uint8(140 + y/3), uint8(80 + y/2), 255}
+			hill := h - 60 + int(30*math.Sin(float64(x)/45))
+			if y > hill {
+				c = color.RGBA{34, uint8(110 + (y-hill)/2), 60, 255}
+			}
+			if dx, dy := x-260, y-70; dx*dx+dy*dy < 900 {
+				c = color.RGBA{255, 236, 150, 255}
+			}
+			img.Set(x, y, c)
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		panic(err)
+	}
+	return buf.Bytes()
 }
 
 var _ = http.StatusOK
+
+// pagesVisitorSays sends a message as a visitor over a plain websocket (no
+// browser), optionally leaving an email, to fill an inbox.
+func pagesVisitorSays(t *testing.T, base, username, consumer, email string, texts ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	wsBase := "ws" + strings.TrimPrefix(base, "http")
+	c, _, err := websocket.Dial(ctx, wsBase+"/ws/chat/"+username+"/"+consumer, nil)
+	if err != nil {
+		t.Fatalf("dial chat socket: %v", err)
+	}
+	defer c.Close(websocket.StatusNormalClosure, "")
+	for i, text := range texts {
+		if err := wsjson.Write(ctx, c, map[string]any{"command": "new_message", "message": map[string]any{"content": text, "client_id": fmt.Sprintf("%s-%d", consumer, i)}}); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			var f map[string]any
+			if err := wsjson.Read(ctx, c, &f); err != nil {
+				t.Fatalf("reading echo: %v", err)
+			}
+			if f["command"] == "new_message" {
+				break
+			}
+		}
+	}
+	if email != "" {
+		r, _, err := websocket.Dial(ctx, wsBase+"/ws/room/"+username, nil)
+		if err != nil {
+			t.Fatalf("dial room socket: %v", err)
+		}
+		defer r.Close(websocket.StatusNormalClosure, "")
+		if err := wsjson.Write(ctx, r, map[string]any{"command": "new_room", "consumer": consumer, "email": email}); err != nil {
+			t.Fatal(err)
+		}
+		var f map[string]any
+		if err := wsjson.Read(ctx, r, &f); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// pagesSend types a message into the composer of a chat window and
+// presses Enter.
+func pagesSend(tab *pagesTab, text string) {
+	tab.t.Helper()
+	tab.run(chromedp.SendKeys(chromedp.ID("text"), text+kb.Enter))
+}
+
+// pagesCount is a JS expression counting the bubbles with exactly this text.
+func pagesCount(text string) string {
+	return fmt.Sprintf(`[...document.querySelectorAll("#messages .lcw-bubble")].filter(b => b.textContent === %q).length`, text)
+}
+
+func TestBrowserMessaging(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	admin := pagesClient(t)
+	pagesSignup(t, admin, app.URL, "acme")
+	// Two earlier conversations, so the inbox looks lived-in.
+	pagesVisitorSays(t, app.URL, "acme", "e3b0c442-98fc-4c14", "maria@example.com", "Hi! Is the Trail 29 still in stock in size L?")
+	pagesVisitorSays(t, app.URL, "acme", "9f86d081-884c-4d63", "", "Do you offer repairs for e-bikes?", "I live close to the shop.")
+
+	inbox := pagesNewTab(t, browser, true)
+	pagesSignIn(inbox, app.URL, "acme")
+	inbox.waitJS("two rooms", `document.querySelectorAll("#rooms .room").length === 2`, 5*time.Second)
+	inbox.waitJS("unread count in the title", `document.title.startsWith("(3)")`, 5*time.Second)
+
+	visitor := pagesNewTab(t, browser, true)
+	visitor.run(chromedp.Navigate(app.URL + "/chatbot/acme/visitor-one"))
+	visitor.waitJS("business online", `document.getElementById("status").classList.contains("is-online")`, 5*time.Second)
+	visitor.waitJS("socket open", `document.getElementById("offline").hidden`, 5*time.Second)
+
+	// Visitor → admin.
+	start := time.Now()
+	pagesSend(visitor, "Hello! Can I book a test ride on Saturday?")
+	inbox.waitJS("the new room", `document.querySelector('#rooms .room[data-consumer="visitor-one"]')`, 5*time.Second)
+	inbox.waitJS("new room first", `document.querySelector("#rooms .room").dataset.consumer === "visitor-one"`, 5*time.Second)
+	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="visitor-one"]`)))
+	inbox.waitJS("the visitor's message", pagesCount("Hello! Can I book a test ride on Saturday?")+" === 1", 5*time.Second)
+	t.Logf("visitor → admin: %v", time.Since(start))
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("visitor → admin took %v", d)
+	}
+	// The admin read it: the visitor sees "Seen".
+	visitor.waitJS("seen by the business", `document.querySelector("#messages .is-seen")`, 5*time.Second)
+
+	// Admin → visitor, with the typing indicator first.
+	inbox.run(chromedp.SendKeys(chromedp.ID("text"), "Of course"))
+	visitor.waitJS("typing indicator", `document.getElementById("typing").textContent.includes("typing")`, 5*time.Second)
+	start = time.Now()
+	inbox.run(chromedp.SendKeys(chromedp.ID("text"), " — 10:00 or 14:00?"+kb.Enter))
+	visitor.waitJS("the admin's reply", pagesCount("Of course — 10:00 or 14:00?")+" === 1", 5*time.Second)
+	t.Logf("admin → visitor: %v", time.Since(start))
+	visitor.waitJS("typing indicator gone", `document.getElementById("typing").textContent === ""`, 5*time.Second)
+	inbox.waitJS("seen by the visitor", `document.querySelector("#messages .is-mine.is-seen")`, 5*time.Second)
+
+	// Shift+Enter makes a new line, Enter sends.
+	visitor.run(chromedp.SendKeys(chromedp.ID("text"), "10:00 please."))
+	visitor.run(chromedp.KeyEvent(kb.Enter, chromedp.KeyModifiers(chromedp.ModifierShift)))
+	pagesSend(visitor, "My name is Ola.")
+	inbox.waitJS("two-line message", pagesCount("10:00 please.\nMy name is Ola.")+" === 1", 5*time.Second)
+
+	// An image from the visitor shows on both sides.
+	pic := filepath.Join(t.TempDir(), "bike.png")
+	if err := os.WriteFile(pic, pagesPNG(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	visitor.run(chromedp.SetUploadFiles(chromedp.ID("attach"), []string{pic}))
+	loaded := `[...document.querySelectorAll("#messages .lcw-bubble img")].filter(i => i.complete && i.naturalWidth > 0 && i.alt === "bike.png").length === 1`
+	visitor.waitJS("image on the visitor's side", loaded, 5*time.Second)
+	inbox.waitJS("image in the inbox", loaded, 5*time.Second)
+
+	// And an image from the admin.
+	inbox.run(chromedp.SetUploadFiles(chromedp.ID("attach"), []string{pic}))
+	inbox.waitJS("admin image", `document.querySelectorAll("#messages .is-mine .lcw-bubble img").length === 1`, 5*time.Second)
+	visitor.waitJS("admin image at the visitor", `[...document.querySelectorAll("#messages .lcw-msg:not(.is-mine) .lcw-bubble img")].filter(i => i.complete && i.naturalWidth > 0).length === 1`, 5*time.Second)
+
+	pagesSend(inbox, "See you Saturday at 10:00, Ola! Bring a helmet if you have one.")
+	visitor.waitJS("last reply", pagesCount("See you Saturday at 10:00, Ola! Bring a helmet if you have one.")+" === 1", 5*time.Second)
+	pagesSend(visitor, "Great, thank you!")
+	inbox.waitJS("thanks", pagesCount("Great, thank you!")+" === 1", 5*time.Second)
+
+	// No message appears twice on either side.
+	for _, tab := range []*pagesTab{inbox, visitor} {
+		if dup := pagesEval[int](tab, `(() => { const ids = [...document.querySelectorAll("#messages .lcw-msg")].map(li => li.dataset.id); return ids.length - new Set(ids).size })()`); dup != 0 {
+			t.Errorf("%d duplicate messages", dup)
+		}
+	}
+	// The filter box narrows the list.
+	inbox.run(chromedp.SendKeys(chromedp.ID("filter"), "maria"))
+	inbox.waitJS("filtered", `document.querySelectorAll("#rooms .room").length === 1`, 5*time.Second)
+	inbox.run(pagesFill("filter", ""))
+	inbox.waitJS("unfiltered", `document.querySelectorAll("#rooms .room").length === 3`, 5*time.Second)
+
+	inbox.run(chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`))
+	inbox.docScreenshot("inbox")
+	visitor.run(chromedp.EmulateViewport(400, 640))
+	visitor.run(chromedp.Evaluate[chromedp.Void](`document.activeElement.blur(); document.getElementById("log").scrollTop = 1e6`))
+	visitor.docScreenshot("visitor")
+
+	// Export and delete.
+	resp, body := pagesGet(t, admin, app.URL+"/chatbot/api/rooms/visitor-one/export")
+	if resp.StatusCode != 200 || !strings.Contains(body, "Great, thank you!") {
+		t.Errorf("export: %d", resp.StatusCode)
+	}
+	inbox.run(chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`))
+	inbox.run(chromedp.Click(chromedp.ID("delete")))
+	inbox.waitJS("room deleted", `!document.querySelector('#rooms .room[data-consumer="visitor-one"]') && document.getElementById("convo").hidden`, 5*time.Second)
+}

@@ -340,9 +340,23 @@ export class MessageList {
       before = el;
     }
     this.ol.insertBefore(li, before);
+    this.regroup(li);
+    if (li.previousElementSibling) this.regroup(li.previousElementSibling);
     if (m.id <= this.seenUpTo && this.isMine(m)) this.markSeen(this.seenUpTo);
     if (stick) this.scrollToBottom();
     return true;
+  }
+
+  /**
+   * Hides the time under a message followed within five minutes by
+   * another from the same side, so a burst of messages reads as one group.
+   */
+  regroup(li) {
+    const e = this.byId.get(Number(li.dataset.id));
+    const next = li.nextElementSibling && this.byId.get(Number(li.nextElementSibling.dataset.id));
+    const grouped = !!(e && next && e.m.author === next.m.author &&
+      Date.parse(next.m.created) - Date.parse(e.m.created) < 5 * 60 * 1000);
+    li.classList.toggle('is-grouped', grouped);
   }
 
   /** Adds older messages at the top, keeping the view where it was. */
@@ -466,8 +480,8 @@ export async function sendFileWithProgress(list, file, room) {
 /** Grows a textarea with its content, up to its CSS max-height. */
 export function autoGrow(ta) {
   const fit = () => {
-    ta.style.height = 'auto';
-    ta.style.height = ta.scrollHeight + 2 + 'px';
+    ta.style.removeProperty('height');
+    if (ta.value.includes('\n') || ta.scrollHeight > ta.clientHeight + 2) ta.style.height = ta.scrollHeight + 2 + 'px';
   };
   ta.addEventListener('input', fit);
   return fit;

@@ -44,7 +44,7 @@ const fit = autoGrow(text);
 // ---- conversations list -------------------------------------------------
 
 function displayName(r) {
-  return r.consumer_email || `Visitor ${r.consumer.slice(0, 8)}`;
+  return r.consumer_email || `Visitor ${r.consumer.length > 12 ? r.consumer.slice(0, 8) : r.consumer}`;
 }
 
 function avatarHue(s) {
