@@ -600,3 +600,65 @@ func TestBrowserMessaging(t *testing.T) {
 	inbox.run(chromedp.Click(chromedp.ID("delete")))
 	inbox.waitJS("room deleted", `!document.querySelector('#rooms .room[data-consumer="visitor-one"]') && document.getElementById("convo").hidden`, 5*time.Second)
 }
+
+func TestBrowserInboxSurvivesRestart(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	pagesSignup(t, pagesClient(t), app.URL, "acme")
+
+	inbox := pagesNewTab(t, browser, true)
+	pagesSignIn(inbox, app.URL, "acme")
+	visitor := pagesNewTab(t, browser, true)
+	visitor.run(chromedp.Navigate(app.URL + "/chatbot/acme/restart-visitor"))
+	visitor.waitJS("socket open", `document.getElementById("offline").hidden && document.getElementById("status").classList.contains("is-online")`, 5*time.Second)
+
+	pagesSend(visitor, "Before the restart")
+	inbox.waitJS("the room", `document.querySelector('#rooms .room[data-consumer="restart-visitor"]')`, 5*time.Second)
+	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="restart-visitor"]`)))
+	inbox.waitJS("first message", pagesCount("Before the restart")+" === 1", 5*time.Second)
+	pagesSend(inbox, "Reply before the restart")
+	visitor.waitJS("first reply", pagesCount("Reply before the restart")+" === 1", 5*time.Second)
+
+	// The server goes away: both windows say so, and keep what is typed.
+	app.stop()
+	inbox.waitJS("offline banner in the inbox", `!document.getElementById("offline").hidden`, 5*time.Second)
+	visitor.waitJS("offline banner at the visitor", `!document.getElementById("offline").hidden`, 5*time.Second)
+	inbox.screenshot("offline")
+	pagesSend(visitor, "Sent while the server was down")
+	pagesSend(inbox, "Admin wrote while offline")
+	visitor.waitJS("pending at the visitor", `document.querySelector("#messages .is-pending")`, 2*time.Second)
+
+	// Same address, same database file.
+	start := time.Now()
+	app.start()
+	inbox.waitJS("inbox back online", `document.getElementById("offline").hidden`, 20*time.Second)
+	visitor.waitJS("visitor back online", `document.getElementById("offline").hidden`, 20*time.Second)
+	for _, tab := range []*pagesTab{inbox, visitor} {
+		tab.waitJS("the visitor's offline message, once", pagesCount("Sent while the server was down")+" === 1", 10*time.Second)
+		tab.waitJS("the admin's offline message, once", pagesCount("Admin wrote while offline")+" === 1", 10*time.Second)
+		tab.waitJS("nothing pending", `!document.querySelector("#messages .is-pending")`, 5*time.Second)
+	}
+	t.Logf("recovered %v after the restart", time.Since(start))
+
+	// Live again in both directions, nothing lost or doubled.
+	pagesSend(visitor, "After the restart")
+	inbox.waitJS("live after the restart", pagesCount("After the restart")+" === 1", 5*time.Second)
+	want := []string{"Before the restart", "Reply before the restart", "Sent while the server was down", "Admin wrote while offline", "After the restart"}
+	for _, tab := range []*pagesTab{inbox, visitor} {
+		got := pagesEval[[]string](tab, `[...document.querySelectorAll("#messages .lcw-bubble")].map(b => b.textContent)`)
+		if len(got) != len(want) {
+			t.Errorf("messages after the restart = %q, want %d messages %q", got, len(want), want)
+			continue
+		}
+		seen := map[string]int{}
+		for _, g := range got {
+			seen[g]++
+		}
+		for _, w := range want {
+			if seen[w] != 1 {
+				t.Errorf("%q shown %d times, want once (all: %q)", w, seen[w], got)
+			}
+		}
+	}
+	inbox.waitJS("room list still correct", `document.querySelectorAll("#rooms .room").length === 1`, 5*time.Second)
+}
