@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -414,6 +415,14 @@ func TestBrowserSettingsPreview(t *testing.T) {
 	tab.waitJS("picture removed", `document.querySelector("#preview img.lcw-avatar").hidden && !document.querySelector("#preview div.lcw-avatar").hidden`, 5*time.Second)
 }
 
+// pagesClearComposer empties the composer (a key event sent over CDP can
+// leave a newline behind that a real Enter does not) and blurs it, for
+// screenshots.
+func pagesClearComposer(tab *pagesTab) {
+	tab.t.Helper()
+	tab.run(chromedp.Evaluate[chromedp.Void](`(t => { t.value = ""; t.style.removeProperty("height"); t.blur() })(document.getElementById("text"))`))
+}
+
 // pagesFill replaces the value of the input with that id by typing.
 func pagesFill(id, value string) chromedp.Action[chromedp.Void] {
 	clear := chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
@@ -493,8 +502,17 @@ func pagesVisitorSays(t *testing.T, base, username, consumer, email string, text
 }
 
 // pagesSend types a message into the composer of a chat window and
-// presses Enter.
+// clicks Send.
 func pagesSend(tab *pagesTab, text string) {
+	tab.t.Helper()
+	tab.run(
+		chromedp.SendKeys(chromedp.ID("text"), text),
+		chromedp.Click(chromedp.CSS(`#composer button[type="submit"]`)),
+	)
+}
+
+// pagesSendEnter types a message and presses Enter.
+func pagesSendEnter(tab *pagesTab, text string) {
 	tab.t.Helper()
 	tab.run(chromedp.SendKeys(chromedp.ID("text"), text+kb.Enter))
 }
@@ -541,7 +559,7 @@ func TestBrowserMessaging(t *testing.T) {
 	inbox.run(chromedp.SendKeys(chromedp.ID("text"), "Of course"))
 	visitor.waitJS("typing indicator", `document.getElementById("typing").textContent.includes("typing")`, 5*time.Second)
 	start = time.Now()
-	inbox.run(chromedp.SendKeys(chromedp.ID("text"), " — 10:00 or 14:00?"+kb.Enter))
+	pagesSendEnter(inbox, " — 10:00 or 14:00?")
 	visitor.waitJS("the admin's reply", pagesCount("Of course — 10:00 or 14:00?")+" === 1", 5*time.Second)
 	t.Logf("admin → visitor: %v", time.Since(start))
 	visitor.waitJS("typing indicator gone", `document.getElementById("typing").textContent === ""`, 5*time.Second)
@@ -550,7 +568,7 @@ func TestBrowserMessaging(t *testing.T) {
 	// Shift+Enter makes a new line, Enter sends.
 	visitor.run(chromedp.SendKeys(chromedp.ID("text"), "10:00 please."))
 	visitor.run(chromedp.KeyEvent(kb.Enter, chromedp.KeyModifiers(chromedp.ModifierShift)))
-	pagesSend(visitor, "My name is Ola.")
+	pagesSendEnter(visitor, "My name is Ola.")
 	inbox.waitJS("two-line message", pagesCount("10:00 please.\nMy name is Ola.")+" === 1", 5*time.Second)
 
 	// An image from the visitor shows on both sides.
@@ -585,10 +603,11 @@ func TestBrowserMessaging(t *testing.T) {
 	inbox.run(pagesFill("filter", ""))
 	inbox.waitJS("unfiltered", `document.querySelectorAll("#rooms .room").length === 3`, 5*time.Second)
 
-	inbox.run(chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`))
+	pagesClearComposer(inbox)
 	inbox.docScreenshot("inbox")
 	visitor.run(chromedp.EmulateViewport(400, 640))
-	visitor.run(chromedp.Evaluate[chromedp.Void](`document.activeElement.blur(); document.getElementById("log").scrollTop = 1e6`))
+	pagesClearComposer(visitor)
+	visitor.run(chromedp.Evaluate[chromedp.Void](`document.getElementById("log").scrollTop = 1e6`))
 	visitor.docScreenshot("visitor")
 
 	// Export and delete.
@@ -661,4 +680,171 @@ func TestBrowserInboxSurvivesRestart(t *testing.T) {
 		}
 	}
 	inbox.waitJS("room list still correct", `document.querySelectorAll("#rooms .room").length === 1`, 5*time.Second)
+}
+
+// pagesHostSite serves a business's web page, on another origin than the
+// app, that embeds widget.js from appOrigin. Its own CSS is hostile to
+// anything that would leak into the widget.
+func pagesHostSite(t *testing.T, appOrigin string) *httptest.Server {
+	t.Helper()
+	page := `<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Nordic Bikes</title>
+<style>
+body { font: 18px Georgia, serif; margin: 40px; background: #fffbeb; }
+button, div, iframe { background: red !important; width: 10px !important; border: 5px dashed red !important; }
+</style></head>
+<body><h1>Nordic Bikes</h1><p>Hand-built bicycles since 1987.</p>
+<script src="` + appOrigin + `/widget.js" data-username="acme" async></script>
+</body></html>`
+	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, page)
+	}))
+	t.Cleanup(host.Close)
+	return host
+}
+
+// pagesWidgetJS runs JavaScript against the widget's shadow root (sr).
+func pagesWidgetJS(body string) string {
+	return `(() => { const sr = document.querySelector("[data-livechat-widget]").shadowRoot; ` + body + ` })()`
+}
+
+// pagesFrame attaches to the cross-site iframe of the chat window.
+func pagesFrame(t *testing.T, tab *pagesTab, urlPrefix string) *pagesTab {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		infos, err := chromedp.Targets(tab.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, info := range infos {
+			if info.Type == "iframe" && strings.HasPrefix(info.URL, urlPrefix) {
+				ctx, cancel := chromedp.NewContext(tab.ctx, chromedp.WithTargetID(info.TargetID))
+				t.Cleanup(cancel)
+				frame := &pagesTab{t: t, ctx: ctx}
+				if err := chromedp.Listen(ctx, frame.onEvent); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(frame.check)
+				return frame
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no iframe target with URL %s…", urlPrefix)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestBrowserWidgetCrossOrigin(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	// The app is reached as localhost, the business's site as 127.0.0.1:
+	// two origins and two sites.
+	appOrigin := strings.Replace(app.URL, "127.0.0.1", "localhost", 1)
+	host := pagesHostSite(t, appOrigin)
+
+	inbox := pagesNewTab(t, browser, true)
+	pagesSignIn(inbox, app.URL, "acme")
+
+	site := pagesNewTab(t, browser, true)
+	site.run(chromedp.Navigate(host.URL))
+	site.waitJS("the chat button", `document.querySelector("[data-livechat-widget]")?.shadowRoot?.querySelector(".btn")`, 5*time.Second)
+	// The host page's CSS does not reach into the widget.
+	if w := pagesEval[string](site, pagesWidgetJS(`return getComputedStyle(sr.querySelector(".btn")).width`)); w != "60px" {
+		t.Errorf("chat button width = %s, want 60px (host CSS leaked in)", w)
+	}
+	// A first-time visitor gets no iframe (and no socket) until they open it.
+	if n := pagesEval[int](site, pagesWidgetJS(`return sr.querySelectorAll("iframe").length`)); n != 0 {
+		t.Errorf("iframe before opening: %d", n)
+	}
+	site.run(chromedp.Evaluate[chromedp.Void](pagesWidgetJS(`sr.querySelector(".btn").click()`)))
+	site.waitJS("the panel", pagesWidgetJS(`return getComputedStyle(sr.querySelector(".panel")).display === "block" && sr.querySelector("iframe")`), 5*time.Second)
+	id := pagesEval[string](site, `localStorage.getItem("livechat:`+appOrigin+`:acme")`)
+	if !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(id) {
+		t.Fatalf("visitor id in the host's localStorage = %q, want a random UUID", id)
+	}
+	frameURL := appOrigin + "/chatbot/acme/" + id
+	if src := pagesEval[string](site, pagesWidgetJS(`return sr.querySelector("iframe").src`)); src != frameURL {
+		t.Errorf("iframe src = %q, want %q", src, frameURL)
+	}
+
+	frame := pagesFrame(t, site, frameURL)
+	frame.waitJS("the chat window connected", `document.getElementById("offline").hidden && document.getElementById("status").classList.contains("is-online")`, 10*time.Second)
+	pagesSend(frame, "Hi from your website!")
+	inbox.waitJS("the widget's room", `document.querySelector('#rooms .room[data-consumer="`+id+`"]')`, 5*time.Second)
+	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="` + id + `"]`)))
+	inbox.waitJS("the widget's message", pagesCount("Hi from your website!")+" === 1", 5*time.Second)
+	pagesSend(inbox, "Hello! How can we help?")
+	frame.waitJS("the reply in the widget", pagesCount("Hello! How can we help?")+" === 1", 5*time.Second)
+	site.screenshot("open")
+
+	// Closed, an answer shows as a dot on the button.
+	site.run(chromedp.Evaluate[chromedp.Void](pagesWidgetJS(`sr.querySelector(".btn").click()`)))
+	site.waitJS("closed", pagesWidgetJS(`return getComputedStyle(sr.querySelector(".panel")).display === "none"`), 5*time.Second)
+	pagesSend(inbox, "Are you still there?")
+	site.waitJS("the unread dot", pagesWidgetJS(`return getComputedStyle(sr.querySelector(".dot")).display === "block"`), 5*time.Second)
+	site.screenshot("unread")
+
+	// A returning visitor keeps the conversation: same id, history loads.
+	site.run(chromedp.Navigate(host.URL))
+	site.waitJS("iframe made at once for a returning visitor", pagesWidgetJS(`return sr.querySelector("iframe")?.src === "`+frameURL+`"`), 5*time.Second)
+	frame2 := pagesFrame(t, site, frameURL)
+	frame2.waitJS("history", pagesCount("Are you still there?")+" === 1", 10*time.Second)
+}
+
+func TestBrowserPhone(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	pagesVisitorSays(t, app.URL, "acme", "phone-visitor", "ola@example.com", "Hi! Is the shop open on Sunday?")
+
+	// The visitor window at phone size: no sideways scrolling, the composer
+	// on screen, big enough to tap.
+	visitor := pagesNewTab(t, browser, true)
+	visitor.run(
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2)),
+		chromedp.Navigate(app.URL+"/chatbot/acme/phone-visitor"),
+	)
+	visitor.waitJS("history", pagesCount("Hi! Is the shop open on Sunday?")+" === 1", 5*time.Second)
+	visitor.waitJS("no sideways scroll", `document.documentElement.scrollWidth <= innerWidth`, 2*time.Second)
+	visitor.waitJS("composer on screen", `(() => { const r = document.getElementById("text").getBoundingClientRect(); return r.bottom <= innerHeight && r.height >= 40 && r.width > 200 })()`, 2*time.Second)
+	visitor.waitJS("send button tappable", `document.querySelector('#composer button[type="submit"]').getBoundingClientRect().height >= 40`, 2*time.Second)
+	pagesSend(visitor, "And on Monday?")
+	visitor.waitJS("sent", pagesCount("And on Monday?")+" === 1", 5*time.Second)
+	visitor.run(chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`))
+	visitor.screenshot("visitor")
+
+	// The inbox at phone size: the list, then one conversation with a way back.
+	inbox := pagesNewTab(t, browser, true)
+	inbox.run(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
+	pagesSignIn(inbox, app.URL, "acme")
+	inbox.waitJS("the room", `document.querySelector('#rooms .room[data-consumer="phone-visitor"]')`, 5*time.Second)
+	inbox.screenshot("inbox-list")
+	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="phone-visitor"]`)))
+	inbox.waitJS("conversation full width", `(() => { const r = document.getElementById("convo").getBoundingClientRect(); return r.width >= 380 && getComputedStyle(document.querySelector(".rooms-pane")).display === "none" })()`, 5*time.Second)
+	inbox.waitJS("no sideways scroll", `document.documentElement.scrollWidth <= innerWidth`, 2*time.Second)
+	inbox.screenshot("inbox-conversation")
+	inbox.run(chromedp.Click(chromedp.ID("back")))
+	inbox.waitJS("back to the list", `getComputedStyle(document.querySelector(".rooms-pane")).display !== "none"`, 5*time.Second)
+
+	// The widget opens full screen on a phone.
+	host := pagesHostSite(t, strings.Replace(app.URL, "127.0.0.1", "localhost", 1))
+	site := pagesNewTab(t, browser, true)
+	site.run(
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2)),
+		chromedp.Navigate(host.URL),
+	)
+	site.waitJS("the chat button", `document.querySelector("[data-livechat-widget]")?.shadowRoot?.querySelector(".btn")`, 5*time.Second)
+	site.run(chromedp.Evaluate[chromedp.Void](pagesWidgetJS(`sr.querySelector(".btn").click()`)))
+	site.waitJS("full screen panel", pagesWidgetJS(`const r = sr.querySelector(".panel").getBoundingClientRect(); return r.left === 0 && r.top === 0 && r.width === innerWidth && r.height === innerHeight`), 5*time.Second)
+	site.waitJS("close button", pagesWidgetJS(`return getComputedStyle(sr.querySelector(".close")).display === "block"`), 5*time.Second)
+	pagesFrame(t, site, strings.Replace(app.URL, "127.0.0.1", "localhost", 1)+"/chatbot/acme/").
+		waitJS("widget connected", `document.getElementById("offline").hidden`, 10*time.Second)
+	site.screenshot("widget")
+	site.run(chromedp.Evaluate[chromedp.Void](pagesWidgetJS(`sr.querySelector(".close").click()`)))
+	site.waitJS("closed again", pagesWidgetJS(`return getComputedStyle(sr.querySelector(".panel")).display === "none" && getComputedStyle(sr.querySelector(".btn")).display !== "none"`), 5*time.Second)
 }
