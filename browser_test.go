@@ -848,3 +848,38 @@ func TestBrowserPhone(t *testing.T) {
 	site.run(chromedp.Evaluate[chromedp.Void](pagesWidgetJS(`sr.querySelector(".close").click()`)))
 	site.waitJS("closed again", pagesWidgetJS(`return getComputedStyle(sr.querySelector(".panel")).display === "none" && getComputedStyle(sr.querySelector(".btn")).display !== "none"`), 5*time.Second)
 }
+
+// The watchdog itself: a CSP violation and an uncaught exception on one of
+// our pages are caught, so the other browser tests would fail on them.
+func TestBrowserCatchesCSPViolations(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	defer cancel()
+	tab := &pagesTab{t: t, ctx: ctx}
+	if err := chromedp.Listen(ctx, tab.onEvent); err != nil {
+		t.Fatal(err)
+	}
+	tab.run(chromedp.Navigate(app.URL + "/"))
+	tab.run(chromedp.Evaluate[chromedp.Void](`(() => {
+		const s = document.createElement("script"); s.textContent = "window.x = 1"; document.body.append(s);
+		const i = document.createElement("img"); i.src = "https://example.invalid/x.png"; document.body.append(i);
+		setTimeout(() => { throw new Error("boom") }, 0);
+	})()`))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		tab.mu.Lock()
+		all := strings.Join(tab.bad, "\n")
+		tab.mu.Unlock()
+		if strings.Contains(all, "CSP") && strings.Contains(all, "inline") && strings.Contains(all, "example.invalid") && strings.Contains(all, "boom") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the watchdog missed something; it saw:\n%s", all)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if x := pagesEval[bool](tab, `window.x === 1`); x {
+		t.Errorf("an inline script ran despite the CSP")
+	}
+}
