@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -459,6 +460,32 @@ func pagesPNG() []byte {
 
 var _ = http.StatusOK
 
+// pagesStyle updates the chatbot of the signed-in client and gives it a picture.
+func pagesStyle(t *testing.T, admin *http.Client, base, style string) {
+	t.Helper()
+	resp, err := admin.Post(base+"/chatbot/api", "application/json", strings.NewReader(style))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("styling the chatbot: %d", resp.StatusCode)
+	}
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	fw, _ := mw.CreateFormFile("picture", "logo.png")
+	fw.Write(pagesPNG())
+	mw.Close()
+	resp, err = admin.Post(base+"/chatbot/api/picture", mw.FormDataContentType(), &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("uploading the picture: %d", resp.StatusCode)
+	}
+}
+
 // pagesVisitorSays sends a message as a visitor over a plain websocket (no
 // browser), optionally leaving an email, to fill an inbox.
 func pagesVisitorSays(t *testing.T, base, username, consumer, email string, texts ...string) {
@@ -530,6 +557,9 @@ func TestBrowserMessaging(t *testing.T) {
 	// Two earlier conversations, so the inbox looks lived-in.
 	pagesVisitorSays(t, app.URL, "acme", "e3b0c442-98fc-4c14", "maria@example.com", "Hi! Is the Trail 29 still in stock in size L?")
 	pagesVisitorSays(t, app.URL, "acme", "9f86d081-884c-4d63", "", "Do you offer repairs for e-bikes?", "I live close to the shop.")
+	// A styled chatbot with a picture, for the visitor's screenshot.
+	pagesStyle(t, admin, app.URL, `{"chatbotName":"Nordic Bikes","introductionText":"Hi! Questions about a bike, a repair or a test ride? We usually answer within minutes.",`+
+		`"headerBackgroundColor":"#14532d","senderBackground":"#15803d","introductionBackgroundColor":"#f0fdf4","introductionTextColor":"#14532d"}`)
 
 	inbox := pagesNewTab(t, browser, true)
 	pagesSignIn(inbox, app.URL, "acme")
@@ -602,6 +632,7 @@ func TestBrowserMessaging(t *testing.T) {
 	inbox.waitJS("filtered", `document.querySelectorAll("#rooms .room").length === 1`, 5*time.Second)
 	inbox.run(pagesFill("filter", ""))
 	inbox.waitJS("unfiltered", `document.querySelectorAll("#rooms .room").length === 3`, 5*time.Second)
+	inbox.run(chromedp.Evaluate[chromedp.Void](`document.getElementById("log").scrollTop = 1e6`))
 
 	pagesClearComposer(inbox)
 	inbox.docScreenshot("inbox")
@@ -882,4 +913,52 @@ func TestBrowserCatchesCSPViolations(t *testing.T) {
 	if x := pagesEval[bool](tab, `window.x === 1`); x {
 		t.Errorf("an inline script ran despite the CSP")
 	}
+}
+
+// Scrolling up in a long conversation loads older messages, page by page,
+// in order and without duplicates.
+func TestBrowserHistoryPaging(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	const n = 130
+	texts := make([]string, n)
+	for i := range texts {
+		texts[i] = fmt.Sprintf("Message number %d", i+1)
+	}
+	pagesVisitorSays(t, app.URL, "acme", "long-talk", "", texts...)
+
+	check := func(tab *pagesTab) {
+		tab.t.Helper()
+		tab.waitJS("the last page", pagesCount("Message number 130")+" === 1", 5*time.Second)
+		if got := pagesEval[int](tab, `document.querySelectorAll("#messages .lcw-msg").length`); got >= n {
+			t.Errorf("first load showed %d messages; want one page", got)
+		}
+		for i := 0; i < 10; i++ {
+			if pagesEval[int](tab, `document.querySelectorAll("#messages .lcw-msg").length`) == n {
+				break
+			}
+			tab.run(chromedp.Evaluate[chromedp.Void](`document.getElementById("log").scrollTop = 0`))
+			time.Sleep(300 * time.Millisecond)
+		}
+		got := pagesEval[[]string](tab, `[...document.querySelectorAll("#messages .lcw-bubble")].map(b => b.textContent)`)
+		if len(got) != n {
+			t.Fatalf("after scrolling up: %d messages, want %d", len(got), n)
+		}
+		for i, g := range got {
+			if g != texts[i] {
+				t.Fatalf("message %d = %q, want %q", i, g, texts[i])
+			}
+		}
+	}
+
+	visitor := pagesNewTab(t, browser, true)
+	visitor.run(chromedp.Navigate(app.URL + "/chatbot/acme/long-talk"))
+	check(visitor)
+
+	inbox := pagesNewTab(t, browser, true)
+	pagesSignIn(inbox, app.URL, "acme")
+	inbox.waitJS("the room", `document.querySelector('#rooms .room[data-consumer="long-talk"]')`, 5*time.Second)
+	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="long-talk"]`)))
+	check(inbox)
 }

@@ -37,8 +37,10 @@ let lastReadSent = 0;
 
 const sock = new ReconnectingSocket(`/ws/chat/${encodeURIComponent(username)}/${encodeURIComponent(consumer)}`, {
   onopen() {
+    // The first load is one page; after a reconnect, catch up on up to
+    // 200 (the server's default), deduplicated by id.
     fetches = ['latest'];
-    sock.send({ command: 'fetch_messages' });
+    sock.send(loaded ? { command: 'fetch_messages' } : { command: 'fetch_messages', limit: 50 });
     for (const [clientId, p] of list.pending) {
       if (!clientId.startsWith('upload-')) sock.send({ command: 'new_message', message: { content: p.content, client_id: clientId } });
     }

@@ -303,8 +303,10 @@ function openRoom(consumer) {
     document.getElementById('export').href = `/chatbot/api/rooms/${encodeURIComponent(consumer)}/export`;
     chat = new ReconnectingSocket(`/ws/chat/${encodeURIComponent(username)}/${encodeURIComponent(consumer)}`, {
       onopen() {
+        // The first load is one page; after a reconnect, catch up on up to
+        // 200 (the server's default), deduplicated by id.
         fetches = ['latest'];
-        chat.send({ command: 'fetch_messages' });
+        chat.send(loaded ? { command: 'fetch_messages' } : { command: 'fetch_messages', limit: 50 });
         for (const [clientId, p] of list.pending) {
           if (!clientId.startsWith('upload-')) chat.send({ command: 'new_message', message: { content: p.content, client_id: clientId } });
         }
