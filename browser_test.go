@@ -421,7 +421,7 @@ func TestBrowserSettingsPreview(t *testing.T) {
 // screenshots.
 func pagesClearComposer(tab *pagesTab) {
 	tab.t.Helper()
-	tab.run(chromedp.Evaluate[chromedp.Void](`(t => { t.value = ""; t.style.removeProperty("height"); t.blur() })(document.getElementById("text"))`))
+	tab.run(chromedp.Evaluate[chromedp.Void](`(t => { t.value = ""; t.style.removeProperty("height"); document.activeElement.blur() })(document.getElementById("text"))`))
 }
 
 // pagesFill replaces the value of the input with that id by typing.
