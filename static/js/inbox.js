@@ -153,7 +153,14 @@ function updateTitle() {
 
 const roomSock = new ReconnectingSocket(`/ws/room/${encodeURIComponent(username)}`, {
   onopen() { roomSock.send({ command: 'fetch_rooms' }); },
-  onstatus(on) { offline.hidden = on; },
+  onstatus(on) {
+    offline.hidden = on;
+    if (!on) {
+      // Presence is unknown while offline; fetch_rooms brings it back.
+      for (const r of rooms.values()) r.online = false;
+      renderRooms();
+    }
+  },
   onmessage(msg) {
     switch (msg.command) {
       case 'rooms':
