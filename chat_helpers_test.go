@@ -21,7 +21,7 @@ import (
 
 // chatEnv is a real server over a real SQLite file, for the chat tests.
 type chatEnv struct {
-	t      *testing.T
+	t      testing.TB
 	cfg    Config
 	db     *DB
 	srv    *Server
@@ -31,7 +31,7 @@ type chatEnv struct {
 
 // chatTestServer starts a server with small limits; edit changes the
 // config before the server starts.
-func chatTestServer(t *testing.T, edit func(*Config)) *chatEnv {
+func chatTestServer(t testing.TB, edit func(*Config)) *chatEnv {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.DBPath = filepath.Join(t.TempDir(), "livechat.db")
@@ -55,7 +55,7 @@ func chatTestServer(t *testing.T, edit func(*Config)) *chatEnv {
 	return env
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
@@ -98,7 +98,7 @@ func (e *chatEnv) chatSignup(username string) *http.Client {
 
 // wsClient is a test websocket client.
 type wsClient struct {
-	t    *testing.T
+	t    testing.TB
 	conn *websocket.Conn
 	name string
 }
@@ -289,7 +289,7 @@ func (e *chatEnv) upload(client *http.Client, room, name string, data []byte) (*
 
 // waitFor polls cond until it holds (something the test waits to happen,
 // not a proof that nothing happened).
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {
