@@ -61,7 +61,7 @@ func newChatStore(ctx context.Context, db *DB) (*chatStore, error) {
 		sql string
 	}{
 		{&st.insertMessage, db.writer, `INSERT INTO messages (room_id, author, content, type, file, client_id, created)
-			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`},
+			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
 		{&st.messageByCID, db.writer, "SELECT " + messageColumns + " FROM messages WHERE room_id = ? AND client_id = ?"},
 		{&st.touchRoom, db.writer, "UPDATE rooms SET last_activity = ?, last_message_id = ?, unread = unread + ? WHERE id = ?"},
 		{&st.insertFile, db.writer, "INSERT INTO files (room_id, token, name, mime, size, data, created) VALUES (?, ?, ?, ?, ?, ?, ?)"},

@@ -237,15 +237,20 @@ func (w *msgWriter) insert(ctx context.Context, tx *sql.Tx, ins, byCID *sql.Stmt
 	if typ == "" {
 		typ = "text"
 	}
-	var id int64
-	err := ins.QueryRowContext(ctx, op.roomID, op.author, op.content, typ, fileURLPath, cid, now).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) && op.clientID != "" {
+	// Exec rather than RETURNING: no Rows to allocate and close on the
+	// hottest statement.
+	res, err := ins.ExecContext(ctx, op.roomID, op.author, op.content, typ, fileURLPath, cid, now)
+	if err != nil {
+		return mapInsertError(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
 		// ON CONFLICT DO NOTHING: the client_id is taken.
 		op.dup = true
 		return scanMessage(byCID.QueryRowContext(ctx, op.roomID, op.clientID), &op.msg, room)
 	}
+	id, err := res.LastInsertId()
 	if err != nil {
-		return mapInsertError(err)
+		return err
 	}
 	op.dup = false
 	op.msg = Message{ID: id, Author: op.author, Content: op.content, Type: typ, File: fileURLPath,

@@ -212,6 +212,13 @@ func (s *Server) writeLoop(c *client) {
 		ping = t.C
 	}
 	for {
+		// A kick wins over queued frames.
+		select {
+		case <-c.kicked:
+			c.conn.Close(c.kickCode, c.kickReason)
+			return
+		default:
+		}
 		select {
 		case <-c.kicked:
 			c.conn.Close(c.kickCode, c.kickReason)
