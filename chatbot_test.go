@@ -113,7 +113,9 @@ func TestChatbotPicture(t *testing.T) {
 	c.signup("acme", "correct horse")
 	c.must(http.StatusNotFound, "GET", "/chatbot/acme/picture", nil)
 
-	for name, data := range map[string][]byte{"gif": tinyGIF, "jpeg": tinyJPEG, "webp": tinyWebP, "png": tinyPNG} {
+	// PNG last: it is the one that stays.
+	for i, data := range [][]byte{tinyGIF, tinyJPEG, tinyWebP, tinyPNG} {
+		name := []string{"gif", "jpeg", "webp", "png"}[i]
 		body, ctype := multipartBody(t, "picture", "whatever.bin", data)
 		r := c.must(200, "POST", "/chatbot/api/picture", body, "Content-Type", ctype)
 		if url, _ := r.JSON["chatbot_details"].(map[string]any)["bot_picture"].(string); !strings.HasPrefix(url, "/chatbot/acme/picture?v=") {
