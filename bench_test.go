@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -162,21 +163,20 @@ func BenchmarkFetchRooms(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		ids := make([]int64, len(rows))
-		for i, r := range rows {
-			ids[i] = r.ID
-		}
-		online := h.VisitorsOnline(ids)
-		out := make([]Room, len(rows))
+		online := h.VisitorsOnline(make([]int64, len(rows)))
+		frame := []byte(`{"command":"rooms","rooms":[`)
 		n := 0
 		for i, r := range rows {
-			out[i] = r.json(msgs[r.ID], online[i])
-			n += len(out[i].Messages)
+			if i > 0 {
+				frame = append(frame, ',')
+			}
+			frame = appendRoomJSON(frame, r, msgs[r.ID], online[i])
+			n += bytes.Count(msgs[r.ID], []byte(`{"id":`))
 		}
+		frame = append(frame, "]}"...)
 		if n != 50*1000 {
 			b.Fatalf("%d messages, want 50,000", n)
 		}
-		frame := encodeFrame(roomsFrame{Command: "rooms", Rooms: out})
 		b.SetBytes(int64(len(frame)))
 	}
 }

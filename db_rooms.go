@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"math"
 )
@@ -24,13 +25,14 @@ type roomRow struct {
 // Room is SPEC's Room: a conversation with its last messages, as sent over
 // the admin's room socket.
 type Room struct {
-	Consumer      string    `json:"consumer"`
-	ConsumerEmail string    `json:"consumer_email"`
-	Messages      []Message `json:"messages"`
-	Unread        int       `json:"unread"`
-	Online        bool      `json:"online"`
-	Created       string    `json:"created"`
-	LastActivity  string    `json:"last_activity"`
+	Consumer      string `json:"consumer"`
+	ConsumerEmail string `json:"consumer_email"`
+	// Messages is a JSON array of Message, oldest first.
+	Messages     json.RawMessage `json:"messages"`
+	Unread       int             `json:"unread"`
+	Online       bool            `json:"online"`
+	Created      string          `json:"created"`
+	LastActivity string          `json:"last_activity"`
 }
 
 // RoomSummary is SPEC's RoomSummary, the REST inbox's list entry.
@@ -61,10 +63,11 @@ func scanRoom(row interface{ Scan(...any) error }) (*roomRow, error) {
 	return &r, nil
 }
 
-// json renders a room with the given messages; online comes from the hub.
-func (r *roomRow) json(msgs []Message, online bool) Room {
+// json renders a room with the given messages (a JSON array; nil for
+// none); online comes from the hub.
+func (r *roomRow) json(msgs json.RawMessage, online bool) Room {
 	if msgs == nil {
-		msgs = []Message{}
+		msgs = json.RawMessage("[]")
 	}
 	return Room{Consumer: r.Consumer, ConsumerEmail: r.Email, Messages: msgs, Unread: r.Unread, Online: online,
 		Created: formatTime(r.Created), LastActivity: formatTime(r.LastActivity)}
@@ -102,20 +105,19 @@ func ensureRoomTx(ctx context.Context, tx *sql.Tx, userID int64, consumer, email
 }
 
 // RoomsWithMessages returns every room of an account, newest activity
-// first, each with its last roomMessages messages (oldest first). It is two
-// queries: the rooms, and all their recent messages through one join in
-// which each room's cut-off id is a bounded backward scan of the
-// (room_id, id) index, so 1,000 rooms cost 1,000 index seeks inside SQLite
-// rather than 1,000 round trips.
-func (st *chatStore) RoomsWithMessages(ctx context.Context, userID int64, username string) ([]*roomRow, map[int64][]Message, error) {
+// first, and for each room id its last roomMessages messages (oldest
+// first) as a ready JSON array. It is two queries: the rooms, and all
+// their recent messages through one join in which each room's cut-off id
+// is a bounded backward scan of the (room_id, id) index, so 1,000 rooms
+// cost 1,000 index seeks inside SQLite rather than 1,000 round trips. The
+// messages are written as JSON straight from the scan (jsonappend.go).
+func (st *chatStore) RoomsWithMessages(ctx context.Context, userID int64, username string) ([]*roomRow, map[int64][]byte, error) {
 	rooms, err := st.roomRows(ctx, "SELECT "+roomColumns+" FROM rooms WHERE user_id = ? ORDER BY last_activity DESC, id DESC", userID)
 	if err != nil {
 		return nil, nil, err
 	}
-	byID := make(map[int64]*roomRow, len(rooms))
 	names := make(map[int64]string, len(rooms))
 	for _, r := range rooms {
-		byID[r.ID] = r
 		names[r.ID] = roomName(username, r.Consumer)
 	}
 	rows, err := st.db.reader.QueryContext(ctx, `
@@ -128,24 +130,36 @@ func (st *chatStore) RoomsWithMessages(ctx context.Context, userID int64, userna
 		return nil, nil, err
 	}
 	defer rows.Close()
-	msgs := make(map[int64][]Message, len(rooms))
+	msgs := make(map[int64][]byte, len(rooms))
+	var cur int64 = -1
+	var list []byte
+	flush := func() {
+		if cur >= 0 {
+			msgs[cur] = append(list, ']')
+		}
+	}
 	for rows.Next() {
 		var roomID, created int64
 		var m Message
 		if err := rows.Scan(&roomID, &m.ID, &m.Author, &m.Content, &m.Type, &m.File, &m.ClientID, &created); err != nil {
 			return nil, nil, err
 		}
-		if _, ok := byID[roomID]; !ok {
+		name, ok := names[roomID]
+		if !ok {
 			continue // created after the first query
 		}
-		m.Created = formatTime(created)
-		m.Room = names[roomID]
-		list := msgs[roomID]
-		if list == nil {
-			list = make([]Message, 0, roomMessages)
+		if roomID != cur {
+			flush()
+			cur = roomID
+			list = make([]byte, 1, 256*roomMessages)
+			list[0] = '['
+		} else {
+			list = append(list, ',')
 		}
-		msgs[roomID] = append(list, m)
+		m.Room = name
+		list = appendMessageJSON(list, &m, created)
 	}
+	flush()
 	return rooms, msgs, rows.Err()
 }
 

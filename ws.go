@@ -415,25 +415,31 @@ func knownCommand(cmd string) bool {
 }
 
 // cmdFetchRooms answers fetch_rooms: every room, newest activity first,
-// each with its last messages.
+// each with its last messages. The frame can be megabytes, so it is
+// written by hand rather than through encoding/json.
 func (s *Server) cmdFetchRooms(c *client) {
-	ctx := context.Background()
-	rows, msgs, err := s.chat.RoomsWithMessages(ctx, c.userID, c.username)
+	rows, msgs, err := s.chat.RoomsWithMessages(context.Background(), c.userID, c.username)
 	if err != nil {
-		s.log.Error("fetch_rooms", "err", err)
-		c.fail(errInternal, "The rooms could not be loaded.")
+		s.internal(c, "fetch_rooms", err)
 		return
 	}
 	ids := make([]int64, len(rows))
+	size := 64
 	for i, r := range rows {
 		ids[i] = r.ID
+		size += len(msgs[r.ID]) + 200
 	}
 	online := s.hub.VisitorsOnline(ids)
-	rooms := make([]Room, len(rows))
+	b := make([]byte, 0, size)
+	b = append(b, `{"command":"rooms","rooms":[`...)
 	for i, r := range rows {
-		rooms[i] = r.json(msgs[r.ID], online[i])
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendRoomJSON(b, r, msgs[r.ID], online[i])
 	}
-	c.push(encodeFrame(roomsFrame{Command: "rooms", Rooms: rooms}))
+	b = append(b, "]}"...)
+	c.push(b)
 }
 
 // cmdNewRoom answers a visitor's new_room (or room) on the room socket.

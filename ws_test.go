@@ -538,7 +538,10 @@ func TestChatShutdown(t *testing.T) {
 		t.Fatalf("%d sockets left", n)
 	}
 	// New sockets are refused once the hub is closed.
-	late := env.dialWS("/ws/chat/acme/v2", nil)
+	late, _, err := env.tryDial("/ws/chat/acme/v2", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	late.expectClose(websocket.StatusGoingAway)
 }
 
@@ -670,4 +673,35 @@ func TestChatAdminSessionRequired(t *testing.T) {
 	s = env.dialWS("/ws/room/acme", &http.Client{Jar: jar})
 	s.send(map[string]any{"command": "fetch_rooms"})
 	s.expectError("forbidden")
+}
+
+// TestChatRoomsMatchHistory: the messages fetch_rooms builds in SQL are
+// the ones fetch_messages encodes in Go, field for field, last 50 only.
+func TestChatRoomsMatchHistory(t *testing.T) {
+	env := chatTestServer(t, nil)
+	admin := env.chatSignup("acme")
+	vis := env.dialWS("/ws/chat/acme/v.1~x", nil)
+	tricky := []string{`quote " backslash \ slash / <b>&amp;</b>`, "tab\tnewline\nunicode é 😀 \u2028", "plain"}
+	for i := range 55 {
+		vis.send(map[string]any{"command": "new_message", "message": map[string]any{
+			"content": tricky[i%len(tricky)], "client_id": map[bool]any{true: fmt.Sprint("id-", i), false: nil}[i%2 == 0]}})
+		vis.expect("new_message")
+	}
+	if resp, body := env.upload(nil, "acme v.1~x", "ä b.txt", []byte("x")); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("upload: %d %s", resp.StatusCode, body)
+	}
+	vis.expect("new_message")
+	inbox := env.dialWS("/ws/room/acme", admin)
+	rooms := inbox.probeRooms()["rooms"].([]any)
+	got := rooms[0].(map[string]any)["messages"].([]any)
+	vis.send(map[string]any{"command": "fetch_messages", "limit": 50})
+	want := vis.expect("messages")["messages"].([]any)
+	if len(got) != 50 || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("fetch_rooms messages differ from fetch_messages:\n got %v\nwant %v", got, want)
+	}
+	for _, m := range got {
+		if _, ok := m.(map[string]any)["client_id"]; ok != (m.(map[string]any)["client_id"] != nil) {
+			t.Fatalf("client_id null in %v", m)
+		}
+	}
 }
