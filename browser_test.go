@@ -416,6 +416,18 @@ func TestBrowserSettingsPreview(t *testing.T) {
 	tab.waitJS("picture removed", `document.querySelector("#preview img.lcw-avatar").hidden && !document.querySelector("#preview div.lcw-avatar").hidden`, 5*time.Second)
 }
 
+// pagesWait polls a condition on the Go side.
+func pagesWait(t *testing.T, what string, within time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // pagesClearComposer empties the composer (a key event sent over CDP can
 // leave a newline behind that a real Enter does not) and blurs it, for
 // screenshots.
@@ -594,6 +606,18 @@ func TestBrowserMessaging(t *testing.T) {
 	t.Logf("admin → visitor: %v", time.Since(start))
 	visitor.waitJS("typing indicator gone", `document.getElementById("typing").textContent === ""`, 5*time.Second)
 	inbox.waitJS("seen by the visitor", `document.querySelector("#messages .is-mine.is-seen")`, 5*time.Second)
+
+	// The optional email, asked after the first message, is stored.
+	visitor.waitJS("the email prompt", `!document.getElementById("email-form").hidden`, 5*time.Second)
+	visitor.run(
+		chromedp.SendKeys(chromedp.ID("email"), "ola@example.com"),
+		chromedp.Click(chromedp.CSS(`#email-form button[type="submit"]`)),
+	)
+	visitor.waitJS("the email prompt gone", `document.getElementById("email-form").hidden`, 5*time.Second)
+	pagesWait(t, "the visitor's email stored", 5*time.Second, func() bool {
+		_, body := pagesGet(t, admin, app.URL+"/chatbot/api/rooms")
+		return strings.Contains(body, `"consumer":"visitor-one","consumer_email":"ola@example.com"`)
+	})
 
 	// Shift+Enter makes a new line, Enter sends.
 	visitor.run(chromedp.SendKeys(chromedp.ID("text"), "10:00 please."))

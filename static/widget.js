@@ -137,6 +137,9 @@
     if (d.type === 'ready') {
       if (typeof d.color === 'string' && /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(d.color)) button.style.setProperty('--lc-bg', d.color);
       tell();
+    } else if (d.type === 'close' && isOpen) {
+      setOpen(false);
+      button.focus();
     } else if (d.type === 'new_message' && !isOpen) {
       wrap.className = 'unread';
       button.setAttribute('aria-label', 'Open chat (new message)');

@@ -122,7 +122,15 @@ window.addEventListener('message', (ev) => {
     }
   }
 });
-if (framed) window.parent.postMessage({ source: 'livechat', type: 'ready', color: style.headerBackgroundColor }, '*');
+if (framed) {
+  window.parent.postMessage({ source: 'livechat', type: 'ready', color: style.headerBackgroundColor }, '*');
+  // Escape inside the frame closes the widget too.
+  document.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape') window.parent.postMessage({ source: 'livechat', type: 'close' }, '*');
+  });
+} else if (matchMedia('(pointer: fine)').matches) {
+  text.focus(); // not on phones, where it would pop the keyboard up
+}
 
 // Typing: tell the business while the visitor types; stop after a pause.
 let typingSent = false;

@@ -223,6 +223,24 @@ function onNewMessage(m) {
   renderRooms();
 }
 
+// Emails left by visitors reach no socket; a light REST refresh every
+// minute (while the inbox is on screen and online) picks them up.
+setInterval(async () => {
+  if (document.visibilityState !== 'visible' || !roomSock.online) return;
+  const res = await api('GET', '/chatbot/api/rooms?limit=50');
+  if (!res.ok || !Array.isArray(res.data.rooms)) return;
+  for (const r of res.data.rooms) {
+    const old = rooms.get(r.consumer);
+    if (old) {
+      old.consumer_email = r.consumer_email;
+      old.online = !!r.online;
+    } else {
+      upsertRoom(r);
+    }
+  }
+  renderRooms();
+}, 60000);
+
 // ---- alerts: sound and notifications ----------------------------------------
 
 let audio = null;
