@@ -660,7 +660,7 @@ func TestBrowserMessaging(t *testing.T) {
 
 	pagesClearComposer(inbox)
 	inbox.docScreenshot("inbox")
-	visitor.run(chromedp.EmulateViewport(400, 640))
+	visitor.run(chromedp.EmulateViewport(400, 720))
 	pagesClearComposer(visitor)
 	visitor.run(chromedp.Evaluate[chromedp.Void](`document.getElementById("log").scrollTop = 1e6`))
 	visitor.docScreenshot("visitor")
@@ -885,6 +885,12 @@ func TestBrowserPhone(t *testing.T) {
 	inbox.screenshot("inbox-conversation")
 	inbox.run(chromedp.Click(chromedp.ID("back")))
 	inbox.waitJS("back to the list", `getComputedStyle(document.querySelector(".rooms-pane")).display !== "none"`, 5*time.Second)
+
+	// Settings at phone size: one column, nothing sideways.
+	inbox.run(chromedp.Navigate(app.URL + "/settings"))
+	inbox.waitJS("settings", `document.getElementById("headerBackgroundColor-hex")`, 5*time.Second)
+	inbox.waitJS("no sideways scroll in settings", `document.documentElement.scrollWidth <= innerWidth`, 2*time.Second)
+	inbox.screenshot("settings")
 
 	// The widget opens full screen on a phone.
 	host := pagesHostSite(t, strings.Replace(app.URL, "127.0.0.1", "localhost", 1))

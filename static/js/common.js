@@ -119,6 +119,7 @@ export class ReconnectingSocket {
     this.timer = 0;
     this.online = false;
     this.everTried = false;
+    this.openedAt = 0;
     this.onWake = () => { if (!this.online && !this.closed) this.retryNow(); };
     window.addEventListener('online', this.onWake);
     this.dial();
@@ -135,7 +136,7 @@ export class ReconnectingSocket {
     }
     this.ws = ws;
     ws.addEventListener('open', () => {
-      this.attempt = 0;
+      this.openedAt = Date.now();
       this.setOnline(true);
       if (this.h.onopen) this.h.onopen();
     });
@@ -147,6 +148,10 @@ export class ReconnectingSocket {
     ws.addEventListener('close', () => {
       if (this.ws !== ws) return;
       this.ws = null;
+      // Back off from the start again only after a connection that held;
+      // one the server drops at once keeps backing off.
+      if (this.openedAt && Date.now() - this.openedAt > 5000) this.attempt = 0;
+      this.openedAt = 0;
       this.setOnline(false);
       this.schedule();
     });

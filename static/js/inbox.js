@@ -163,7 +163,10 @@ const roomSock = new ReconnectingSocket(`/ws/room/${encodeURIComponent(username)
   },
   onmessage(msg) {
     switch (msg.command) {
-      case 'rooms':
+      case 'rooms': {
+        // The full list: rooms deleted meanwhile drop out.
+        const keep = new Set((msg.rooms || []).map((r) => r.consumer));
+        for (const c of [...rooms.keys()]) if (!keep.has(c) && c !== openConsumer) rooms.delete(c);
         for (const r of msg.rooms || []) upsertRoom(r);
         renderRooms();
         if (!openConsumer) {
@@ -171,6 +174,7 @@ const roomSock = new ReconnectingSocket(`/ws/room/${encodeURIComponent(username)
           if (want && rooms.has(want)) openRoom(want);
         }
         break;
+      }
       case 'new_room':
         upsertRoom(msg.room);
         renderRooms();
