@@ -81,9 +81,23 @@
   button.className = 'btn';
   button.setAttribute('aria-label', 'Open chat');
   button.setAttribute('aria-expanded', 'false');
-  button.innerHTML = '<svg class="c" viewBox="0 0 24 24" aria-hidden="true"><path d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2zm3 6v2h10V9zm0 4v2h7v-2z"/></svg>' +
-    '<svg class="x" viewBox="0 0 24 24" aria-hidden="true"><path d="M6.4 5 5 6.4 10.6 12 5 17.6 6.4 19l5.6-5.6 5.6 5.6 1.4-1.4-5.6-5.6L19 6.4 17.6 5 12 10.6z"/></svg>' +
-    '<span class="dot"></span>';
+  // Built node by node: no innerHTML, so host pages that enforce Trusted
+  // Types are fine too.
+  function icon(cls, d) {
+    var svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+    svg.setAttribute('class', cls);
+    svg.setAttribute('viewBox', '0 0 24 24');
+    svg.setAttribute('aria-hidden', 'true');
+    var path = document.createElementNS('http://www.w3.org/2000/svg', 'path');
+    path.setAttribute('d', d);
+    svg.appendChild(path);
+    return svg;
+  }
+  button.appendChild(icon('c', 'M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2zm3 6v2h10V9zm0 4v2h7v-2z'));
+  button.appendChild(icon('x', 'M6.4 5 5 6.4 10.6 12 5 17.6 6.4 19l5.6-5.6 5.6 5.6 1.4-1.4-5.6-5.6L19 6.4 17.6 5 12 10.6z'));
+  var dot = document.createElement('span');
+  dot.className = 'dot';
+  button.appendChild(dot);
   var panel = document.createElement('div');
   panel.className = 'panel';
   panel.setAttribute('role', 'dialog');
