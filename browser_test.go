@@ -414,6 +414,37 @@ func TestBrowserSettingsPreview(t *testing.T) {
 	// Picture removal.
 	tab.run(chromedp.Click(chromedp.ID("picture-remove")))
 	tab.waitJS("picture removed", `document.querySelector("#preview img.lcw-avatar").hidden && !document.querySelector("#preview div.lcw-avatar").hidden`, 5*time.Second)
+
+	// Change password: a wrong old password is flagged at its field.
+	tab.run(
+		chromedp.SendKeys(chromedp.ID("old_password"), "not my password"),
+		chromedp.SendKeys(chromedp.ID("new_password"), "a new password"),
+		chromedp.Click(chromedp.CSS(`#pw-form button[type="submit"]`)),
+	)
+	tab.waitJS("wrong old password", `document.getElementById("old_password-error").textContent !== ""`, 5*time.Second)
+	tab.run(
+		pagesFill("old_password", "correct horse"),
+		chromedp.Click(chromedp.CSS(`#pw-form button[type="submit"]`)),
+	)
+	tab.waitJS("password changed", `document.getElementById("pw-saved").textContent.includes("changed")`, 5*time.Second)
+
+	// Sign out: back to the landing page; the inbox now asks to sign in.
+	tab.run(chromedp.Click(chromedp.CSS(`.topbar .js-signout`)))
+	tab.waitJS("signed out", `location.pathname === "/" && document.querySelector('a[href="/signup"]')`, 5*time.Second)
+	tab.run(chromedp.Navigate(app.URL + "/messages"))
+	tab.waitJS("sent to sign in", `location.pathname === "/signin"`, 5*time.Second)
+}
+
+// Friendly 404 pages, for pages and for unknown chat windows.
+func TestBrowserNotFound(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	tab := pagesNewTab(t, browser, true)
+	tab.run(chromedp.Navigate(app.URL + "/no/such/page"))
+	tab.waitJS("404 page", `document.querySelector(".nf h1").textContent === "Page not found"`, 5*time.Second)
+	tab.screenshot("404")
+	tab.run(chromedp.Navigate(app.URL + "/chatbot/nobody/some-visitor"))
+	tab.waitJS("unknown chat", `document.querySelector(".nf p:not(.code)").textContent.includes("no chat here")`, 5*time.Second)
 }
 
 // pagesWait polls a condition on the Go side.

@@ -79,6 +79,7 @@ type pageData struct {
 	Chatbot  *Chatbot
 	Online   bool
 	Message  string // 404 page
+	Bare     bool   // 404 page without the site's top bar (in the widget's frame)
 }
 
 // renderPage writes a page template with the pages' headers.
@@ -207,7 +208,7 @@ func (s *Server) notFoundPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) renderNotFound(w http.ResponseWriter, r *http.Request, msg string, frameable bool) {
 	name := "404.html"
 	var buf bytes.Buffer
-	if err := pageTemplates.ExecuteTemplate(&buf, name, pageData{Title: "Not found", Message: msg, User: s.pageUser(r)}); err != nil {
+	if err := pageTemplates.ExecuteTemplate(&buf, name, pageData{Title: "Not found", Message: msg, User: s.pageUser(r), Bare: frameable}); err != nil {
 		s.log.Error("page template failed", "page", name, "err", err)
 		http.Error(w, "Not found.", http.StatusNotFound)
 		return

@@ -195,10 +195,20 @@ const roomSock = new ReconnectingSocket(`/ws/room/${encodeURIComponent(username)
         break;
       case 'error':
         console.warn('livechat:', msg.error, msg.detail);
+        if (msg.error === 'forbidden') checkSignedIn();
         break;
     }
   },
 });
+
+/**
+ * The socket took us for a visitor: the session has ended (signed out
+ * elsewhere, or the password changed). Go and sign in again.
+ */
+async function checkSignedIn() {
+  const res = await api('GET', '/accounts/api/me');
+  if (res.status === 401) location.href = '/signin';
+}
 
 /** A message from either socket: update the list, the room, the alerts. */
 function onNewMessage(m) {
