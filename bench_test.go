@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -251,5 +252,31 @@ func BenchmarkChatThroughput(b *testing.B) {
 			b.ReportMetric(float64(env.srv.writer.committed.Load())/float64(env.srv.writer.commits.Load()), "msgs/commit")
 			b.StopTimer()
 		})
+	}
+}
+
+// BenchmarkSocketMemory opens 2,000 idle visitor chat sockets and reports
+// heap plus goroutine stacks per socket pair: the server's side and the
+// test client's side together, so the server's share is roughly half.
+func BenchmarkSocketMemory(b *testing.B) {
+	env := chatTestServer(b, func(c *Config) { c.PingInterval = time.Hour })
+	env.chatSignup("acme")
+	const sockets = 2000
+	inuse := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapInuse + m.StackInuse
+	}
+	before := inuse()
+	for i := range sockets {
+		c := env.dialWS(fmt.Sprintf("/ws/chat/acme/v%d", i%500), nil)
+		go c.conn.Read(context.Background()) // a reading client, as a browser is
+	}
+	b.ReportMetric(float64(inuse()-before)/sockets, "bytes/socket-pair")
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	b.Logf("goroutines %d, stack %d KiB, heap %d KiB", runtime.NumGoroutine(), m.StackInuse>>10, m.HeapInuse>>10)
+	for range b.N {
 	}
 }
