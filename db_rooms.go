@@ -182,33 +182,44 @@ func (st *chatStore) roomRows(ctx context.Context, query string, args ...any) ([
 
 // RoomSummaries returns one page of an account's rooms with last activity
 // strictly before before (0: from the newest), newest first, each with its
-// last message, and whether more remain.
+// last message (one join on last_message_id), and whether more remain.
 func (st *chatStore) RoomSummaries(ctx context.Context, userID int64, username string, before int64, limit int) ([]*roomRow, map[int64]*Message, bool, error) {
 	if before <= 0 {
 		before = math.MaxInt64
 	}
-	rooms, err := st.roomRows(ctx, "SELECT "+roomColumns+" FROM rooms WHERE user_id = ? AND last_activity < ? ORDER BY last_activity DESC, id DESC LIMIT ?",
-		userID, before, limit+1)
+	rows, err := st.db.reader.QueryContext(ctx, `
+		SELECT r.id, r.user_id, r.consumer, r.consumer_email, r.unread, r.admin_read_up_to, r.visitor_read_up_to,
+			coalesce(r.last_message_id, 0), r.created, r.last_activity,
+			m.id, m.author, m.content, m.type, m.file, m.client_id, m.created
+		FROM rooms r LEFT JOIN messages m ON m.id = r.last_message_id
+		WHERE r.user_id = ? AND r.last_activity < ?
+		ORDER BY r.last_activity DESC, r.id DESC LIMIT ?`, userID, before, limit+1)
 	if err != nil {
+		return nil, nil, false, err
+	}
+	defer rows.Close()
+	var rooms []*roomRow
+	last := map[int64]*Message{}
+	for rows.Next() {
+		var r roomRow
+		var id, created sql.NullInt64
+		var author, content, typ, file, clientID sql.NullString
+		if err := rows.Scan(&r.ID, &r.UserID, &r.Consumer, &r.Email, &r.Unread, &r.AdminRead, &r.VisitorRead, &r.LastMessage,
+			&r.Created, &r.LastActivity, &id, &author, &content, &typ, &file, &clientID, &created); err != nil {
+			return nil, nil, false, err
+		}
+		rooms = append(rooms, &r)
+		if id.Valid {
+			last[r.ID] = &Message{ID: id.Int64, Author: author.String, Content: content.String, Type: typ.String,
+				File: file.String, Room: roomName(username, r.Consumer), Created: formatTime(created.Int64), ClientID: clientID.String}
+		}
+	}
+	if err := rows.Err(); err != nil {
 		return nil, nil, false, err
 	}
 	more := len(rooms) > limit
 	if more {
 		rooms = rooms[:limit]
-	}
-	last := make(map[int64]*Message, len(rooms))
-	for _, r := range rooms {
-		if r.LastMessage == 0 {
-			continue
-		}
-		m, err := st.MessageInRoom(ctx, r.ID, r.LastMessage, roomName(username, r.Consumer))
-		if errors.Is(err, errNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, nil, false, err
-		}
-		last[r.ID] = m
 	}
 	return rooms, last, more, nil
 }
@@ -219,17 +230,21 @@ func (db *DB) SetRoomEmail(ctx context.Context, roomID int64, email string) erro
 	return err
 }
 
-// MarkRead records that one side has read a room up to message id upTo
-// (never moving backwards). When the admin reads, unread becomes the number
-// of the visitor's messages after upTo.
+// MarkRead records that one side has read a room up to message id upTo,
+// never moving backwards nor past the room's last message (a mark past it
+// would hide later messages from the unread count). When the admin reads,
+// unread becomes the number of the visitor's messages after the mark.
 func (db *DB) MarkRead(ctx context.Context, roomID int64, admin bool, upTo int64) error {
 	if admin {
-		_, err := db.writer.ExecContext(ctx, `UPDATE rooms SET admin_read_up_to = max(admin_read_up_to, ?),
-			unread = (SELECT count(*) FROM messages WHERE room_id = rooms.id AND id > max(rooms.admin_read_up_to, ?) AND author = rooms.consumer)
-			WHERE id = ?`, upTo, upTo, roomID)
+		_, err := db.writer.ExecContext(ctx, `UPDATE rooms SET
+			admin_read_up_to = max(admin_read_up_to, min(?1, coalesce(last_message_id, 0))),
+			unread = (SELECT count(*) FROM messages WHERE room_id = rooms.id
+				AND id > max(rooms.admin_read_up_to, min(?1, coalesce(rooms.last_message_id, 0))) AND author = rooms.consumer)
+			WHERE id = ?2`, upTo, roomID)
 		return err
 	}
-	_, err := db.writer.ExecContext(ctx, "UPDATE rooms SET visitor_read_up_to = max(visitor_read_up_to, ?) WHERE id = ?", upTo, roomID)
+	_, err := db.writer.ExecContext(ctx, `UPDATE rooms SET
+		visitor_read_up_to = max(visitor_read_up_to, min(?1, coalesce(last_message_id, 0))) WHERE id = ?2`, upTo, roomID)
 	return err
 }
 

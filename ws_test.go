@@ -705,3 +705,26 @@ func TestChatRoomsMatchHistory(t *testing.T) {
 		}
 	}
 }
+
+// TestChatReadMark: a read mark past the last message does not hide later
+// messages from the unread count; a mark that does not move is not news.
+func TestChatReadMark(t *testing.T) {
+	env := chatTestServer(t, nil)
+	admin := env.chatSignup("acme")
+	vis := env.dialWS("/ws/chat/acme/v", nil)
+	adminChat := env.dialWS("/ws/chat/acme/v", admin)
+	vis.say("one")
+	adminChat.expect("new_message")
+	adminChat.send(map[string]any{"command": "read", "up_to": 1_000_000})
+	vis.expect("read")
+	adminChat.send(map[string]any{"command": "read", "up_to": 1_000_000})
+	adminChat.probe()
+	vis.probe() // the repeated mark was not relayed
+	vis.say("two")
+	adminChat.expect("new_message")
+	var page roomsPage
+	env.getJSON(admin, "/chatbot/api/rooms", http.StatusOK, &page)
+	if len(page.Rooms) != 1 || page.Rooms[0].Unread != 1 {
+		t.Fatalf("rooms = %+v, want 1 unread", page.Rooms)
+	}
+}
