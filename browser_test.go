@@ -41,9 +41,21 @@ var pagesBrowserNames = []string{"/usr/bin/chromium", "chromium", "chromium-brow
 var (
 	pagesBrowserOnce sync.Once
 	pagesBrowserCtx  context.Context
+	pagesBrowserStop func() // stops the browser and removes its profile
 	pagesBrowserErr  error
 	pagesShotsDir    string
 )
+
+// TestMain stops the shared browser after all tests, which also removes
+// its temporary profile directory.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	code := m.Run()
+	if pagesBrowserStop != nil {
+		pagesBrowserStop()
+	}
+	os.Exit(code)
+}
 
 // pagesBrowser returns the context of one headless Chromium shared by all
 // browser tests. It skips the test under -short or without a browser,
@@ -67,9 +79,9 @@ func pagesBrowser(t *testing.T) context.Context {
 			pagesBrowserErr = fmt.Errorf("no Chromium found (tried %s)", strings.Join(pagesBrowserNames, ", "))
 			return
 		}
-		// The browser lives as long as the test binary: chromedp kills it
-		// when this process exits (Pdeathsig).
-		alloc, _ := chromedp.NewExecAllocator(context.Background(),
+		// The browser lives until TestMain stops it (or, should the test
+		// binary die, until chromedp's Pdeathsig kills it).
+		alloc, stopAlloc := chromedp.NewExecAllocator(context.Background(),
 			chromedp.ExecPath(path),
 			chromedp.Headless,
 			chromedp.NoSandbox,
@@ -82,7 +94,11 @@ func pagesBrowser(t *testing.T) context.Context {
 			chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 			chromedp.WindowSize(1280, 800),
 		)
-		ctx, _ := chromedp.NewContext(alloc)
+		ctx, stopBrowser := chromedp.NewContext(alloc)
+		pagesBrowserStop = func() {
+			stopBrowser()
+			stopAlloc()
+		}
 		if err := chromedp.Do(ctx); err != nil {
 			pagesBrowserErr = fmt.Errorf("starting %s: %w", path, err)
 			return
