@@ -666,6 +666,11 @@ func TestBrowserMessaging(t *testing.T) {
 		return strings.Contains(body, `"consumer":"visitor-one","consumer_email":"ola@example.com"`)
 	})
 
+	// The visitor typing shows in the inbox.
+	visitor.run(chromedp.SendKeys(chromedp.ID("text"), "10:00"))
+	inbox.waitJS("visitor typing in the inbox", `document.getElementById("typing").textContent.includes("typing")`, 5*time.Second)
+	visitor.run(pagesFill("text", ""))
+
 	// Shift+Enter makes a new line, Enter sends.
 	visitor.run(chromedp.SendKeys(chromedp.ID("text"), "10:00 please."))
 	visitor.run(chromedp.KeyEvent(kb.Enter, chromedp.KeyModifiers(chromedp.ModifierShift)))
