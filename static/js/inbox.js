@@ -210,8 +210,12 @@ async function checkSignedIn() {
   if (res.status === 401) location.href = '/signin';
 }
 
-/** A message from either socket: update the list, the room, the alerts. */
-function onNewMessage(m) {
+/**
+ * A message from either socket: update the list, the room, the alerts.
+ * @param {object} m
+ * @param {boolean} [batch] leave the list of rooms for the caller to render
+ */
+function onNewMessage(m, batch) {
   if (!m || typeof m.id !== 'number') return;
   const consumer = typeof m.room === 'string' ? m.room.slice(m.room.indexOf(' ') + 1) : '';
   if (consumer === openConsumer) {
@@ -233,8 +237,8 @@ function onNewMessage(m) {
       alertNew(r, m);
     }
   }
-  if (consumer === openConsumer) markRead();
-  renderRooms();
+  if (consumer === openConsumer && !batch) markRead();
+  if (!batch) renderRooms();
 }
 
 // Emails left by visitors reach no socket; a light REST refresh every
@@ -374,7 +378,8 @@ function onChatFrame(msg) {
       } else {
         // The first page is history, not news: no sound, no unread count.
         if (!loaded) for (const m of msgs) counted.add(m.id);
-        for (const m of msgs) onNewMessage(m);
+        for (const m of msgs) onNewMessage(m, true);
+        renderRooms();
         if (!loaded) {
           hasMore = !!msg.has_more;
           loaded = true;
