@@ -171,6 +171,8 @@ func (s *Server) handleChatSocket(w http.ResponseWriter, r *http.Request) {
 	s.serveSocket(c, online, offline)
 }
 
+// newClient makes a socket's state; admin room sockets, which carry every
+// room's traffic, get the larger queue.
 func (s *Server) newClient(conn *websocket.Conn, kind socketKind, admin bool, u *User) *client {
 	q := s.cfg.SendQueue
 	if kind == roomSocket && admin {
