@@ -55,8 +55,8 @@ type DB struct {
 //
 // synchronous: NORMAL in WAL mode never corrupts the database and loses
 // nothing when the process crashes; a power loss can roll back the last
-// transactions. FULL also survives power loss at the price of an fsync per
-// commit, which group commit (see the message writer) shares among many
+// transactions. FULL (the default) also survives power loss at the price of
+// an fsync per commit, which group commit (writer.go) shares among many
 // messages. The operator picks with --synchronous.
 func dsn(path string, readOnly bool, synchronous string) string {
 	v := url.Values{}
@@ -77,7 +77,7 @@ func dsn(path string, readOnly bool, synchronous string) string {
 // written by a newer version.
 func OpenDB(ctx context.Context, path, synchronous string) (*DB, error) {
 	if synchronous == "" {
-		synchronous = "NORMAL"
+		synchronous = "FULL"
 	}
 	switch synchronous {
 	case "OFF", "NORMAL", "FULL", "EXTRA":
