@@ -431,6 +431,9 @@ func TestBrowserSettingsPreview(t *testing.T) {
 	tab.run(chromedp.Click(chromedp.ID("picture-remove")))
 	tab.waitJS("picture removed", `document.querySelector("#preview img.lcw-avatar").hidden && !document.querySelector("#preview div.lcw-avatar").hidden`, 5*time.Second)
 
+	tab.run(chromedp.Evaluate[chromedp.Void](`document.getElementById("snippet-h").scrollIntoView()`))
+	tab.screenshot("settings-snippet")
+
 	// Change password: a wrong old password is flagged at its field.
 	tab.run(
 		chromedp.SendKeys(chromedp.ID("old_password"), "not my password"),
