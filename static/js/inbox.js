@@ -390,6 +390,9 @@ function onChatFrame(msg) {
       break;
     }
     case 'new_message':
+      // Our own message authored by someone else: this socket was taken
+      // for a visitor's, so the session has ended.
+      if (msg.message && list.pending.has(msg.message.client_id) && msg.message.author !== username) checkSignedIn();
       onNewMessage(msg.message);
       break;
     case 'typing':
