@@ -668,6 +668,8 @@ func TestBrowserMessaging(t *testing.T) {
 		_, body := pagesGet(t, admin, app.URL+"/chatbot/api/rooms")
 		return strings.Contains(body, `"consumer":"visitor-one","consumer_email":"ola@example.com"`)
 	})
+	// ... and shows in the open inbox at once, without a reload.
+	inbox.waitJS("the email in the inbox", `document.getElementById("convo-name").textContent === "ola@example.com"`, 5*time.Second)
 
 	// The visitor typing shows in the inbox.
 	visitor.run(chromedp.SendKeys(chromedp.ID("text"), "10:00"))

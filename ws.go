@@ -329,6 +329,11 @@ type (
 		By       string `json:"by"`
 		Typing   bool   `json:"typing"`
 	}
+	roomUpdatedFrame struct {
+		Command       string `json:"command"`
+		Consumer      string `json:"consumer"`
+		ConsumerEmail string `json:"consumer_email"`
+	}
 	readFrame struct {
 		Command  string `json:"command"`
 		Consumer string `json:"consumer"`
@@ -663,10 +668,15 @@ func (s *Server) publishOp(op *writeOp) {
 		}
 		s.hub.publish(op.userID, op.roomID, toEveryone, frame, nil)
 	case opRoom:
-		if op.created {
+		switch {
+		case op.created:
 			online := s.hub.VisitorsOnline([]int64{op.room.ID})[0]
 			op.frame = encodeFrame(roomFrame{Command: "new_room", Room: op.room.json(nil, online)})
 			s.hub.publishInbox(op.userID, op.frame)
+		case op.email != "":
+			// A visitor left an email for an existing room: the inbox
+			// shows it at once (SPEC is silent; see docs/PROTOCOL.md).
+			s.hub.publishInbox(op.userID, encodeFrame(roomUpdatedFrame{Command: "room_updated", Consumer: op.consumer, ConsumerEmail: op.room.Email}))
 		}
 	}
 }

@@ -212,6 +212,10 @@ func TestChatRoomSocketVisitor(t *testing.T) {
 	// "room" is the same command; an email given is stored.
 	vis.send(map[string]any{"command": "room", "consumer": "abc", "email": "ann@example.com"})
 	vis.expect("room_exists")
+	// The inbox hears of the email at once (livechat's room_updated).
+	if f := inbox.expect("room_updated"); f.str("consumer") != "abc" || f.str("consumer_email") != "ann@example.com" {
+		t.Fatalf("room_updated = %v", f)
+	}
 	vis.send(map[string]any{"command": "new_room", "consumer": "abc", "email": "not an email"})
 	vis.expectError("bad_field")
 	vis.send(map[string]any{"command": "new_room", "consumer": "bad id!"})

@@ -182,6 +182,16 @@ const roomSock = new ReconnectingSocket(`/ws/room/${encodeURIComponent(username)
       case 'new_message':
         onNewMessage(msg.message);
         break;
+      case 'room_updated': {
+        // A visitor left an email.
+        const r = rooms.get(msg.consumer);
+        if (r) {
+          r.consumer_email = msg.consumer_email || '';
+          renderRooms();
+          if (msg.consumer === openConsumer) renderConvoHead();
+        }
+        break;
+      }
       case 'presence': {
         const r = rooms.get(msg.consumer);
         if (r) {
@@ -241,23 +251,6 @@ function onNewMessage(m, batch) {
   if (!batch) renderRooms();
 }
 
-// Emails left by visitors reach no socket; a light REST refresh every
-// minute (while the inbox is on screen and online) picks them up.
-setInterval(async () => {
-  if (document.visibilityState !== 'visible' || !roomSock.online) return;
-  const res = await api('GET', '/chatbot/api/rooms?limit=50');
-  if (!res.ok || !Array.isArray(res.data.rooms)) return;
-  for (const r of res.data.rooms) {
-    const old = rooms.get(r.consumer);
-    if (old) {
-      old.consumer_email = r.consumer_email;
-      old.online = !!r.online;
-    } else {
-      upsertRoom(r);
-    }
-  }
-  renderRooms();
-}, 60000);
 
 // ---- alerts: sound and notifications ----------------------------------------
 
