@@ -233,19 +233,30 @@ func (db *DB) SetRoomEmail(ctx context.Context, roomID int64, email string) erro
 // MarkRead records that one side has read a room up to message id upTo,
 // never moving backwards nor past the room's last message (a mark past it
 // would hide later messages from the unread count). When the admin reads,
-// unread becomes the number of the visitor's messages after the mark.
-func (db *DB) MarkRead(ctx context.Context, roomID int64, admin bool, upTo int64) error {
+// unread becomes the number of the visitor's messages after the mark. It
+// returns the stored mark and whether it moved; a mark that does not move
+// is not written.
+func (db *DB) MarkRead(ctx context.Context, roomID int64, admin bool, upTo int64) (mark int64, moved bool, err error) {
+	q := `UPDATE rooms SET
+		visitor_read_up_to = min(?1, coalesce(last_message_id, 0))
+		WHERE id = ?2 AND visitor_read_up_to < min(?1, coalesce(last_message_id, 0))
+		RETURNING visitor_read_up_to`
 	if admin {
-		_, err := db.writer.ExecContext(ctx, `UPDATE rooms SET
-			admin_read_up_to = max(admin_read_up_to, min(?1, coalesce(last_message_id, 0))),
+		q = `UPDATE rooms SET
+			admin_read_up_to = min(?1, coalesce(last_message_id, 0)),
 			unread = (SELECT count(*) FROM messages WHERE room_id = rooms.id
-				AND id > max(rooms.admin_read_up_to, min(?1, coalesce(rooms.last_message_id, 0))) AND author = rooms.consumer)
-			WHERE id = ?2`, upTo, roomID)
-		return err
+				AND id > min(?1, coalesce(rooms.last_message_id, 0)) AND author = rooms.consumer)
+			WHERE id = ?2 AND admin_read_up_to < min(?1, coalesce(last_message_id, 0))
+			RETURNING admin_read_up_to`
 	}
-	_, err := db.writer.ExecContext(ctx, `UPDATE rooms SET
-		visitor_read_up_to = max(visitor_read_up_to, min(?1, coalesce(last_message_id, 0))) WHERE id = ?2`, upTo, roomID)
-	return err
+	err = db.writer.QueryRowContext(ctx, q, upTo, roomID).Scan(&mark)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return mark, true, nil
 }
 
 // DeleteRoom erases a room with its messages and files (ON DELETE CASCADE).

@@ -620,12 +620,18 @@ func (s *Server) cmdRead(c *client, f *inFrame) {
 	if upTo <= c.lastRead {
 		return // nothing new
 	}
-	if err := s.db.MarkRead(context.Background(), c.roomID, c.admin, upTo); err != nil {
+	// The stored mark stops at the room's last message, so it (not upTo)
+	// is what this socket has read and what the other side hears.
+	mark, moved, err := s.db.MarkRead(context.Background(), c.roomID, c.admin, upTo)
+	if err != nil {
 		s.internal(c, "read", err)
 		return
 	}
-	c.lastRead = upTo
-	frame := encodeFrame(readFrame{Command: "read", Consumer: c.consumer, By: c.author(), UpTo: upTo})
+	if !moved {
+		return
+	}
+	c.lastRead = mark
+	frame := encodeFrame(readFrame{Command: "read", Consumer: c.consumer, By: c.author(), UpTo: mark})
 	s.hub.publish(c.userID, c.roomID, otherSide(c), frame, c)
 }
 

@@ -751,3 +751,31 @@ func TestChatReadMark(t *testing.T) {
 		t.Fatalf("rooms = %+v, want 1 unread", page.Rooms)
 	}
 }
+
+// TestChatReadMarkPastEnd: a read mark past the room's last message is
+// stored as the last message; it must not block the same socket's later
+// marks, and the other side hears the mark as stored.
+func TestChatReadMarkPastEnd(t *testing.T) {
+	env := chatTestServer(t, nil)
+	admin := env.chatSignup("acme")
+	vis := env.dialWS("/ws/chat/acme/v", nil)
+	adminChat := env.dialWS("/ws/chat/acme/v", admin)
+	one := vis.say("one")
+	adminChat.expect("new_message")
+	adminChat.send(map[string]any{"command": "read", "up_to": 1_000_000})
+	if f := vis.expect("read"); f.num("up_to") != one.num("id") {
+		t.Fatalf("read = %v, want up_to %d (the stored mark)", f, one.num("id"))
+	}
+	two := vis.say("two")
+	adminChat.expect("new_message")
+	adminChat.send(map[string]any{"command": "read", "up_to": two.num("id")})
+	adminChat.probe()
+	if f := vis.expect("read"); f.num("up_to") != two.num("id") {
+		t.Fatalf("read = %v, want up_to %d", f, two.num("id"))
+	}
+	var page roomsPage
+	env.getJSON(admin, "/chatbot/api/rooms", http.StatusOK, &page)
+	if len(page.Rooms) != 1 || page.Rooms[0].Unread != 0 {
+		t.Fatalf("rooms = %+v, want 0 unread", page.Rooms)
+	}
+}
