@@ -59,11 +59,13 @@ type client struct {
 	kickReason string
 
 	// Read-loop state, touched by the handler goroutine only.
-	op        writeOp
-	rateStart time.Time
-	rateCount int
-	strikes   int
-	lastRead  int64
+	op writeOp
+	// rateLog holds the times of the socket's last RateMessages accepted
+	// messages (a ring; rateNext is the oldest), allocated on the first.
+	rateLog  []time.Time
+	rateNext int
+	strikes  int
+	lastRead int64
 }
 
 // author is the name the server writes on this socket's messages.
@@ -510,23 +512,25 @@ func optionalInt(raw json.RawMessage, dst *int64) bool {
 	return json.Unmarshal(raw, dst) == nil
 }
 
-// allow applies the per-socket message rate limit: a fixed window of
-// RateMessages per RateWindow. It returns false when the message is
-// refused; close reports that the socket has been refused RateStrikes
-// times in a row and is to be closed.
+// allow applies the per-socket message rate limit: at most RateMessages
+// in any RateWindow (a sliding window: a fixed one would let 2×RateMessages
+// through around its edge). It returns false when the message is refused;
+// close reports that the socket has been refused RateStrikes times in a
+// row and is to be closed.
 func (s *Server) allow(c *client) (ok, close bool) {
 	if s.cfg.RateMessages <= 0 {
 		return true, false
 	}
-	now := time.Now()
-	if now.Sub(c.rateStart) >= s.cfg.RateWindow {
-		c.rateStart, c.rateCount = now, 0
+	if c.rateLog == nil {
+		c.rateLog = make([]time.Time, s.cfg.RateMessages)
 	}
-	if c.rateCount >= s.cfg.RateMessages {
+	now := time.Now()
+	if oldest := c.rateLog[c.rateNext]; !oldest.IsZero() && now.Sub(oldest) < s.cfg.RateWindow {
 		c.strikes++
 		return false, s.cfg.RateStrikes > 0 && c.strikes >= s.cfg.RateStrikes
 	}
-	c.rateCount++
+	c.rateLog[c.rateNext] = now
+	c.rateNext = (c.rateNext + 1) % len(c.rateLog)
 	c.strikes = 0
 	return true, false
 }

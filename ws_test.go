@@ -779,3 +779,32 @@ func TestChatReadMarkPastEnd(t *testing.T) {
 		t.Fatalf("rooms = %+v, want 0 unread", page.Rooms)
 	}
 }
+
+// TestChatRateWindowSlides: "N messages per window" holds for every
+// window, not only for fixed windows from the socket's first message: a
+// burst straddling a fixed window's end must not get 2N through.
+func TestChatRateWindowSlides(t *testing.T) {
+	const window = 2 * time.Second
+	env := chatTestServer(t, func(c *Config) {
+		c.RateMessages = 3
+		c.RateWindow = window
+		c.RateStrikes = 100
+	})
+	env.chatSignup("acme")
+	v := env.dialWS("/ws/chat/acme/v", nil)
+	v.say("m1")
+	m1 := time.Now() // the server took m1 before this
+	time.Sleep(window * 7 / 10)
+	m2 := time.Now() // and m2 after this
+	v.say("m2")
+	v.say("m3")
+	time.Sleep(time.Until(m1.Add(window * 11 / 10)))
+	v.say("m4") // m1 has left the last window
+	v.send(map[string]any{"command": "new_message", "message": map[string]any{"content": "m5"}})
+	if time.Since(m2) >= window {
+		t.Skip("the machine is too slow for this timing")
+	}
+	if f := v.next(); f.str("command") != "error" || f.str("error") != "rate_limited" {
+		t.Fatalf("4th message within one window: %v, want rate_limited", f)
+	}
+}
