@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/mail"
 	"regexp"
@@ -101,6 +103,50 @@ func (s *Server) acceptOptions() *websocket.AcceptOptions {
 	return &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins}
 }
 
+// acceptWriter lets websocket.Accept refuse an upgrade in the API's own
+// error format: the library answers with http.Error (plain text, and its
+// internal wording); acceptWriter turns any status of 400 and above into
+// our JSON {"detail"} and drops the library's body. It keeps
+// http.Hijacker, which Accept needs.
+type acceptWriter struct {
+	http.ResponseWriter
+	s       *Server
+	r       *http.Request
+	refused bool
+}
+
+func (w *acceptWriter) WriteHeader(status int) {
+	if status < 400 {
+		w.ResponseWriter.WriteHeader(status)
+		return
+	}
+	w.refused = true
+	detail := "The websocket handshake failed."
+	switch status {
+	case http.StatusForbidden:
+		detail = "Sockets may not be opened from this origin."
+	case http.StatusUpgradeRequired, http.StatusBadRequest:
+		detail = "This address takes a websocket upgrade request."
+	}
+	w.s.writeError(w.ResponseWriter, w.r, errorf(status, "%s", detail))
+}
+
+func (w *acceptWriter) Write(b []byte) (int, error) {
+	if w.refused {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *acceptWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+// accept upgrades the request, answering a refusal as an API error.
+func (s *Server) accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn, error) {
+	return websocket.Accept(&acceptWriter{ResponseWriter: w, s: s, r: r}, r, s.acceptOptions())
+}
+
 // socketAccount resolves the account named in a socket URL and whether
 // the request carries that account's session (an admin socket).
 func (s *Server) socketAccount(w http.ResponseWriter, r *http.Request) (u *User, admin bool, ok bool) {
@@ -129,7 +175,7 @@ func (s *Server) handleRoomSocket(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	conn, err := websocket.Accept(w, r, s.acceptOptions())
+	conn, err := s.accept(w, r)
 	if err != nil {
 		return // Accept has answered (403 for a foreign origin).
 	}
@@ -150,7 +196,7 @@ func (s *Server) handleChatSocket(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	conn, err := websocket.Accept(w, r, s.acceptOptions())
+	conn, err := s.accept(w, r)
 	if err != nil {
 		return
 	}

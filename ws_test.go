@@ -808,3 +808,48 @@ func TestChatRateWindowSlides(t *testing.T) {
 		t.Fatalf("4th message within one window: %v, want rate_limited", f)
 	}
 }
+
+// TestChatHandshakeErrorsAreJSON: a refused upgrade is an API error like
+// any other: JSON {"detail":...}, never the library's plain text.
+func TestChatHandshakeErrorsAreJSON(t *testing.T) {
+	env := chatTestServer(t, nil)
+	env.chatSignup("acme")
+	for _, tc := range []struct {
+		name   string
+		path   string
+		header map[string]string
+		want   int
+	}{
+		{"foreign origin", "/ws/chat/acme/v1", map[string]string{"Origin": "https://evil.example"}, http.StatusForbidden},
+		{"foreign origin, room", "/ws/room/acme", map[string]string{"Origin": "https://evil.example"}, http.StatusForbidden},
+		{"not an upgrade", "/ws/chat/acme/v1", nil, http.StatusUpgradeRequired},
+		{"not an upgrade, room", "/ws/room/acme", nil, http.StatusUpgradeRequired},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, env.ts.URL+tc.path, nil)
+		if tc.header["Origin"] != "" {
+			req.Header.Set("Connection", "Upgrade")
+			req.Header.Set("Upgrade", "websocket")
+			req.Header.Set("Sec-WebSocket-Version", "13")
+			req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		}
+		for k, v := range tc.header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]any
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || err != nil || body["detail"] == "" || body["detail"] == nil {
+			t.Errorf("%s: %d %q %v (%v), want %d with a JSON detail", tc.name, resp.StatusCode, resp.Header.Get("Content-Type"), body, err, tc.want)
+		}
+	}
+	// Nothing was created by the refused sockets.
+	var n int
+	env.db.reader.QueryRow("SELECT count(*) FROM rooms").Scan(&n)
+	if n != 0 {
+		t.Fatalf("%d rooms created by refused upgrades", n)
+	}
+}
