@@ -50,6 +50,9 @@ type client struct {
 	admin    bool
 	userID   int64
 	username string
+	// session is the session token an admin socket was opened with;
+	// when that session ends, the socket is closed (Hub.EndSession).
+	session string
 	// roomID and consumer are the chat socket's room.
 	roomID   int64
 	consumer string
@@ -148,30 +151,34 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn
 }
 
 // socketAccount resolves the account named in a socket URL and whether
-// the request carries that account's session (an admin socket).
-func (s *Server) socketAccount(w http.ResponseWriter, r *http.Request) (u *User, admin bool, ok bool) {
+// the request carries that account's session (an admin socket): then
+// session is its token, else "".
+func (s *Server) socketAccount(w http.ResponseWriter, r *http.Request) (u *User, session string, ok bool) {
 	username := strings.ToLower(r.PathValue("username"))
 	u, err := s.db.UserByName(r.Context(), username)
 	if errors.Is(err, errNotFound) {
 		s.writeError(w, r, errorf(http.StatusNotFound, "There is no chatbot with that username."))
-		return nil, false, false
+		return nil, "", false
 	}
 	if err != nil {
 		s.writeError(w, r, err)
-		return nil, false, false
+		return nil, "", false
 	}
 	me, err := s.currentUser(r)
 	if err != nil {
 		s.writeError(w, r, err)
-		return nil, false, false
+		return nil, "", false
 	}
-	return u, me != nil && me.ID == u.ID, true
+	if me != nil && me.ID == u.ID {
+		session = s.sessions.Token(r.Context())
+	}
+	return u, session, true
 }
 
 // handleRoomSocket handles "GET /ws/room/{username}": the admin's inbox
 // socket, or a visitor's room handshake.
 func (s *Server) handleRoomSocket(w http.ResponseWriter, r *http.Request) {
-	u, admin, ok := s.socketAccount(w, r)
+	u, session, ok := s.socketAccount(w, r)
 	if !ok {
 		return
 	}
@@ -179,7 +186,8 @@ func (s *Server) handleRoomSocket(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Accept has answered (403 for a foreign origin).
 	}
-	c := s.newClient(conn, roomSocket, admin, u)
+	c := s.newClient(conn, roomSocket, session != "", u)
+	c.session = session
 	s.serveSocket(c, nil, nil)
 }
 
@@ -192,10 +200,11 @@ func (s *Server) handleChatSocket(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusBadRequest, "The consumer id must be 1 to 64 of A-Z a-z 0-9 _ . ~ -."))
 		return
 	}
-	u, admin, ok := s.socketAccount(w, r)
+	u, session, ok := s.socketAccount(w, r)
 	if !ok {
 		return
 	}
+	admin := session != ""
 	conn, err := s.accept(w, r)
 	if err != nil {
 		return
@@ -210,6 +219,7 @@ func (s *Server) handleChatSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := s.newClient(conn, chatSocket, admin, u)
+	c.session = session
 	c.roomID, c.consumer = op.room.ID, consumer
 	var online, offline []byte
 	if !admin {

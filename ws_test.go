@@ -853,3 +853,60 @@ func TestChatHandshakeErrorsAreJSON(t *testing.T) {
 		t.Fatalf("%d rooms created by refused upgrades", n)
 	}
 }
+
+// TestChatSessionEndClosesAdminSockets: a socket is the admin's because
+// of the session it was opened with; when that session ends (logout, or a
+// password change, which ends the account's other sessions) the socket
+// must not go on receiving every conversation.
+func TestChatSessionEndClosesAdminSockets(t *testing.T) {
+	env := chatTestServer(t, nil)
+	owner := env.chatSignup("acme")
+	login := func() *http.Client {
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+		resp, err := c.Post(env.ts.URL+"/accounts/api/login", "application/json", strings.NewReader(`{"username":"acme","password":"password123"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("login: %d", resp.StatusCode)
+		}
+		return c
+	}
+	post := func(c *http.Client, path, body string, want int) {
+		t.Helper()
+		resp, err := c.Post(env.ts.URL+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("POST %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+
+	t.Run("logout", func(t *testing.T) {
+		other := login()
+		stays := env.dialWS("/ws/room/acme", owner)
+		inbox := env.dialWS("/ws/room/acme", other)
+		chat := env.dialWS("/ws/chat/acme/v1", other)
+		post(other, "/accounts/api/logout", "", http.StatusNoContent)
+		inbox.expectClose(websocket.StatusPolicyViolation)
+		chat.expectClose(websocket.StatusPolicyViolation)
+		stays.expect("new_room")
+		stays.probeRooms() // another session of the account is untouched
+	})
+	t.Run("password change", func(t *testing.T) {
+		thief := login()
+		inbox := env.dialWS("/ws/room/acme", thief)
+		chat := env.dialWS("/ws/chat/acme/v2", thief)
+		mine := env.dialWS("/ws/room/acme", owner)
+		post(owner, "/accounts/api/changepassword", `{"old_password":"password123","new_password":"password456"}`, http.StatusOK)
+		inbox.expectClose(websocket.StatusPolicyViolation)
+		chat.expectClose(websocket.StatusPolicyViolation)
+		mine.expectClose(websocket.StatusPolicyViolation)
+		// The owner's browser reconnects with its renewed session.
+		env.dialWS("/ws/room/acme", owner).probeRooms()
+	})
+}
