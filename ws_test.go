@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/cookiejar"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -909,4 +910,51 @@ func TestChatSessionEndClosesAdminSockets(t *testing.T) {
 		// The owner's browser reconnects with its renewed session.
 		env.dialWS("/ws/room/acme", owner).probeRooms()
 	})
+}
+
+// TestChatSocketsLeaveNothing: after every kind of socket has come and
+// gone (closed cleanly, dropped, kicked), the hub counts none and their
+// goroutines are gone.
+func TestChatSocketsLeaveNothing(t *testing.T) {
+	env := chatTestServer(t, func(c *Config) { c.SendQueue = 2 })
+	admin := env.chatSignup("acme")
+	admin.CloseIdleConnections()
+	time.Sleep(100 * time.Millisecond)
+	base := runtime.NumGoroutine()
+
+	inbox := env.dialWS("/ws/room/acme", admin)
+	adminChat := env.dialWS("/ws/chat/acme/v0", admin)
+	handshake := env.dialWS("/ws/room/acme", nil)
+	var visitors []*wsClient
+	for i := range 6 {
+		v := env.dialWS(fmt.Sprintf("/ws/chat/acme/v%d", i%3), nil)
+		v.say("hi")
+		visitors = append(visitors, v)
+	}
+	// A visitor that never reads is kicked by the traffic of its room.
+	slow := env.dialWS("/ws/chat/acme/v0", nil)
+	for range 10 {
+		adminChat.send(map[string]any{"command": "new_message", "message": map[string]any{"content": "flood"}})
+	}
+	for i, v := range visitors {
+		if i%2 == 0 {
+			v.conn.Close(websocket.StatusNormalClosure, "")
+		} else {
+			v.conn.CloseNow()
+		}
+	}
+	handshake.conn.CloseNow()
+	adminChat.conn.Close(websocket.StatusNormalClosure, "")
+	inbox.conn.CloseNow()
+	slow.conn.CloseNow()
+	waitFor(t, "the hub to empty", func() bool { return env.srv.hub.Count() == 0 })
+	admin.CloseIdleConnections()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > base {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines, %d before the sockets:\n%s", n, base, buf[:runtime.Stack(buf, true)])
+	}
 }
