@@ -958,3 +958,43 @@ func TestChatSocketsLeaveNothing(t *testing.T) {
 		t.Fatalf("%d goroutines, %d before the sockets:\n%s", n, base, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+// TestChatOtherAccountIsAVisitor: signed in to one account, the sockets
+// and uploads of another account are a visitor's; REST shows only one's
+// own rooms.
+func TestChatOtherAccountIsAVisitor(t *testing.T) {
+	env := chatTestServer(t, nil)
+	acme := env.chatSignup("acme")
+	other := env.chatSignup("other")
+	inbox := env.dialWS("/ws/room/acme", acme)
+
+	room := env.dialWS("/ws/room/ACME", other)
+	room.send(map[string]any{"command": "fetch_rooms"})
+	room.expectError("forbidden")
+	chat := env.dialWS("/ws/chat/Acme/v1", other)
+	inbox.expect("new_room")
+	if p := inbox.expect("presence"); p["online"] != true {
+		t.Fatalf("presence = %v: the other account's chat socket counts as a visitor's", p)
+	}
+	if m := chat.say("hello"); m.str("author") != "v1" || m.str("room") != "acme v1" {
+		t.Fatalf("message = %v, want the visitor's", m)
+	}
+	inbox.expect("new_message")
+	resp, body := env.upload(other, "ACME v1", "a.txt", []byte("hello"))
+	var m Message
+	json.Unmarshal(body, &m)
+	if resp.StatusCode != http.StatusCreated || m.Author != "v1" || m.Room != "acme v1" {
+		t.Fatalf("upload: %d %+v", resp.StatusCode, m)
+	}
+	chat.expect("new_message")
+	inbox.expect("new_message")
+	for _, p := range []string{"/chatbot/api/rooms/v1/messages", "/chatbot/api/rooms/v1/export"} {
+		env.getJSON(other, p, http.StatusNotFound, nil)
+		env.getJSON(acme, p, http.StatusOK, nil)
+	}
+	var page roomsPage
+	env.getJSON(other, "/chatbot/api/rooms", http.StatusOK, &page)
+	if len(page.Rooms) != 0 {
+		t.Fatalf("other sees %+v", page.Rooms)
+	}
+}
