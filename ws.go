@@ -437,6 +437,11 @@ func (s *Server) dispatch(c *client, data []byte) bool {
 	case roomSocket:
 		switch {
 		case !c.admin && (cmd == "new_room" || cmd == "room"):
+			// It creates a room and tells the inbox: rate-limited like
+			// a message.
+			if refused, open := s.limited(c); refused {
+				return open
+			}
 			s.cmdNewRoom(c, &f)
 		case !c.admin:
 			c.fail(errForbiddenCode, "A visitor can only announce a room on this socket.")
@@ -591,17 +596,29 @@ func (s *Server) allow(c *client) (ok, close bool) {
 	return true, false
 }
 
-// cmdNewMessage stores a message and, once committed, sends it to the
-// room. It returns false when the socket is to be closed (rate limit).
-func (s *Server) cmdNewMessage(c *client, f *inFrame) bool {
+// limited applies the rate limit to a command that stores something
+// (new_message, and new_room on a visitor's room socket): a refused one is
+// answered rate_limited, or the socket is kicked (1008) after RateStrikes
+// refusals in a row. It reports whether the command is refused and
+// whether the socket stays open.
+func (s *Server) limited(c *client) (refused, open bool) {
 	ok, closeIt := s.allow(c)
 	if closeIt {
 		c.kick(websocket.StatusPolicyViolation, "rate limit exceeded")
-		return false
+		return true, false
 	}
 	if !ok {
 		c.fail(errRateLimited, "Too many messages; wait a moment.")
-		return true
+		return true, true
+	}
+	return false, true
+}
+
+// cmdNewMessage stores a message and, once committed, sends it to the
+// room. It returns false when the socket is to be closed (rate limit).
+func (s *Server) cmdNewMessage(c *client, f *inFrame) bool {
+	if refused, open := s.limited(c); refused {
+		return open
 	}
 	var m struct {
 		Content  *string         `json:"content"`

@@ -998,3 +998,30 @@ func TestChatOtherAccountIsAVisitor(t *testing.T) {
 		t.Fatalf("other sees %+v", page.Rooms)
 	}
 }
+
+// TestChatRoomCreationRateLimited: creating rooms from a visitor's room
+// socket stores rows and announces each to the inbox just like a message
+// does, so it is under the same per-socket limit: one anonymous socket
+// must not fill the database and flood the admin's inbox.
+func TestChatRoomCreationRateLimited(t *testing.T) {
+	env := chatTestServer(t, func(c *Config) {
+		c.RateMessages = 3
+		c.RateWindow = time.Hour
+		c.RateStrikes = 2
+	})
+	env.chatSignup("acme")
+	v := env.dialWS("/ws/room/acme", nil)
+	for i := range 3 {
+		v.send(map[string]any{"command": "new_room", "consumer": fmt.Sprint("c", i)})
+		v.expect("new_room")
+	}
+	v.send(map[string]any{"command": "new_room", "consumer": "c3"})
+	v.expectError("rate_limited")
+	v.send(map[string]any{"command": "room", "consumer": "c4"})
+	v.expectClose(websocket.StatusPolicyViolation)
+	var n int
+	env.db.reader.QueryRow("SELECT count(*) FROM rooms").Scan(&n)
+	if n != 3 {
+		t.Fatalf("%d rooms, want 3", n)
+	}
+}
