@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -270,4 +271,75 @@ func TestChatFiles(t *testing.T) {
 	env.getJSON(nil, "/files/"+token+"/other-name.gif", http.StatusNotFound, nil)
 	env.getJSON(nil, "/files/00000000000000000000000000000000/x", http.StatusNotFound, nil)
 	env.getJSON(nil, "/files/short/x", http.StatusNotFound, nil)
+}
+
+// TestChatShapes: Room, RoomSummary and Message carry exactly SPEC's
+// fields, every one present (last_message null for a room without
+// messages), wherever they appear.
+func TestChatShapes(t *testing.T) {
+	env := chatTestServer(t, nil)
+	admin := env.chatSignup("acme")
+	inbox := env.dialWS("/ws/room/acme", admin)
+	keys := func(what string, v any, want ...string) {
+		t.Helper()
+		if f, ok := v.(frame); ok {
+			v = map[string]any(f)
+		}
+		m, ok := v.(map[string]any)
+		if !ok {
+			t.Fatalf("%s is %T (%v), want an object", what, v, v)
+		}
+		var got []string
+		for k := range m {
+			got = append(got, k)
+		}
+		sort.Strings(got)
+		sort.Strings(want)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("%s has %v, want %v", what, got, want)
+		}
+	}
+	roomKeys := []string{"consumer", "consumer_email", "messages", "unread", "online", "created", "last_activity"}
+	summaryKeys := []string{"consumer", "consumer_email", "last_message", "unread", "online", "created", "last_activity"}
+	msgKeys := []string{"id", "author", "content", "type", "file", "room", "created"}
+
+	env.dialWS("/ws/chat/acme/empty", nil)
+	keys("new_room room", inbox.expect("new_room")["room"], roomKeys...)
+	inbox.expect("presence")
+	v := env.dialWS("/ws/chat/acme/v", nil)
+	inbox.expect("new_room")
+	inbox.expect("presence")
+	keys("message", v.say("hi"), msgKeys...)
+	keys("inbox message", inbox.expect("new_message").msg(), msgKeys...)
+	for _, r := range inbox.probeRooms()["rooms"].([]any) {
+		keys("rooms room", r, roomKeys...)
+		for _, m := range r.(map[string]any)["messages"].([]any) {
+			keys("rooms message", m, msgKeys...)
+		}
+	}
+	var page map[string]any
+	env.getJSON(admin, "/chatbot/api/rooms", http.StatusOK, &page)
+	keys("rooms page", page, "rooms", "has_more")
+	for _, r := range page["rooms"].([]any) {
+		keys("summary", r, summaryKeys...)
+		last := r.(map[string]any)["last_message"]
+		switch r.(map[string]any)["consumer"] {
+		case "empty":
+			if last != nil {
+				t.Fatalf("last_message of an empty room = %v, want null", last)
+			}
+		default:
+			keys("last_message", last, msgKeys...)
+		}
+	}
+	page = nil
+	env.getJSON(admin, "/chatbot/api/rooms/v/messages", http.StatusOK, &page)
+	keys("messages page", page, "messages", "has_more")
+	page = nil
+	env.getJSON(admin, "/chatbot/api/rooms/empty/messages", http.StatusOK, &page)
+	if msgs, ok := page["messages"].([]any); !ok || len(msgs) != 0 {
+		t.Fatalf("messages of an empty room = %v, want []", page["messages"])
+	}
+	v.send(map[string]any{"command": "fetch_messages"})
+	keys("messages frame", v.expect("messages"), "command", "messages", "has_more")
 }
