@@ -343,3 +343,55 @@ func TestChatShapes(t *testing.T) {
 	v.send(map[string]any{"command": "fetch_messages"})
 	keys("messages frame", v.expect("messages"), "command", "messages", "has_more")
 }
+
+// TestRoomsPagingTies: rooms whose last activity falls in the same
+// millisecond (one group commit gives every room it touches the same
+// time) are neither lost nor repeated when a page boundary falls among
+// them.
+func TestRoomsPagingTies(t *testing.T) {
+	env := chatTestServer(t, nil)
+	var mu sync.Mutex
+	clock := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	env.db.now = func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return clock
+	}
+	tick := func() {
+		mu.Lock()
+		clock = clock.Add(time.Second)
+		mu.Unlock()
+	}
+	admin := env.chatSignup("acme")
+	// a at T1; b, c, d, e at T2; x at T3; then f, g, h at T4.
+	for _, step := range []string{"a", "", "b", "c", "d", "e", "", "x", "", "f", "g", "h"} {
+		if step == "" {
+			tick()
+			continue
+		}
+		env.dialWS("/ws/chat/acme/"+step, nil).conn.CloseNow()
+	}
+	for _, limit := range []int{1, 2, 3, 50} {
+		var seen []string
+		var page roomsPage
+		path := fmt.Sprintf("/chatbot/api/rooms?limit=%d", limit)
+		for i := 0; ; i++ {
+			page = roomsPage{}
+			env.getJSON(admin, path, http.StatusOK, &page)
+			for _, r := range page.Rooms {
+				seen = append(seen, r.Consumer)
+			}
+			if !page.HasMore || i > 20 {
+				break
+			}
+			if len(page.Rooms) == 0 {
+				t.Fatalf("limit %d: an empty page with has_more", limit)
+			}
+			path = fmt.Sprintf("/chatbot/api/rooms?limit=%d&before=%s", limit, url.QueryEscape(page.Rooms[len(page.Rooms)-1].LastActivity))
+		}
+		sort.Strings(seen)
+		if got := strings.Join(seen, ","); got != "a,b,c,d,e,f,g,h,x" {
+			t.Errorf("limit %d: paged through %s, want every room once", limit, got)
+		}
+	}
+}
