@@ -395,3 +395,52 @@ func TestRoomsPagingTies(t *testing.T) {
 		}
 	}
 }
+
+// TestChatFileErrorsAreJSON: every error of the files path is the API's
+// JSON, the range and precondition errors of file serving included.
+func TestChatFileErrorsAreJSON(t *testing.T) {
+	env := chatTestServer(t, nil)
+	env.chatSignup("acme")
+	env.dialWS("/ws/chat/acme/v", nil)
+	resp, body := env.upload(nil, "acme v", "a.txt", []byte("hello, world"))
+	var m Message
+	json.Unmarshal(body, &m)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("upload: %d %s", resp.StatusCode, body)
+	}
+	for _, tc := range []struct {
+		header, value string
+		want          int
+	}{
+		{"Range", "bytes=1000-2000", http.StatusRequestedRangeNotSatisfiable},
+		{"If-Match", `"nope"`, http.StatusPreconditionFailed},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, env.ts.URL+m.File, nil)
+		req.Header.Set(tc.header, tc.value)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got map[string]any
+		err = json.NewDecoder(resp.Body).Decode(&got)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || err != nil || got["detail"] == nil {
+			t.Errorf("%s: %d %q %v (%v), want %d with a JSON detail", tc.header, resp.StatusCode, resp.Header.Get("Content-Type"), got, err, tc.want)
+		}
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: no nosniff", tc.header)
+		}
+	}
+	// A good range still works.
+	req, _ := http.NewRequest(http.MethodGet, env.ts.URL+m.File, nil)
+	req.Header.Set("Range", "bytes=0-4")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusPartialContent || string(b) != "hello" {
+		t.Fatalf("range: %d %q", resp.StatusCode, b)
+	}
+}

@@ -106,48 +106,57 @@ func (s *Server) acceptOptions() *websocket.AcceptOptions {
 	return &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins}
 }
 
-// acceptWriter lets websocket.Accept refuse an upgrade in the API's own
-// error format: the library answers with http.Error (plain text, and its
-// internal wording); acceptWriter turns any status of 400 and above into
-// our JSON {"detail"} and drops the library's body. It keeps
-// http.Hijacker, which Accept needs.
-type acceptWriter struct {
+// apiErrorWriter lets a library handler answer errors in the API's own
+// format: websocket.Accept and http.ServeContent refuse with http.Error
+// (plain text, in their own words) or a bare status. apiErrorWriter turns
+// any status of 400 and above into our JSON {"detail"} (detail by status)
+// and drops the library's body. It keeps http.Hijacker, which Accept
+// needs.
+type apiErrorWriter struct {
 	http.ResponseWriter
 	s       *Server
 	r       *http.Request
+	details map[int]string
 	refused bool
 }
 
-func (w *acceptWriter) WriteHeader(status int) {
+func (w *apiErrorWriter) WriteHeader(status int) {
 	if status < 400 {
 		w.ResponseWriter.WriteHeader(status)
 		return
 	}
 	w.refused = true
-	detail := "The websocket handshake failed."
-	switch status {
-	case http.StatusForbidden:
-		detail = "Sockets may not be opened from this origin."
-	case http.StatusUpgradeRequired, http.StatusBadRequest:
-		detail = "This address takes a websocket upgrade request."
+	detail := w.details[status]
+	if detail == "" {
+		detail = http.StatusText(status) + "."
 	}
+	h := w.Header()
+	h.Del("Content-Length")
+	h.Del("Content-Disposition")
 	w.s.writeError(w.ResponseWriter, w.r, errorf(status, "%s", detail))
 }
 
-func (w *acceptWriter) Write(b []byte) (int, error) {
+func (w *apiErrorWriter) Write(b []byte) (int, error) {
 	if w.refused {
 		return len(b), nil
 	}
 	return w.ResponseWriter.Write(b)
 }
 
-func (w *acceptWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+func (w *apiErrorWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+// acceptErrors are the details of refused upgrades.
+var acceptErrors = map[int]string{
+	http.StatusForbidden:       "Sockets may not be opened from this origin.",
+	http.StatusUpgradeRequired: "This address takes a websocket upgrade request.",
+	http.StatusBadRequest:      "This address takes a websocket upgrade request.",
 }
 
 // accept upgrades the request, answering a refusal as an API error.
 func (s *Server) accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn, error) {
-	return websocket.Accept(&acceptWriter{ResponseWriter: w, s: s, r: r}, r, s.acceptOptions())
+	return websocket.Accept(&apiErrorWriter{ResponseWriter: w, s: s, r: r, details: acceptErrors}, r, s.acceptOptions())
 }
 
 // socketAccount resolves the account named in a socket URL and whether
