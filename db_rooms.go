@@ -183,30 +183,64 @@ func (st *chatStore) roomRows(ctx context.Context, query string, args ...any) ([
 // RoomSummaries returns one page of an account's rooms with last activity
 // strictly before before (0: from the newest), newest first, each with its
 // last message (one join on last_message_id), and whether more remain.
+//
+// The cursor is a time, and a group commit gives every room it touches
+// the same one, so a page never ends inside a run of rooms sharing a
+// last_activity: the next page, strictly older, would skip the rest of
+// the run. Such a page is cut before the run (fewer than limit rooms), or,
+// when the run fills the whole page, extended to the end of the run (more
+// than limit rooms).
 func (st *chatStore) RoomSummaries(ctx context.Context, userID int64, username string, before int64, limit int) ([]*roomRow, map[int64]*Message, bool, error) {
 	if before <= 0 {
 		before = math.MaxInt64
 	}
+	last := map[int64]*Message{}
+	rooms, err := st.summaryRows(ctx, username, last, "r.last_activity < ? ORDER BY r.last_activity DESC, r.id DESC LIMIT ?", userID, before, limit+1)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if len(rooms) <= limit {
+		return rooms, last, false, nil
+	}
+	run := rooms[limit].LastActivity
+	cut := limit
+	for cut > 0 && rooms[cut-1].LastActivity == run {
+		cut--
+	}
+	if cut > 0 {
+		return rooms[:cut], last, true, nil
+	}
+	// The whole page is one instant: take all of it.
+	rooms, err = st.summaryRows(ctx, username, last, "r.last_activity = ? ORDER BY r.id DESC", userID, run)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	var more bool
+	err = st.db.reader.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM rooms WHERE user_id = ? AND last_activity < ?)", userID, run).Scan(&more)
+	return rooms, last, more, err
+}
+
+// summaryRows runs the RoomSummaries query with the condition cond (after
+// the account's user_id), adding each room's last message to last.
+func (st *chatStore) summaryRows(ctx context.Context, username string, last map[int64]*Message, cond string, args ...any) ([]*roomRow, error) {
 	rows, err := st.db.reader.QueryContext(ctx, `
 		SELECT r.id, r.user_id, r.consumer, r.consumer_email, r.unread, r.admin_read_up_to, r.visitor_read_up_to,
 			coalesce(r.last_message_id, 0), r.created, r.last_activity,
 			m.id, m.author, m.content, m.type, m.file, m.client_id, m.created
 		FROM rooms r LEFT JOIN messages m ON m.id = r.last_message_id
-		WHERE r.user_id = ? AND r.last_activity < ?
-		ORDER BY r.last_activity DESC, r.id DESC LIMIT ?`, userID, before, limit+1)
+		WHERE r.user_id = ? AND `+cond, args...)
 	if err != nil {
-		return nil, nil, false, err
+		return nil, err
 	}
 	defer rows.Close()
 	var rooms []*roomRow
-	last := map[int64]*Message{}
 	for rows.Next() {
 		var r roomRow
 		var id, created sql.NullInt64
 		var author, content, typ, file, clientID sql.NullString
 		if err := rows.Scan(&r.ID, &r.UserID, &r.Consumer, &r.Email, &r.Unread, &r.AdminRead, &r.VisitorRead, &r.LastMessage,
 			&r.Created, &r.LastActivity, &id, &author, &content, &typ, &file, &clientID, &created); err != nil {
-			return nil, nil, false, err
+			return nil, err
 		}
 		rooms = append(rooms, &r)
 		if id.Valid {
@@ -214,14 +248,7 @@ func (st *chatStore) RoomSummaries(ctx context.Context, userID int64, username s
 				File: file.String, Room: roomName(username, r.Consumer), Created: formatTime(created.Int64), ClientID: clientID.String}
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, false, err
-	}
-	more := len(rooms) > limit
-	if more {
-		rooms = rooms[:limit]
-	}
-	return rooms, last, more, nil
+	return rooms, rows.Err()
 }
 
 // SetRoomEmail stores the visitor's email address for a room.
@@ -233,19 +260,30 @@ func (db *DB) SetRoomEmail(ctx context.Context, roomID int64, email string) erro
 // MarkRead records that one side has read a room up to message id upTo,
 // never moving backwards nor past the room's last message (a mark past it
 // would hide later messages from the unread count). When the admin reads,
-// unread becomes the number of the visitor's messages after the mark.
-func (db *DB) MarkRead(ctx context.Context, roomID int64, admin bool, upTo int64) error {
+// unread becomes the number of the visitor's messages after the mark. It
+// returns the stored mark and whether it moved; a mark that does not move
+// is not written.
+func (db *DB) MarkRead(ctx context.Context, roomID int64, admin bool, upTo int64) (mark int64, moved bool, err error) {
+	q := `UPDATE rooms SET
+		visitor_read_up_to = min(?1, coalesce(last_message_id, 0))
+		WHERE id = ?2 AND visitor_read_up_to < min(?1, coalesce(last_message_id, 0))
+		RETURNING visitor_read_up_to`
 	if admin {
-		_, err := db.writer.ExecContext(ctx, `UPDATE rooms SET
-			admin_read_up_to = max(admin_read_up_to, min(?1, coalesce(last_message_id, 0))),
+		q = `UPDATE rooms SET
+			admin_read_up_to = min(?1, coalesce(last_message_id, 0)),
 			unread = (SELECT count(*) FROM messages WHERE room_id = rooms.id
-				AND id > max(rooms.admin_read_up_to, min(?1, coalesce(rooms.last_message_id, 0))) AND author = rooms.consumer)
-			WHERE id = ?2`, upTo, roomID)
-		return err
+				AND id > min(?1, coalesce(rooms.last_message_id, 0)) AND author = rooms.consumer)
+			WHERE id = ?2 AND admin_read_up_to < min(?1, coalesce(last_message_id, 0))
+			RETURNING admin_read_up_to`
 	}
-	_, err := db.writer.ExecContext(ctx, `UPDATE rooms SET
-		visitor_read_up_to = max(visitor_read_up_to, min(?1, coalesce(last_message_id, 0))) WHERE id = ?2`, upTo, roomID)
-	return err
+	err = db.writer.QueryRowContext(ctx, q, upTo, roomID).Scan(&mark)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return mark, true, nil
 }
 
 // DeleteRoom erases a room with its messages and files (ON DELETE CASCADE).

@@ -203,10 +203,12 @@ func (s *Server) clientAddr(r *http.Request) string {
 
 // handleLogout handles "POST /accounts/api/logout".
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request, u *User) {
+	token := s.sessions.Token(r.Context())
 	if err := s.sessions.Destroy(r.Context()); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	s.hub.EndSession(u.ID, token)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -255,6 +257,9 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request, u 
 		return
 	}
 	u.SessionEpoch = epoch
+	// Every admin socket was opened with a session that has now ended
+	// (this browser's too: its token is renewed below; it reconnects).
+	s.hub.EndSession(u.ID, "")
 	if err := s.signIn(r.Context(), u); err != nil {
 		s.writeError(w, r, err)
 		return

@@ -164,6 +164,12 @@ func byteSize(n int64) string {
 	return strconv.FormatInt(n, 10) + " bytes"
 }
 
+// fileErrors are the details of http.ServeContent's refusals.
+var fileErrors = map[int]string{
+	http.StatusRequestedRangeNotSatisfiable: "The requested range is not within the file.",
+	http.StatusPreconditionFailed:           "The file does not match the request's precondition.",
+}
+
 // handleFile handles "GET /files/{token}/{name}": images inline, anything
 // else as an attachment, never sniffed by the browser.
 func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
@@ -196,5 +202,6 @@ func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox")
 	h.Set("Cache-Control", "private, max-age=86400")
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.Data))
+	// Range and precondition failures are API errors too (JSON).
+	http.ServeContent(&apiErrorWriter{ResponseWriter: w, s: s, r: r, details: fileErrors}, r, "", time.Time{}, bytes.NewReader(f.Data))
 }

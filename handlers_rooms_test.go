@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -270,4 +271,176 @@ func TestChatFiles(t *testing.T) {
 	env.getJSON(nil, "/files/"+token+"/other-name.gif", http.StatusNotFound, nil)
 	env.getJSON(nil, "/files/00000000000000000000000000000000/x", http.StatusNotFound, nil)
 	env.getJSON(nil, "/files/short/x", http.StatusNotFound, nil)
+}
+
+// TestChatShapes: Room, RoomSummary and Message carry exactly SPEC's
+// fields, every one present (last_message null for a room without
+// messages), wherever they appear.
+func TestChatShapes(t *testing.T) {
+	env := chatTestServer(t, nil)
+	admin := env.chatSignup("acme")
+	inbox := env.dialWS("/ws/room/acme", admin)
+	keys := func(what string, v any, want ...string) {
+		t.Helper()
+		if f, ok := v.(frame); ok {
+			v = map[string]any(f)
+		}
+		m, ok := v.(map[string]any)
+		if !ok {
+			t.Fatalf("%s is %T (%v), want an object", what, v, v)
+		}
+		var got []string
+		for k := range m {
+			got = append(got, k)
+		}
+		sort.Strings(got)
+		sort.Strings(want)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("%s has %v, want %v", what, got, want)
+		}
+	}
+	roomKeys := []string{"consumer", "consumer_email", "messages", "unread", "online", "created", "last_activity"}
+	summaryKeys := []string{"consumer", "consumer_email", "last_message", "unread", "online", "created", "last_activity"}
+	msgKeys := []string{"id", "author", "content", "type", "file", "room", "created"}
+
+	env.dialWS("/ws/chat/acme/empty", nil)
+	keys("new_room room", inbox.expect("new_room")["room"], roomKeys...)
+	inbox.expect("presence")
+	v := env.dialWS("/ws/chat/acme/v", nil)
+	inbox.expect("new_room")
+	inbox.expect("presence")
+	keys("message", v.say("hi"), msgKeys...)
+	keys("inbox message", inbox.expect("new_message").msg(), msgKeys...)
+	for _, r := range inbox.probeRooms()["rooms"].([]any) {
+		keys("rooms room", r, roomKeys...)
+		for _, m := range r.(map[string]any)["messages"].([]any) {
+			keys("rooms message", m, msgKeys...)
+		}
+	}
+	var page map[string]any
+	env.getJSON(admin, "/chatbot/api/rooms", http.StatusOK, &page)
+	keys("rooms page", page, "rooms", "has_more")
+	for _, r := range page["rooms"].([]any) {
+		keys("summary", r, summaryKeys...)
+		last := r.(map[string]any)["last_message"]
+		switch r.(map[string]any)["consumer"] {
+		case "empty":
+			if last != nil {
+				t.Fatalf("last_message of an empty room = %v, want null", last)
+			}
+		default:
+			keys("last_message", last, msgKeys...)
+		}
+	}
+	page = nil
+	env.getJSON(admin, "/chatbot/api/rooms/v/messages", http.StatusOK, &page)
+	keys("messages page", page, "messages", "has_more")
+	page = nil
+	env.getJSON(admin, "/chatbot/api/rooms/empty/messages", http.StatusOK, &page)
+	if msgs, ok := page["messages"].([]any); !ok || len(msgs) != 0 {
+		t.Fatalf("messages of an empty room = %v, want []", page["messages"])
+	}
+	v.send(map[string]any{"command": "fetch_messages"})
+	keys("messages frame", v.expect("messages"), "command", "messages", "has_more")
+}
+
+// TestRoomsPagingTies: rooms whose last activity falls in the same
+// millisecond (one group commit gives every room it touches the same
+// time) are neither lost nor repeated when a page boundary falls among
+// them.
+func TestRoomsPagingTies(t *testing.T) {
+	env := chatTestServer(t, nil)
+	var mu sync.Mutex
+	clock := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	env.db.now = func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return clock
+	}
+	tick := func() {
+		mu.Lock()
+		clock = clock.Add(time.Second)
+		mu.Unlock()
+	}
+	admin := env.chatSignup("acme")
+	// a at T1; b, c, d, e at T2; x at T3; then f, g, h at T4.
+	for _, step := range []string{"a", "", "b", "c", "d", "e", "", "x", "", "f", "g", "h"} {
+		if step == "" {
+			tick()
+			continue
+		}
+		env.dialWS("/ws/chat/acme/"+step, nil).conn.CloseNow()
+	}
+	for _, limit := range []int{1, 2, 3, 50} {
+		var seen []string
+		var page roomsPage
+		path := fmt.Sprintf("/chatbot/api/rooms?limit=%d", limit)
+		for i := 0; ; i++ {
+			page = roomsPage{}
+			env.getJSON(admin, path, http.StatusOK, &page)
+			for _, r := range page.Rooms {
+				seen = append(seen, r.Consumer)
+			}
+			if !page.HasMore || i > 20 {
+				break
+			}
+			if len(page.Rooms) == 0 {
+				t.Fatalf("limit %d: an empty page with has_more", limit)
+			}
+			path = fmt.Sprintf("/chatbot/api/rooms?limit=%d&before=%s", limit, url.QueryEscape(page.Rooms[len(page.Rooms)-1].LastActivity))
+		}
+		sort.Strings(seen)
+		if got := strings.Join(seen, ","); got != "a,b,c,d,e,f,g,h,x" {
+			t.Errorf("limit %d: paged through %s, want every room once", limit, got)
+		}
+	}
+}
+
+// TestChatFileErrorsAreJSON: every error of the files path is the API's
+// JSON, the range and precondition errors of file serving included.
+func TestChatFileErrorsAreJSON(t *testing.T) {
+	env := chatTestServer(t, nil)
+	env.chatSignup("acme")
+	env.dialWS("/ws/chat/acme/v", nil)
+	resp, body := env.upload(nil, "acme v", "a.txt", []byte("hello, world"))
+	var m Message
+	json.Unmarshal(body, &m)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("upload: %d %s", resp.StatusCode, body)
+	}
+	for _, tc := range []struct {
+		header, value string
+		want          int
+	}{
+		{"Range", "bytes=1000-2000", http.StatusRequestedRangeNotSatisfiable},
+		{"If-Match", `"nope"`, http.StatusPreconditionFailed},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, env.ts.URL+m.File, nil)
+		req.Header.Set(tc.header, tc.value)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got map[string]any
+		err = json.NewDecoder(resp.Body).Decode(&got)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || err != nil || got["detail"] == nil {
+			t.Errorf("%s: %d %q %v (%v), want %d with a JSON detail", tc.header, resp.StatusCode, resp.Header.Get("Content-Type"), got, err, tc.want)
+		}
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: no nosniff", tc.header)
+		}
+	}
+	// A good range still works.
+	req, _ := http.NewRequest(http.MethodGet, env.ts.URL+m.File, nil)
+	req.Header.Set("Range", "bytes=0-4")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusPartialContent || string(b) != "hello" {
+		t.Fatalf("range: %d %q", resp.StatusCode, b)
+	}
 }

@@ -205,6 +205,19 @@ func (h *Hub) VisitorsOnline(roomIDs []int64) []bool {
 	return online
 }
 
+// EndSession closes (1008) the account's admin sockets that were opened
+// with session token, or all of them when token is "": an admin socket
+// must not outlive the session that made it the admin's.
+func (h *Hub) EndSession(userID int64, token string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.all {
+		if c.admin && c.userID == userID && (token == "" || c.session == token) {
+			c.kick(websocket.StatusPolicyViolation, "session ended")
+		}
+	}
+}
+
 // Count is the number of open sockets.
 func (h *Hub) Count() int {
 	h.mu.Lock()

@@ -203,6 +203,14 @@ func (w *msgWriter) commit(batch []*writeOp, touched map[int64]*roomTouch) {
 			case opMessage:
 				op.err = w.insert(ctx, tx, ins, byCID, op, now, touched)
 			}
+			// errNotFound (a room deleted meanwhile) undid one statement
+			// only. Any other error may have ended the whole transaction
+			// (SQLite rolls back on some errors), after which the batch's
+			// later statements would autocommit one by one: stored, yet
+			// reported failed and never published. Fail the batch instead.
+			if op.err != nil && !errors.Is(op.err, errNotFound) {
+				return op.err
+			}
 		}
 		for id, t := range touched {
 			if _, err := tx.Stmt(w.st.touchRoom).ExecContext(ctx, t.lastActivity, t.lastID, t.unread, id); err != nil {

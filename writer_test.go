@@ -109,3 +109,76 @@ func TestAdminRoomSocketQueue(t *testing.T) {
 		}
 	}
 }
+
+// TestMessageWriterFailedBatch: when one request's statement ends the
+// whole transaction (SQLite rolls back on some errors, here a trigger's
+// RAISE(ROLLBACK)), the requests of the batch that follow must not be
+// stored behind their senders' backs: every request either is stored and
+// published, or fails and is not stored.
+func TestMessageWriterFailedBatch(t *testing.T) {
+	ctx := context.Background()
+	db, err := OpenDB(ctx, filepath.Join(t.TempDir(), "w.db"), "NORMAL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	u, err := db.CreateUser(ctx, "acme", "x", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.writer.Exec(`CREATE TRIGGER boom BEFORE INSERT ON messages WHEN NEW.content = 'boom'
+		BEGIN SELECT RAISE(ROLLBACK, 'boom'); END`); err != nil {
+		t.Fatal(err)
+	}
+	st, err := newChatStore(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var room *roomRow
+	db.inTx(ctx, func(tx *sql.Tx) error {
+		room, _, err = ensureRoomTx(ctx, tx, u.ID, "v", "", db.nowMillis())
+		return err
+	})
+	var mu sync.Mutex
+	published := map[string]bool{}
+	w := newMsgWriter(st, slog.New(slog.NewTextHandler(io.Discard, nil)), 0, func(op *writeOp) {
+		mu.Lock()
+		published[op.content] = true
+		mu.Unlock()
+	})
+	defer w.Close()
+
+	hold, err := db.writer.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	contents := []string{"first", "before", "boom", "after"}
+	errs := make([]error, len(contents))
+	var wg sync.WaitGroup
+	submit := func(i int) {
+		defer wg.Done()
+		errs[i] = w.submit(&writeOp{kind: opMessage, userID: u.ID, username: "acme", consumer: "v", roomID: room.ID,
+			author: "v", content: contents[i], fromVisitor: true})
+	}
+	wg.Add(1)
+	go submit(0)
+	waitFor(t, "the first batch to start", func() bool { return w.commits.Load() == 1 })
+	for i := 1; i < len(contents); i++ {
+		wg.Add(1)
+		go submit(i)
+		waitFor(t, "the request to queue", func() bool { return len(w.ops) == i })
+	}
+	hold.Rollback()
+	wg.Wait()
+	if errs[2] == nil {
+		t.Fatal("the failing request succeeded")
+	}
+	for i, c := range contents {
+		var n int
+		db.reader.QueryRow("SELECT count(*) FROM messages WHERE content = ?", c).Scan(&n)
+		if stored := n == 1; stored != (errs[i] == nil) || stored != published[c] {
+			t.Errorf("%q: stored %v, error %v, published %v", c, stored, errs[i], published[c])
+		}
+	}
+}

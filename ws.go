@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/mail"
 	"regexp"
@@ -48,6 +50,9 @@ type client struct {
 	admin    bool
 	userID   int64
 	username string
+	// session is the session token an admin socket was opened with;
+	// when that session ends, the socket is closed (Hub.EndSession).
+	session string
 	// roomID and consumer are the chat socket's room.
 	roomID   int64
 	consumer string
@@ -59,11 +64,13 @@ type client struct {
 	kickReason string
 
 	// Read-loop state, touched by the handler goroutine only.
-	op        writeOp
-	rateStart time.Time
-	rateCount int
-	strikes   int
-	lastRead  int64
+	op writeOp
+	// rateLog holds the times of the socket's last RateMessages accepted
+	// messages (a ring; rateNext is the oldest), allocated on the first.
+	rateLog  []time.Time
+	rateNext int
+	strikes  int
+	lastRead int64
 }
 
 // author is the name the server writes on this socket's messages.
@@ -99,39 +106,97 @@ func (s *Server) acceptOptions() *websocket.AcceptOptions {
 	return &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins}
 }
 
+// apiErrorWriter lets a library handler answer errors in the API's own
+// format: websocket.Accept and http.ServeContent refuse with http.Error
+// (plain text, in their own words) or a bare status. apiErrorWriter turns
+// any status of 400 and above into our JSON {"detail"} (detail by status)
+// and drops the library's body. It keeps http.Hijacker, which Accept
+// needs.
+type apiErrorWriter struct {
+	http.ResponseWriter
+	s       *Server
+	r       *http.Request
+	details map[int]string
+	refused bool
+}
+
+func (w *apiErrorWriter) WriteHeader(status int) {
+	if status < 400 {
+		w.ResponseWriter.WriteHeader(status)
+		return
+	}
+	w.refused = true
+	detail := w.details[status]
+	if detail == "" {
+		detail = http.StatusText(status) + "."
+	}
+	h := w.Header()
+	h.Del("Content-Length")
+	h.Del("Content-Disposition")
+	w.s.writeError(w.ResponseWriter, w.r, errorf(status, "%s", detail))
+}
+
+func (w *apiErrorWriter) Write(b []byte) (int, error) {
+	if w.refused {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *apiErrorWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+// acceptErrors are the details of refused upgrades.
+var acceptErrors = map[int]string{
+	http.StatusForbidden:       "Sockets may not be opened from this origin.",
+	http.StatusUpgradeRequired: "This address takes a websocket upgrade request.",
+	http.StatusBadRequest:      "This address takes a websocket upgrade request.",
+}
+
+// accept upgrades the request, answering a refusal as an API error.
+func (s *Server) accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn, error) {
+	return websocket.Accept(&apiErrorWriter{ResponseWriter: w, s: s, r: r, details: acceptErrors}, r, s.acceptOptions())
+}
+
 // socketAccount resolves the account named in a socket URL and whether
-// the request carries that account's session (an admin socket).
-func (s *Server) socketAccount(w http.ResponseWriter, r *http.Request) (u *User, admin bool, ok bool) {
+// the request carries that account's session (an admin socket): then
+// session is its token, else "".
+func (s *Server) socketAccount(w http.ResponseWriter, r *http.Request) (u *User, session string, ok bool) {
 	username := strings.ToLower(r.PathValue("username"))
 	u, err := s.db.UserByName(r.Context(), username)
 	if errors.Is(err, errNotFound) {
 		s.writeError(w, r, errorf(http.StatusNotFound, "There is no chatbot with that username."))
-		return nil, false, false
+		return nil, "", false
 	}
 	if err != nil {
 		s.writeError(w, r, err)
-		return nil, false, false
+		return nil, "", false
 	}
 	me, err := s.currentUser(r)
 	if err != nil {
 		s.writeError(w, r, err)
-		return nil, false, false
+		return nil, "", false
 	}
-	return u, me != nil && me.ID == u.ID, true
+	if me != nil && me.ID == u.ID {
+		session = s.sessions.Token(r.Context())
+	}
+	return u, session, true
 }
 
 // handleRoomSocket handles "GET /ws/room/{username}": the admin's inbox
 // socket, or a visitor's room handshake.
 func (s *Server) handleRoomSocket(w http.ResponseWriter, r *http.Request) {
-	u, admin, ok := s.socketAccount(w, r)
+	u, session, ok := s.socketAccount(w, r)
 	if !ok {
 		return
 	}
-	conn, err := websocket.Accept(w, r, s.acceptOptions())
+	conn, err := s.accept(w, r)
 	if err != nil {
 		return // Accept has answered (403 for a foreign origin).
 	}
-	c := s.newClient(conn, roomSocket, admin, u)
+	c := s.newClient(conn, roomSocket, session != "", u)
+	c.session = session
 	s.serveSocket(c, nil, nil)
 }
 
@@ -144,11 +209,12 @@ func (s *Server) handleChatSocket(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusBadRequest, "The consumer id must be 1 to 64 of A-Z a-z 0-9 _ . ~ -."))
 		return
 	}
-	u, admin, ok := s.socketAccount(w, r)
+	u, session, ok := s.socketAccount(w, r)
 	if !ok {
 		return
 	}
-	conn, err := websocket.Accept(w, r, s.acceptOptions())
+	admin := session != ""
+	conn, err := s.accept(w, r)
 	if err != nil {
 		return
 	}
@@ -162,6 +228,7 @@ func (s *Server) handleChatSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := s.newClient(conn, chatSocket, admin, u)
+	c.session = session
 	c.roomID, c.consumer = op.room.ID, consumer
 	var online, offline []byte
 	if !admin {
@@ -384,6 +451,11 @@ func (s *Server) dispatch(c *client, data []byte) bool {
 	case roomSocket:
 		switch {
 		case !c.admin && (cmd == "new_room" || cmd == "room"):
+			// It creates a room and tells the inbox: rate-limited like
+			// a message.
+			if refused, open := s.limited(c); refused {
+				return open
+			}
 			s.cmdNewRoom(c, &f)
 		case !c.admin:
 			c.fail(errForbiddenCode, "A visitor can only announce a room on this socket.")
@@ -515,38 +587,52 @@ func optionalInt(raw json.RawMessage, dst *int64) bool {
 	return json.Unmarshal(raw, dst) == nil
 }
 
-// allow applies the per-socket message rate limit: a fixed window of
-// RateMessages per RateWindow. It returns false when the message is
-// refused; close reports that the socket has been refused RateStrikes
-// times in a row and is to be closed.
+// allow applies the per-socket message rate limit: at most RateMessages
+// in any RateWindow (a sliding window: a fixed one would let 2×RateMessages
+// through around its edge). It returns false when the message is refused;
+// close reports that the socket has been refused RateStrikes times in a
+// row and is to be closed.
 func (s *Server) allow(c *client) (ok, close bool) {
 	if s.cfg.RateMessages <= 0 {
 		return true, false
 	}
-	now := time.Now()
-	if now.Sub(c.rateStart) >= s.cfg.RateWindow {
-		c.rateStart, c.rateCount = now, 0
+	if c.rateLog == nil {
+		c.rateLog = make([]time.Time, s.cfg.RateMessages)
 	}
-	if c.rateCount >= s.cfg.RateMessages {
+	now := time.Now()
+	if oldest := c.rateLog[c.rateNext]; !oldest.IsZero() && now.Sub(oldest) < s.cfg.RateWindow {
 		c.strikes++
 		return false, s.cfg.RateStrikes > 0 && c.strikes >= s.cfg.RateStrikes
 	}
-	c.rateCount++
+	c.rateLog[c.rateNext] = now
+	c.rateNext = (c.rateNext + 1) % len(c.rateLog)
 	c.strikes = 0
 	return true, false
+}
+
+// limited applies the rate limit to a command that stores something
+// (new_message, and new_room on a visitor's room socket): a refused one is
+// answered rate_limited, or the socket is kicked (1008) after RateStrikes
+// refusals in a row. It reports whether the command is refused and
+// whether the socket stays open.
+func (s *Server) limited(c *client) (refused, open bool) {
+	ok, closeIt := s.allow(c)
+	if closeIt {
+		c.kick(websocket.StatusPolicyViolation, "rate limit exceeded")
+		return true, false
+	}
+	if !ok {
+		c.fail(errRateLimited, "Too many messages; wait a moment.")
+		return true, true
+	}
+	return false, true
 }
 
 // cmdNewMessage stores a message and, once committed, sends it to the
 // room. It returns false when the socket is to be closed (rate limit).
 func (s *Server) cmdNewMessage(c *client, f *inFrame) bool {
-	ok, closeIt := s.allow(c)
-	if closeIt {
-		c.kick(websocket.StatusPolicyViolation, "rate limit exceeded")
-		return false
-	}
-	if !ok {
-		c.fail(errRateLimited, "Too many messages; wait a moment.")
-		return true
+	if refused, open := s.limited(c); refused {
+		return open
 	}
 	var m struct {
 		Content  *string         `json:"content"`
@@ -625,12 +711,18 @@ func (s *Server) cmdRead(c *client, f *inFrame) {
 	if upTo <= c.lastRead {
 		return // nothing new
 	}
-	if err := s.db.MarkRead(context.Background(), c.roomID, c.admin, upTo); err != nil {
+	// The stored mark stops at the room's last message, so it (not upTo)
+	// is what this socket has read and what the other side hears.
+	mark, moved, err := s.db.MarkRead(context.Background(), c.roomID, c.admin, upTo)
+	if err != nil {
 		s.internal(c, "read", err)
 		return
 	}
-	c.lastRead = upTo
-	frame := encodeFrame(readFrame{Command: "read", Consumer: c.consumer, By: c.author(), UpTo: upTo})
+	if !moved {
+		return
+	}
+	c.lastRead = mark
+	frame := encodeFrame(readFrame{Command: "read", Consumer: c.consumer, By: c.author(), UpTo: mark})
 	s.hub.publish(c.userID, c.roomID, otherSide(c), frame, c)
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/cookiejar"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -753,5 +754,278 @@ func TestChatReadMark(t *testing.T) {
 	env.getJSON(admin, "/chatbot/api/rooms", http.StatusOK, &page)
 	if len(page.Rooms) != 1 || page.Rooms[0].Unread != 1 {
 		t.Fatalf("rooms = %+v, want 1 unread", page.Rooms)
+	}
+}
+
+// TestChatReadMarkPastEnd: a read mark past the room's last message is
+// stored as the last message; it must not block the same socket's later
+// marks, and the other side hears the mark as stored.
+func TestChatReadMarkPastEnd(t *testing.T) {
+	env := chatTestServer(t, nil)
+	admin := env.chatSignup("acme")
+	vis := env.dialWS("/ws/chat/acme/v", nil)
+	adminChat := env.dialWS("/ws/chat/acme/v", admin)
+	one := vis.say("one")
+	adminChat.expect("new_message")
+	adminChat.send(map[string]any{"command": "read", "up_to": 1_000_000})
+	if f := vis.expect("read"); f.num("up_to") != one.num("id") {
+		t.Fatalf("read = %v, want up_to %d (the stored mark)", f, one.num("id"))
+	}
+	two := vis.say("two")
+	adminChat.expect("new_message")
+	adminChat.send(map[string]any{"command": "read", "up_to": two.num("id")})
+	adminChat.probe()
+	if f := vis.expect("read"); f.num("up_to") != two.num("id") {
+		t.Fatalf("read = %v, want up_to %d", f, two.num("id"))
+	}
+	var page roomsPage
+	env.getJSON(admin, "/chatbot/api/rooms", http.StatusOK, &page)
+	if len(page.Rooms) != 1 || page.Rooms[0].Unread != 0 {
+		t.Fatalf("rooms = %+v, want 0 unread", page.Rooms)
+	}
+}
+
+// TestChatRateWindowSlides: "N messages per window" holds for every
+// window, not only for fixed windows from the socket's first message: a
+// burst straddling a fixed window's end must not get 2N through.
+func TestChatRateWindowSlides(t *testing.T) {
+	const window = 2 * time.Second
+	env := chatTestServer(t, func(c *Config) {
+		c.RateMessages = 3
+		c.RateWindow = window
+		c.RateStrikes = 100
+	})
+	env.chatSignup("acme")
+	v := env.dialWS("/ws/chat/acme/v", nil)
+	v.say("m1")
+	m1 := time.Now() // the server took m1 before this
+	time.Sleep(window * 7 / 10)
+	m2 := time.Now() // and m2 after this
+	v.say("m2")
+	v.say("m3")
+	time.Sleep(time.Until(m1.Add(window * 11 / 10)))
+	v.say("m4") // m1 has left the last window
+	v.send(map[string]any{"command": "new_message", "message": map[string]any{"content": "m5"}})
+	if time.Since(m2) >= window {
+		t.Skip("the machine is too slow for this timing")
+	}
+	if f := v.next(); f.str("command") != "error" || f.str("error") != "rate_limited" {
+		t.Fatalf("4th message within one window: %v, want rate_limited", f)
+	}
+}
+
+// TestChatHandshakeErrorsAreJSON: a refused upgrade is an API error like
+// any other: JSON {"detail":...}, never the library's plain text.
+func TestChatHandshakeErrorsAreJSON(t *testing.T) {
+	env := chatTestServer(t, nil)
+	env.chatSignup("acme")
+	for _, tc := range []struct {
+		name   string
+		path   string
+		header map[string]string
+		want   int
+	}{
+		{"foreign origin", "/ws/chat/acme/v1", map[string]string{"Origin": "https://evil.example"}, http.StatusForbidden},
+		{"foreign origin, room", "/ws/room/acme", map[string]string{"Origin": "https://evil.example"}, http.StatusForbidden},
+		{"not an upgrade", "/ws/chat/acme/v1", nil, http.StatusUpgradeRequired},
+		{"not an upgrade, room", "/ws/room/acme", nil, http.StatusUpgradeRequired},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, env.ts.URL+tc.path, nil)
+		if tc.header["Origin"] != "" {
+			req.Header.Set("Connection", "Upgrade")
+			req.Header.Set("Upgrade", "websocket")
+			req.Header.Set("Sec-WebSocket-Version", "13")
+			req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		}
+		for k, v := range tc.header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]any
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || err != nil || body["detail"] == "" || body["detail"] == nil {
+			t.Errorf("%s: %d %q %v (%v), want %d with a JSON detail", tc.name, resp.StatusCode, resp.Header.Get("Content-Type"), body, err, tc.want)
+		}
+	}
+	// Nothing was created by the refused sockets.
+	var n int
+	env.db.reader.QueryRow("SELECT count(*) FROM rooms").Scan(&n)
+	if n != 0 {
+		t.Fatalf("%d rooms created by refused upgrades", n)
+	}
+}
+
+// TestChatSessionEndClosesAdminSockets: a socket is the admin's because
+// of the session it was opened with; when that session ends (logout, or a
+// password change, which ends the account's other sessions) the socket
+// must not go on receiving every conversation.
+func TestChatSessionEndClosesAdminSockets(t *testing.T) {
+	env := chatTestServer(t, nil)
+	owner := env.chatSignup("acme")
+	login := func() *http.Client {
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+		resp, err := c.Post(env.ts.URL+"/accounts/api/login", "application/json", strings.NewReader(`{"username":"acme","password":"password123"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("login: %d", resp.StatusCode)
+		}
+		return c
+	}
+	post := func(c *http.Client, path, body string, want int) {
+		t.Helper()
+		resp, err := c.Post(env.ts.URL+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("POST %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+
+	t.Run("logout", func(t *testing.T) {
+		other := login()
+		stays := env.dialWS("/ws/room/acme", owner)
+		inbox := env.dialWS("/ws/room/acme", other)
+		chat := env.dialWS("/ws/chat/acme/v1", other)
+		post(other, "/accounts/api/logout", "", http.StatusNoContent)
+		inbox.expectClose(websocket.StatusPolicyViolation)
+		chat.expectClose(websocket.StatusPolicyViolation)
+		stays.expect("new_room")
+		stays.probeRooms() // another session of the account is untouched
+	})
+	t.Run("password change", func(t *testing.T) {
+		thief := login()
+		inbox := env.dialWS("/ws/room/acme", thief)
+		chat := env.dialWS("/ws/chat/acme/v2", thief)
+		mine := env.dialWS("/ws/room/acme", owner)
+		post(owner, "/accounts/api/changepassword", `{"old_password":"password123","new_password":"password456"}`, http.StatusOK)
+		inbox.expectClose(websocket.StatusPolicyViolation)
+		chat.expectClose(websocket.StatusPolicyViolation)
+		mine.expectClose(websocket.StatusPolicyViolation)
+		// The owner's browser reconnects with its renewed session.
+		env.dialWS("/ws/room/acme", owner).probeRooms()
+	})
+}
+
+// TestChatSocketsLeaveNothing: after every kind of socket has come and
+// gone (closed cleanly, dropped, kicked), the hub counts none and their
+// goroutines are gone.
+func TestChatSocketsLeaveNothing(t *testing.T) {
+	env := chatTestServer(t, func(c *Config) { c.SendQueue = 2 })
+	admin := env.chatSignup("acme")
+	admin.CloseIdleConnections()
+	time.Sleep(100 * time.Millisecond)
+	base := runtime.NumGoroutine()
+
+	inbox := env.dialWS("/ws/room/acme", admin)
+	adminChat := env.dialWS("/ws/chat/acme/v0", admin)
+	handshake := env.dialWS("/ws/room/acme", nil)
+	var visitors []*wsClient
+	for i := range 6 {
+		v := env.dialWS(fmt.Sprintf("/ws/chat/acme/v%d", i%3), nil)
+		v.say("hi")
+		visitors = append(visitors, v)
+	}
+	// A visitor that never reads is kicked by the traffic of its room.
+	slow := env.dialWS("/ws/chat/acme/v0", nil)
+	for range 10 {
+		adminChat.send(map[string]any{"command": "new_message", "message": map[string]any{"content": "flood"}})
+	}
+	for i, v := range visitors {
+		if i%2 == 0 {
+			v.conn.Close(websocket.StatusNormalClosure, "")
+		} else {
+			v.conn.CloseNow()
+		}
+	}
+	handshake.conn.CloseNow()
+	adminChat.conn.Close(websocket.StatusNormalClosure, "")
+	inbox.conn.CloseNow()
+	slow.conn.CloseNow()
+	waitFor(t, "the hub to empty", func() bool { return env.srv.hub.Count() == 0 })
+	admin.CloseIdleConnections()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > base {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines, %d before the sockets:\n%s", n, base, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// TestChatOtherAccountIsAVisitor: signed in to one account, the sockets
+// and uploads of another account are a visitor's; REST shows only one's
+// own rooms.
+func TestChatOtherAccountIsAVisitor(t *testing.T) {
+	env := chatTestServer(t, nil)
+	acme := env.chatSignup("acme")
+	other := env.chatSignup("other")
+	inbox := env.dialWS("/ws/room/acme", acme)
+
+	room := env.dialWS("/ws/room/ACME", other)
+	room.send(map[string]any{"command": "fetch_rooms"})
+	room.expectError("forbidden")
+	chat := env.dialWS("/ws/chat/Acme/v1", other)
+	inbox.expect("new_room")
+	if p := inbox.expect("presence"); p["online"] != true {
+		t.Fatalf("presence = %v: the other account's chat socket counts as a visitor's", p)
+	}
+	if m := chat.say("hello"); m.str("author") != "v1" || m.str("room") != "acme v1" {
+		t.Fatalf("message = %v, want the visitor's", m)
+	}
+	inbox.expect("new_message")
+	resp, body := env.upload(other, "ACME v1", "a.txt", []byte("hello"))
+	var m Message
+	json.Unmarshal(body, &m)
+	if resp.StatusCode != http.StatusCreated || m.Author != "v1" || m.Room != "acme v1" {
+		t.Fatalf("upload: %d %+v", resp.StatusCode, m)
+	}
+	chat.expect("new_message")
+	inbox.expect("new_message")
+	for _, p := range []string{"/chatbot/api/rooms/v1/messages", "/chatbot/api/rooms/v1/export"} {
+		env.getJSON(other, p, http.StatusNotFound, nil)
+		env.getJSON(acme, p, http.StatusOK, nil)
+	}
+	var page roomsPage
+	env.getJSON(other, "/chatbot/api/rooms", http.StatusOK, &page)
+	if len(page.Rooms) != 0 {
+		t.Fatalf("other sees %+v", page.Rooms)
+	}
+}
+
+// TestChatRoomCreationRateLimited: creating rooms from a visitor's room
+// socket stores rows and announces each to the inbox just like a message
+// does, so it is under the same per-socket limit: one anonymous socket
+// must not fill the database and flood the admin's inbox.
+func TestChatRoomCreationRateLimited(t *testing.T) {
+	env := chatTestServer(t, func(c *Config) {
+		c.RateMessages = 3
+		c.RateWindow = time.Hour
+		c.RateStrikes = 2
+	})
+	env.chatSignup("acme")
+	v := env.dialWS("/ws/room/acme", nil)
+	for i := range 3 {
+		v.send(map[string]any{"command": "new_room", "consumer": fmt.Sprint("c", i)})
+		v.expect("new_room")
+	}
+	v.send(map[string]any{"command": "new_room", "consumer": "c3"})
+	v.expectError("rate_limited")
+	v.send(map[string]any{"command": "room", "consumer": "c4"})
+	v.expectClose(websocket.StatusPolicyViolation)
+	var n int
+	env.db.reader.QueryRow("SELECT count(*) FROM rooms").Scan(&n)
+	if n != 3 {
+		t.Fatalf("%d rooms, want 3", n)
 	}
 }
