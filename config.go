@@ -51,6 +51,10 @@ type Config struct {
 	// RateMessages <= 0 lifts the limit.
 	RateMessages int
 	RateWindow   time.Duration
+	// RateChatter typing frames and fetch_messages per RateWindow per
+	// socket; typing past it is dropped, fetches get rate_limited.
+	// Defaults to 60; <= 0 lifts it.
+	RateChatter int
 	// RateStrikes refusals in a row close the socket with 1008. Defaults to 20.
 	RateStrikes int
 	// SendQueue is a socket's outgoing queue, in frames; a socket whose
@@ -87,6 +91,7 @@ func DefaultConfig() Config {
 		MaxFrame:        64 << 10,
 		RateMessages:    20,
 		RateWindow:      10 * time.Second,
+		RateChatter:     60,
 		RateStrikes:     20,
 		SendQueue:       64,
 		AdminSendQueue:  1024,
@@ -129,6 +134,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.Int64Var(&c.MaxFrame, "max-frame", c.MaxFrame, "largest websocket frame from a client in `bytes`")
 	fs.IntVar(&c.RateMessages, "rate-messages", c.RateMessages, "messages per --rate-window per socket (0 lifts the limit)")
 	fs.DurationVar(&c.RateWindow, "rate-window", c.RateWindow, "the message rate window")
+	fs.IntVar(&c.RateChatter, "rate-chatter", c.RateChatter, "typing frames and history fetches per --rate-window per socket (0 lifts the limit)")
 	fs.IntVar(&c.RateStrikes, "rate-strikes", c.RateStrikes, "rate-limited messages in a row before the socket is closed")
 	fs.IntVar(&c.SendQueue, "send-queue", c.SendQueue, "outgoing queue per socket, in `frames`")
 	fs.IntVar(&c.AdminSendQueue, "admin-send-queue", c.AdminSendQueue, "outgoing queue per admin room socket, in `frames`")

@@ -65,10 +65,10 @@ type client struct {
 
 	// Read-loop state, touched by the handler goroutine only.
 	op writeOp
-	// rateLog holds the times of the socket's last RateMessages accepted
-	// messages (a ring; rateNext is the oldest), allocated on the first.
-	rateLog  []time.Time
-	rateNext int
+	// rate holds the times of the socket's last accepted messages;
+	// chatter those of its typing frames and fetches (see allowChatter).
+	rate     slidingWindow
+	chatter  slidingWindow
 	strikes  int
 	lastRead int64
 }
@@ -570,6 +570,10 @@ func (s *Server) cmdFetchMessages(c *client, f *inFrame) {
 		return
 	}
 	limit = int(min(l, maxFetch))
+	if !s.allowChatter(c) {
+		c.fail(errRateLimited, "Too many requests; wait a moment.")
+		return
+	}
 	msgs, more, err := s.chat.MessagesPage(context.Background(), c.roomID, roomName(c.username, c.consumer), before, limit)
 	if err != nil {
 		s.internal(c, "fetch_messages", err)
@@ -587,27 +591,52 @@ func optionalInt(raw json.RawMessage, dst *int64) bool {
 	return json.Unmarshal(raw, dst) == nil
 }
 
+// slidingWindow is a rate limiter: the times of the last accepted
+// events, in a ring allocated on first use. An event is accepted when
+// fewer than limit were accepted in the last window. (A fixed window would
+// let 2×limit through around its edge.)
+type slidingWindow struct {
+	times []time.Time
+	next  int // the oldest entry
+}
+
+func (w *slidingWindow) take(limit int, window time.Duration, now time.Time) bool {
+	if w.times == nil {
+		w.times = make([]time.Time, limit)
+	}
+	if oldest := w.times[w.next]; !oldest.IsZero() && now.Sub(oldest) < window {
+		return false
+	}
+	w.times[w.next] = now
+	w.next = (w.next + 1) % len(w.times)
+	return true
+}
+
 // allow applies the per-socket message rate limit: at most RateMessages
-// in any RateWindow (a sliding window: a fixed one would let 2×RateMessages
-// through around its edge). It returns false when the message is refused;
-// close reports that the socket has been refused RateStrikes times in a
-// row and is to be closed.
+// in any RateWindow. It returns false when the message is refused; close
+// reports that the socket has been refused RateStrikes times in a row and
+// is to be closed.
 func (s *Server) allow(c *client) (ok, close bool) {
 	if s.cfg.RateMessages <= 0 {
 		return true, false
 	}
-	if c.rateLog == nil {
-		c.rateLog = make([]time.Time, s.cfg.RateMessages)
-	}
-	now := time.Now()
-	if oldest := c.rateLog[c.rateNext]; !oldest.IsZero() && now.Sub(oldest) < s.cfg.RateWindow {
+	if !c.rate.take(s.cfg.RateMessages, s.cfg.RateWindow, time.Now()) {
 		c.strikes++
 		return false, s.cfg.RateStrikes > 0 && c.strikes >= s.cfg.RateStrikes
 	}
-	c.rateLog[c.rateNext] = now
-	c.rateNext = (c.rateNext + 1) % len(c.rateLog)
 	c.strikes = 0
 	return true, false
+}
+
+// allowChatter limits what is neither stored nor counted as a message but
+// still costs the other side or the database: typing frames (relayed to
+// every admin socket of the account) and fetch_messages. Without it one
+// anonymous visitor could fill the admin's outgoing queue with typing
+// frames until the inbox socket is closed for being slow. At most
+// RateChatter per RateWindow on a visitor's socket; <= 0 lifts it. The
+// admin, signed in, is not limited.
+func (s *Server) allowChatter(c *client) bool {
+	return c.admin || s.cfg.RateChatter <= 0 || c.chatter.take(s.cfg.RateChatter, s.cfg.RateWindow, time.Now())
 }
 
 // limited applies the rate limit to a command that stores something
@@ -695,6 +724,10 @@ func (s *Server) cmdTyping(c *client, f *inFrame) {
 	var typing bool
 	if len(f.Typing) == 0 || json.Unmarshal(f.Typing, &typing) != nil {
 		c.fail(errBadField, "\"typing\" must be true or false.")
+		return
+	}
+	if !s.allowChatter(c) {
+		// Typing is a hint: past the limit it is dropped, not refused.
 		return
 	}
 	frame := encodeFrame(typingFrame{Command: "typing", Consumer: c.consumer, By: c.author(), Typing: typing})

@@ -1029,3 +1029,35 @@ func TestChatRoomCreationRateLimited(t *testing.T) {
 		t.Fatalf("%d rooms, want 3", n)
 	}
 }
+
+// TestChatChatterLimit: a visitor's typing frames and history fetches are
+// limited per socket (typing past the limit is dropped, a fetch gets
+// rate_limited), so one anonymous visitor cannot flood the inbox; the
+// socket stays usable and the admin is not limited.
+func TestChatChatterLimit(t *testing.T) {
+	env := chatTestServer(t, func(c *Config) { c.RateChatter = 3; c.RateWindow = time.Hour })
+	admin := env.chatSignup("acme")
+	inbox := env.dialWS("/ws/room/acme", admin)
+	vis := env.dialWS("/ws/chat/acme/v1", nil)
+	inbox.expect("new_room")
+	inbox.expect("presence")
+
+	for i := 0; i < 10; i++ {
+		vis.send(map[string]any{"command": "typing", "typing": i%2 == 0})
+	}
+	vis.send(map[string]any{"command": "fetch_messages"})
+	vis.expectError("rate_limited")
+	// The socket still sends messages; only 3 typing frames reached the inbox.
+	vis.say("still here")
+	for i := 0; i < 3; i++ {
+		inbox.expect("typing")
+	}
+	if f := inbox.expect("new_message"); f.msg().str("content") != "still here" {
+		t.Fatalf("inbox got %v", f)
+	}
+	// The admin's own chat socket is not limited.
+	adminChat := env.dialWS("/ws/chat/acme/v1", admin)
+	for i := 0; i < 10; i++ {
+		adminChat.probe()
+	}
+}
