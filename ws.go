@@ -213,6 +213,12 @@ func (s *Server) handleChatSocket(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if consumer == u.Username {
+		// The admin writes as the username: a visitor with the same id
+		// would write messages indistinguishable from the business's.
+		s.writeError(w, r, errorf(http.StatusBadRequest, "The consumer id may not be the account's username."))
+		return
+	}
 	admin := session != ""
 	conn, err := s.accept(w, r)
 	if err != nil {
@@ -526,6 +532,10 @@ func (s *Server) cmdNewRoom(c *client, f *inFrame) {
 	var consumer, email string
 	if len(f.Consumer) == 0 || json.Unmarshal(f.Consumer, &consumer) != nil || !consumerRE.MatchString(consumer) {
 		c.fail(errBadField, "\"consumer\" must be 1 to 64 of A-Z a-z 0-9 _ . ~ -.")
+		return
+	}
+	if consumer == c.username {
+		c.fail(errBadField, "\"consumer\" may not be the account's username.")
 		return
 	}
 	if len(f.Email) > 0 && string(f.Email) != "null" {

@@ -1061,3 +1061,28 @@ func TestChatChatterLimit(t *testing.T) {
 		adminChat.probe()
 	}
 }
+
+// TestChatConsumerIsNotTheUsername: the admin's messages carry the
+// username as author, so a visitor may not take the username as consumer
+// id (its messages would look like the business's). Other cases are fine.
+func TestChatConsumerIsNotTheUsername(t *testing.T) {
+	env := chatTestServer(t, nil)
+	admin := env.chatSignup("acme")
+	inbox := env.dialWS("/ws/room/acme", admin)
+	_, resp, err := env.tryDial("/ws/chat/acme/acme", nil, nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("chat socket with the username as consumer: err=%v resp=%v", err, resp)
+	}
+	vis := env.dialWS("/ws/room/acme", nil)
+	vis.send(map[string]any{"command": "new_room", "consumer": "acme"})
+	vis.expectError("bad_field")
+	// "ACME" is another id (consumer ids are case-sensitive, usernames lowercase).
+	other := env.dialWS("/ws/chat/acme/ACME", nil)
+	other.say("hi")
+	inbox.expect("new_room")
+	inbox.expect("presence")
+	inbox.expect("new_message")
+	if rooms := inbox.probeRooms()["rooms"].([]any); len(rooms) != 1 || rooms[0].(map[string]any)["consumer"] != "ACME" {
+		t.Fatalf("rooms = %v", rooms)
+	}
+}
