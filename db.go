@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -48,6 +49,12 @@ type DB struct {
 	path   string
 	// now is the clock, replaced in tests.
 	now func() time.Time
+
+	// checkpointer runs the background WAL checkpoints (see checkpointLoop).
+	checkpointer    *sql.DB
+	stopCheckpoints chan struct{}
+	checkpointsDone chan struct{}
+	checkpoints     atomic.Int64
 }
 
 // dsn builds the connection string. Per-connection pragmas belong in the DSN:
@@ -87,7 +94,7 @@ func OpenDB(ctx context.Context, path, synchronous string) (*DB, error) {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		return nil, fmt.Errorf("open database %s: is a directory", path)
 	}
-	writer, err := sql.Open("sqlite3", dsn(path, false, synchronous))
+	writer, err := sql.Open(writerDriver, dsn(path, false, synchronous))
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
@@ -109,13 +116,88 @@ func OpenDB(ctx context.Context, path, synchronous string) (*DB, error) {
 	reader.SetMaxOpenConns(n)
 	reader.SetMaxIdleConns(n)
 	db.reader = reader
+	ckpt, err := sql.Open("sqlite3", dsn(path, false, synchronous))
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	ckpt.SetMaxOpenConns(1)
+	db.checkpointer = ckpt
+	db.stopCheckpoints = make(chan struct{})
+	db.checkpointsDone = make(chan struct{})
+	go db.checkpointLoop(checkpointInterval)
 	return db, nil
+}
+
+// Checkpoints. In WAL mode every commit appends to the WAL, and a
+// checkpoint copies the WAL back into the database file. By default the
+// committing connection does that itself once the WAL passes 1,000 pages,
+// so the one writer, and every message queued behind it, waits for the
+// copy and its fsync (tens of milliseconds under load). Instead a third
+// connection runs a PASSIVE checkpoint (which never blocks the writer or
+// readers) every checkpointInterval, and the writer's own automatic
+// checkpoint is only a safety net at writerAutocheckpoint pages (80 MB),
+// for when the background one cannot keep up.
+const (
+	checkpointInterval   = 250 * time.Millisecond
+	writerAutocheckpoint = 20000
+)
+
+// writerDriver is go-sqlite3 with the writer's connection settings that
+// have no DSN parameter; set in a ConnectHook so a reopened connection
+// gets them too.
+const writerDriver = "sqlite3_livechat_writer"
+
+func init() {
+	sql.Register(writerDriver, &sqlite3.SQLiteDriver{
+		ConnectHook: func(c *sqlite3.SQLiteConn) error {
+			_, err := c.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", writerAutocheckpoint), nil)
+			return err
+		},
+	})
+}
+
+// checkpointLoop runs passive checkpoints until Close.
+func (db *DB) checkpointLoop(every time.Duration) {
+	defer close(db.checkpointsDone)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.stopCheckpoints:
+			return
+		case <-t.C:
+			if err := db.checkpoint(context.Background()); err != nil {
+				// Not fatal: the writer's own checkpoint is the safety net.
+				continue
+			}
+		}
+	}
+}
+
+// checkpoint runs one passive checkpoint and counts it.
+func (db *DB) checkpoint(ctx context.Context) error {
+	var busy, logFrames, done int
+	if err := db.checkpointer.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &done); err != nil {
+		return err
+	}
+	db.checkpoints.Add(1)
+	return nil
 }
 
 // Close closes both pools. The WAL is checkpointed by SQLite when the last
 // connection closes.
 func (db *DB) Close() error {
 	var errs []error
+	if db.checkpointer != nil {
+		select {
+		case <-db.stopCheckpoints:
+		default:
+			close(db.stopCheckpoints)
+		}
+		<-db.checkpointsDone
+		errs = append(errs, db.checkpointer.Close())
+	}
 	if db.reader != nil {
 		errs = append(errs, db.reader.Close())
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // TestMigrateFromEveryVersion builds a file at each earlier schema version
@@ -118,4 +119,46 @@ func TestFormatTime(t *testing.T) {
 	if got, want := formatTime(1700000000000), "2023-11-14T22:13:20.000Z"; got != want {
 		t.Errorf("formatTime=%q, want %q", got, want)
 	}
+}
+
+// TestBackgroundCheckpoints: the writer's own automatic checkpoint is only
+// a safety net, and the background checkpointer copies the WAL into the
+// database file without the writer.
+func TestBackgroundCheckpoints(t *testing.T) {
+	ctx := context.Background()
+	db, err := OpenDB(ctx, filepath.Join(t.TempDir(), "c.db"), "FULL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var auto int
+	if err := db.writer.QueryRow("PRAGMA wal_autocheckpoint").Scan(&auto); err != nil || auto != writerAutocheckpoint {
+		t.Fatalf("writer wal_autocheckpoint=%d (%v), want %d", auto, err, writerAutocheckpoint)
+	}
+	for i := 0; i < 50; i++ {
+		if _, err := db.CreateUser(ctx, "user"+strconv.Itoa(i), "hash", "", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Wait for a background checkpoint that has copied every frame.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		before := db.checkpoints.Load()
+		var busy, logFrames, done int
+		if err := db.checkpointer.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &done); err != nil {
+			t.Fatal(err)
+		}
+		if before > 0 && logFrames > 0 && done == logFrames {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no background checkpoint: %d runs, log %d, done %d", before, logFrames, done)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Close stops the loop and is safe to call twice.
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
 }
