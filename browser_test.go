@@ -1049,3 +1049,33 @@ func TestBrowserHistoryPaging(t *testing.T) {
 	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="long-talk"]`)))
 	check(inbox)
 }
+
+// A message's file is only ever shown as a link or image when it is one of
+// our own /files/ URLs: a frame carrying another URL (another site, a
+// javascript: or data: URL) shows as plain text, never as a link.
+func TestBrowserFileLinksSameOriginOnly(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	tab := pagesNewTab(t, browser, true)
+	tab.run(chromedp.Navigate(app.URL + "/chatbot/acme/file-guard"))
+	tab.waitJS("the window", `document.getElementById("messages")`, 5*time.Second)
+	got := pagesEval[[]string](tab, `import("/static/js/common.js").then(({ fillBubble }) => [
+		["/files/abc/ok.pdf", "application/pdf"],
+		["/files/abc/pic.png", "image/png"],
+		["https://evil.example/files/x.pdf", "application/pdf"],
+		["//evil.example/files/pic.png", "image/png"],
+		["javascript:alert(1)", "application/pdf"],
+		["data:text/html,hi", "text/html"],
+		["/accounts/api/logout", "application/pdf"],
+	].map(([file, type]) => {
+		const b = document.createElement("div");
+		fillBubble(b, { content: "name", file, type });
+		const a = b.querySelector("a"), img = b.querySelector("img");
+		return (a ? "a:" + a.getAttribute("href") : "text") + (img ? " img:" + img.getAttribute("src") : "");
+	}))`)
+	want := []string{"a:/files/abc/ok.pdf", "a:/files/abc/pic.png img:/files/abc/pic.png", "text", "text", "text", "text", "text"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("bubbles = %q, want %q", got, want)
+	}
+}

@@ -226,11 +226,16 @@ function appendLinkified(el, text) {
   if (last < text.length) el.append(text.slice(last));
 }
 
-/** @returns {boolean} whether a URL is safe to link (same origin or http(s)). */
-function safeURL(u) {
+/**
+ * @returns {boolean} whether a message's file URL is one of ours: the
+ * server only ever sends same-origin /files/ paths, and nothing else is
+ * shown as a link or image.
+ */
+function fileURL(u) {
+  if (typeof u !== 'string') return false;
   try {
     const p = new URL(u, location.href);
-    return p.protocol === 'https:' || p.protocol === 'http:';
+    return p.origin === location.origin && p.pathname.startsWith('/files/');
   } catch (e) {
     return false;
   }
@@ -239,7 +244,7 @@ function safeURL(u) {
 /** Fills a bubble with a message's content: text, image or file link. */
 export function fillBubble(bubble, m) {
   bubble.textContent = '';
-  if (m.file && safeURL(m.file)) {
+  if (m.file && fileURL(m.file)) {
     if (typeof m.type === 'string' && m.type.startsWith('image/') && m.type !== 'image/svg+xml') {
       const a = document.createElement('a');
       a.href = m.file;
