@@ -900,6 +900,11 @@ func TestBrowserWidgetCrossOrigin(t *testing.T) {
 	pagesSend(inbox, "Are you still there?")
 	site.waitJS("the unread dot", pagesWidgetJS(`return getComputedStyle(sr.querySelector(".dot")).display === "block"`), 5*time.Second)
 	site.screenshot("unread")
+	// ...and is not marked "Seen" while the widget is closed.
+	time.Sleep(300 * time.Millisecond)
+	if pagesEval[bool](inbox, `!!document.querySelector("#messages .is-seen")?.textContent.includes("Are you still there?")`) {
+		t.Errorf("a message to a closed widget was marked Seen")
+	}
 
 	// A returning visitor keeps the conversation: same id, history loads.
 	site.run(chromedp.Navigate(host.URL))
@@ -1078,4 +1083,35 @@ func TestBrowserFileLinksSameOriginOnly(t *testing.T) {
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("bubbles = %q, want %q", got, want)
 	}
+}
+
+// The visitor window framed by some other page than our widget (no
+// widget to say it is open) sends "Seen" once the visitor is in it.
+func TestBrowserSeenWhenFramedWithoutWidget(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	appOrigin := strings.Replace(app.URL, "127.0.0.1", "localhost", 1)
+	frameURL := appOrigin + "/chatbot/acme/framed-visitor"
+	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, `<!doctype html><title>Help</title><h1>Help</h1><iframe src="`+frameURL+`" width="400" height="600" title="Chat"></iframe>`)
+	}))
+	t.Cleanup(host.Close)
+
+	inbox := pagesNewTab(t, browser, true)
+	pagesSignIn(inbox, app.URL, "acme")
+	site := pagesNewTab(t, browser, true)
+	site.run(chromedp.Navigate(host.URL))
+	frame := pagesFrame(t, site, frameURL)
+	frame.waitJS("connected", `document.getElementById("offline").hidden && document.getElementById("status").classList.contains("is-online")`, 10*time.Second)
+	pagesSend(frame, "Hello from a help page")
+
+	inbox.waitJS("the room", `document.querySelector('#rooms .room[data-consumer="framed-visitor"]')`, 5*time.Second)
+	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="framed-visitor"]`)))
+	inbox.waitJS("the message", pagesCount("Hello from a help page")+" === 1", 5*time.Second)
+	pagesSend(inbox, "Happy to help")
+	frame.waitJS("the reply", pagesCount("Happy to help")+" === 1", 5*time.Second)
+	frame.run(chromedp.Click(chromedp.ID("text")))
+	inbox.waitJS("Seen under the reply", `document.querySelector("#messages .is-seen")?.textContent.includes("Happy to help")`, 5*time.Second)
 }

@@ -31,8 +31,11 @@ const fit = autoGrow(text);
 let fetches = [];
 let hasMore = false;
 let loaded = false;
-/** Whether the window is on screen (the widget tells us when it is closed). */
-let shown = !framed;
+/**
+ * What our widget last said: true (open), false (closed), or null while no
+ * widget has spoken (the window opened directly, or framed by another page).
+ */
+let widgetOpen = null;
 let lastReadSent = 0;
 
 const sock = new ReconnectingSocket(`/ws/chat/${encodeURIComponent(username)}/${encodeURIComponent(consumer)}`, {
@@ -103,20 +106,32 @@ function notifyParent(m) {
   window.parent.postMessage({ source: 'livechat', type: 'new_message' }, '*');
 }
 
-/** Sends a read receipt for the business's newest message while shown. */
+/**
+ * Whether the visitor can see the conversation: the page is visible, and
+ * our widget says it is open; without a widget, the window is on its own
+ * or, framed by some other page, has the focus.
+ */
+function looking() {
+  if (document.visibilityState !== 'visible') return false;
+  if (widgetOpen !== null) return widgetOpen;
+  return !framed || document.hasFocus();
+}
+
+/** Sends a read receipt for the business's newest message while looking. */
 function markRead() {
-  if (!shown || document.visibilityState !== 'visible') return;
+  if (!looking()) return;
   const id = list.lastOtherId();
   if (id > lastReadSent && sock.send({ command: 'read', up_to: id })) lastReadSent = id;
 }
 document.addEventListener('visibilitychange', markRead);
+window.addEventListener('focus', markRead);
 
 // The widget tells the window when it is opened or closed.
 window.addEventListener('message', (ev) => {
   if (ev.source !== window.parent || !ev.data || ev.data.source !== 'livechat') return;
   if (ev.data.type === 'state') {
-    shown = !!ev.data.open;
-    if (shown) {
+    widgetOpen = !!ev.data.open;
+    if (widgetOpen) {
       markRead();
       text.focus();
     }
