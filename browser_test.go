@@ -1115,3 +1115,37 @@ func TestBrowserSeenWhenFramedWithoutWidget(t *testing.T) {
 	frame.run(chromedp.Click(chromedp.ID("text")))
 	inbox.waitJS("Seen under the reply", `document.querySelector("#messages .is-seen")?.textContent.includes("Happy to help")`, 5*time.Second)
 }
+
+// A session that ends while a page is open (signed out in another tab, the
+// password changed elsewhere): the next action goes to the sign-in page
+// instead of showing an error the admin cannot fix there.
+func TestBrowserSessionEndsMidPage(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	tab := pagesNewTab(t, browser, true)
+	pagesSignIn(tab, app.URL, "acme")
+	tab.run(chromedp.Navigate(app.URL + "/settings"))
+	tab.waitJS("settings", `document.getElementById("headerBackgroundColor-hex")`, 5*time.Second)
+	pagesEval[int](tab, `fetch("/accounts/api/logout", { method: "POST" }).then(r => r.status)`)
+	tab.run(pagesFill("chatbotName", "New name"), chromedp.Click(chromedp.CSS(`#style-form button[type="submit"]`)))
+	tab.waitJS("the sign-in page", `location.pathname === "/signin"`, 5*time.Second)
+}
+
+// The same in the inbox: deleting a conversation after the session ended
+// goes to the sign-in page (no alert, nothing deleted).
+func TestBrowserSessionEndsMidInbox(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	pagesVisitorSays(t, app.URL, "acme", "ended-visitor", "", "Hello?")
+	tab := pagesNewTab(t, browser, true)
+	pagesSignIn(tab, app.URL, "acme")
+	tab.waitJS("the room", `document.querySelector('#rooms .room[data-consumer="ended-visitor"]')`, 5*time.Second)
+	tab.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="ended-visitor"]`)))
+	tab.waitJS("the message", pagesCount("Hello?")+" === 1", 5*time.Second)
+	pagesEval[int](tab, `fetch("/accounts/api/logout", { method: "POST" }).then(r => r.status)`)
+	tab.run(chromedp.Evaluate[chromedp.Void](`window.confirm = () => true; window.alert = (m) => { window.alerted = m; }`))
+	tab.run(chromedp.Click(chromedp.ID("delete")))
+	tab.waitJS("the sign-in page", `location.pathname === "/signin"`, 5*time.Second)
+}

@@ -31,6 +31,16 @@ export async function api(method, url, body) {
   return { ok: res.ok, status: res.status, data };
 }
 
+/**
+ * api() for the signed-in pages. A 401 means the session has ended (signed
+ * out in another tab, the password changed elsewhere): go and sign in again.
+ */
+export async function adminApi(method, url, body) {
+  const res = await api(method, url, body);
+  if (res.status === 401) location.href = '/signin';
+  return res;
+}
+
 /** Field → CSS custom property of the chat window (chat.css). */
 const styleVars = {
   headerBackgroundColor: '--header-bg',

@@ -3,7 +3,7 @@
 // socket (/ws/chat/{username}/{consumer}) for history, sending, typing and
 // read receipts. Messages are deduplicated by id everywhere.
 import {
-  api, ReconnectingSocket, MessageList, sendFileWithProgress, uuid, autoGrow, formatTime,
+  api, adminApi, ReconnectingSocket, MessageList, sendFileWithProgress, uuid, autoGrow, formatTime,
 } from './common.js';
 
 const app = document.getElementById('inbox-app');
@@ -469,6 +469,7 @@ attach.addEventListener('change', async () => {
   attach.value = '';
   for (const f of files) {
     const m = await sendFileWithProgress(list, f, `${username} ${openConsumer}`);
+    if (m && m.author !== username) checkSignedIn(); // taken for a visitor's upload
     if (m) onNewMessage(m);
   }
 });
@@ -485,7 +486,8 @@ document.getElementById('delete').addEventListener('click', async () => {
   if (!confirm(`Delete the conversation with ${displayName(r)}? Its messages and files are erased for good.`)) return;
   if (chat) chat.close();
   chat = null;
-  const res = await api('DELETE', `/chatbot/api/rooms/${encodeURIComponent(consumer)}`);
+  const res = await adminApi('DELETE', `/chatbot/api/rooms/${encodeURIComponent(consumer)}`);
+  if (res.status === 401) return; // on the way to the sign-in page
   if (!res.ok && res.status !== 404) {
     alert(res.data.detail || 'The conversation could not be deleted.');
     openConsumer = null;
