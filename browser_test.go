@@ -25,6 +25,7 @@ import (
 	"time"
 
 	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -1148,4 +1149,44 @@ func TestBrowserSessionEndsMidInbox(t *testing.T) {
 	tab.run(chromedp.Evaluate[chromedp.Void](`window.confirm = () => true; window.alert = (m) => { window.alerted = m; }`))
 	tab.run(chromedp.Click(chromedp.ID("delete")))
 	tab.waitJS("the sign-in page", `location.pathname === "/signin"`, 5*time.Second)
+}
+
+// With storage blocked (cookies and site data off, some private modes),
+// reading localStorage throws: the inbox, the visitor window and the widget
+// still work.
+func TestBrowserStorageBlocked(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	pagesVisitorSays(t, app.URL, "acme", "nostore-visitor", "", "Anyone there?")
+	block := chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+			Source: `Object.defineProperty(window, "localStorage", { get() { throw new DOMException("The operation is insecure.", "SecurityError"); } });`,
+		})
+		return err
+	})
+
+	inbox := pagesNewTab(t, browser, true)
+	inbox.run(block)
+	pagesSignIn(inbox, app.URL, "acme")
+	inbox.waitJS("the room", `document.querySelector('#rooms .room[data-consumer="nostore-visitor"]')`, 5*time.Second)
+	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="nostore-visitor"]`)))
+	inbox.waitJS("the message", pagesCount("Anyone there?")+" === 1", 5*time.Second)
+	inbox.run(chromedp.Click(chromedp.ID("sound")))
+	pagesSend(inbox, "Yes, we are")
+	inbox.waitJS("sent", pagesCount("Yes, we are")+" === 1 && !document.querySelector('#messages .is-pending')", 5*time.Second)
+
+	visitor := pagesNewTab(t, browser, true)
+	visitor.run(block, chromedp.Navigate(app.URL+"/chatbot/acme/nostore-visitor"))
+	visitor.waitJS("history", pagesCount("Yes, we are")+" === 1", 5*time.Second)
+	pagesSend(visitor, "Great")
+	visitor.waitJS("sent", pagesCount("Great")+" === 1 && !document.querySelector('#messages .is-pending')", 5*time.Second)
+
+	appOrigin := strings.Replace(app.URL, "127.0.0.1", "localhost", 1)
+	site := pagesNewTab(t, browser, true)
+	site.run(block, chromedp.Navigate(pagesHostSite(t, appOrigin).URL))
+	site.waitJS("the chat button", `document.querySelector("[data-livechat-widget]")?.shadowRoot?.querySelector(".btn")`, 5*time.Second)
+	site.run(chromedp.Evaluate[chromedp.Void](pagesWidgetJS(`sr.querySelector(".btn").click()`)))
+	site.waitJS("the panel", pagesWidgetJS(`return /\/chatbot\/acme\/[0-9a-f-]{36}$/.test(sr.querySelector("iframe")?.src)`), 5*time.Second)
+	pagesFrame(t, site, appOrigin+"/chatbot/acme/").waitJS("widget connected", `document.getElementById("offline").hidden`, 10*time.Second)
 }

@@ -255,9 +255,11 @@ function onNewMessage(m, batch) {
 // ---- alerts: sound and notifications ----------------------------------------
 
 let audio = null;
-soundBox.checked = localStorage.getItem('livechat-sound') === 'on';
+// Storage may be blocked (reading it throws): the choice then lasts as
+// long as the page.
+try { soundBox.checked = localStorage.getItem('livechat-sound') === 'on'; } catch (e) { /* storage off */ }
 soundBox.addEventListener('change', () => {
-  localStorage.setItem('livechat-sound', soundBox.checked ? 'on' : 'off');
+  try { localStorage.setItem('livechat-sound', soundBox.checked ? 'on' : 'off'); } catch (e) { /* storage off */ }
   if (soundBox.checked) beep();
 });
 
