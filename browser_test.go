@@ -1190,3 +1190,37 @@ func TestBrowserStorageBlocked(t *testing.T) {
 	site.waitJS("the panel", pagesWidgetJS(`return /\/chatbot\/acme\/[0-9a-f-]{36}$/.test(sr.querySelector("iframe")?.src)`), 5*time.Second)
 	pagesFrame(t, site, appOrigin+"/chatbot/acme/").waitJS("widget connected", `document.getElementById("offline").hidden`, 10*time.Second)
 }
+
+// The business deletes a conversation while the visitor has the window
+// open: what the visitor writes next is not stuck at "Sending…"; it starts
+// a new conversation that reaches the inbox.
+func TestBrowserVisitorAfterDelete(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	admin := pagesClient(t)
+	pagesSignup(t, admin, app.URL, "acme")
+	visitor := pagesNewTab(t, browser, true)
+	visitor.run(chromedp.Navigate(app.URL + "/chatbot/acme/deleted-visitor"))
+	visitor.waitJS("connected", `document.getElementById("offline").hidden`, 5*time.Second)
+	pagesSend(visitor, "First question")
+	visitor.waitJS("sent", pagesCount("First question")+" === 1 && !document.querySelector('#messages .is-pending')", 5*time.Second)
+
+	req, _ := http.NewRequest(http.MethodDelete, app.URL+"/chatbot/api/rooms/deleted-visitor", nil)
+	resp, err := admin.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("delete: %d", resp.StatusCode)
+	}
+
+	pagesSend(visitor, "Second question")
+	visitor.waitJS("delivered", pagesCount("Second question")+" === 1 && !document.querySelector('#messages .is-pending')", 10*time.Second)
+	visitor.waitJS("the deleted message gone", pagesCount("First question")+" === 0", 5*time.Second)
+	inbox := pagesNewTab(t, browser, true)
+	pagesSignIn(inbox, app.URL, "acme")
+	inbox.waitJS("the new room", `document.querySelector('#rooms .room[data-consumer="deleted-visitor"]')`, 5*time.Second)
+	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="deleted-visitor"]`)))
+	inbox.waitJS("the message", pagesCount("Second question")+" === 1", 5*time.Second)
+}

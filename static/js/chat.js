@@ -88,6 +88,16 @@ const sock = new ReconnectingSocket(`/ws/chat/${encodeURIComponent(username)}/${
         break;
       case 'error':
         console.warn('livechat:', msg.error, msg.detail);
+        // The business deleted this conversation: a new socket starts a
+        // new one, and onopen sends what is still pending. The old
+        // messages are gone (and their ids may be used again).
+        if (msg.error === 'not_found') {
+          list.forgetSent();
+          loaded = false;
+          hasMore = false;
+          lastReadSent = 0;
+          sock.reconnect();
+        }
         break;
     }
   },

@@ -184,6 +184,21 @@ export class ReconnectingSocket {
     this.timer = setTimeout(() => this.dial(), delay);
   }
 
+  /**
+   * Drops the connection and dials again after a short backoff, without
+   * showing the offline state (the server then starts afresh, e.g. makes a
+   * new room for a deleted one). onopen runs again.
+   */
+  reconnect() {
+    if (!this.ws || this.closed) return;
+    const ws = this.ws;
+    this.ws = null;
+    ws.close(1000);
+    if (this.openedAt && Date.now() - this.openedAt > 5000) this.attempt = 0;
+    this.openedAt = 0;
+    this.schedule();
+  }
+
   retryNow() {
     clearTimeout(this.timer);
     if (!this.ws) this.dial();
@@ -301,6 +316,13 @@ export class MessageList {
     this.pending = new Map(); // client_id → {li, content}
     this.seenUpTo = 0;
     this.ol.textContent = '';
+  }
+
+  /** Drops every sent message and keeps the pending ones. */
+  forgetSent() {
+    for (const { li } of this.byId.values()) li.remove();
+    this.byId = new Map();
+    this.seenUpTo = 0;
   }
 
   nearBottom() {
