@@ -1224,3 +1224,29 @@ func TestBrowserVisitorAfterDelete(t *testing.T) {
 	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="deleted-visitor"]`)))
 	inbox.waitJS("the message", pagesCount("Second question")+" === 1", 5*time.Second)
 }
+
+// A conversation deleted elsewhere (another tab, another device) while it
+// is open in the inbox: a reply gets not_found, and the inbox says so and
+// closes it instead of showing "Sending…" for good.
+func TestBrowserInboxConversationDeletedElsewhere(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	admin := pagesClient(t)
+	pagesSignup(t, admin, app.URL, "acme")
+	pagesVisitorSays(t, app.URL, "acme", "gone-visitor", "", "Hello there")
+	inbox := pagesNewTab(t, browser, true)
+	pagesSignIn(inbox, app.URL, "acme")
+	inbox.waitJS("the room", `document.querySelector('#rooms .room[data-consumer="gone-visitor"]')`, 5*time.Second)
+	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="gone-visitor"]`)))
+	inbox.waitJS("the message", pagesCount("Hello there")+" === 1", 5*time.Second)
+
+	req, _ := http.NewRequest(http.MethodDelete, app.URL+"/chatbot/api/rooms/gone-visitor", nil)
+	resp, err := admin.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	pagesSend(inbox, "Sorry for the wait")
+	inbox.waitJS("the conversation closed", `document.getElementById("convo").hidden && !document.querySelector('#rooms .room[data-consumer="gone-visitor"]')`, 5*time.Second)
+	inbox.waitJS("a notice", `document.getElementById("convo-empty").textContent.includes("deleted")`, 2*time.Second)
+}

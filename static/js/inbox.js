@@ -15,6 +15,7 @@ const filter = document.getElementById('filter');
 const offline = document.getElementById('offline');
 const convo = document.getElementById('convo');
 const convoEmpty = document.getElementById('convo-empty');
+const convoNotice = document.getElementById('convo-notice');
 const log = document.getElementById('log');
 const more = document.getElementById('more');
 const typingEl = document.getElementById('typing');
@@ -354,6 +355,7 @@ function openRoom(consumer) {
   }
   convo.hidden = false;
   convoEmpty.hidden = true;
+  convoNotice.hidden = true;
   inbox.classList.add('has-open');
   const r = rooms.get(consumer);
   r.unread = 0;
@@ -398,6 +400,9 @@ function onChatFrame(msg) {
       break;
     case 'error':
       console.warn('livechat:', msg.error, msg.detail);
+      if (msg.error === 'not_found') {
+        closeDeleted('This conversation was deleted (in another tab or on another device).');
+      }
       break;
   }
 }
@@ -496,12 +501,24 @@ document.getElementById('delete').addEventListener('click', async () => {
     openRoom(consumer);
     return;
   }
-  rooms.delete(consumer);
+  closeDeleted('');
+});
+
+/**
+ * Closes the open conversation, which no longer exists, and drops it from
+ * the list; notice says why, when it was not this tab's doing.
+ */
+function closeDeleted(notice) {
+  if (chat) chat.close();
+  chat = null;
+  rooms.delete(openConsumer);
   openConsumer = null;
   list.clear();
   convo.hidden = true;
   convoEmpty.hidden = false;
+  convoNotice.textContent = notice;
+  convoNotice.hidden = !notice;
   inbox.classList.remove('has-open');
   history.replaceState(null, '', location.pathname);
   renderRooms();
-});
+}
