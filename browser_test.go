@@ -1250,3 +1250,67 @@ func TestBrowserInboxConversationDeletedElsewhere(t *testing.T) {
 	inbox.waitJS("the conversation closed", `document.getElementById("convo").hidden && !document.querySelector('#rooms .room[data-consumer="gone-visitor"]')`, 5*time.Second)
 	inbox.waitJS("a notice", `document.getElementById("convo-empty").textContent.includes("deleted")`, 2*time.Second)
 }
+
+// An upload shows a labelled progress bar in the list while it goes, which
+// fills up and then gives way to the file message.
+func TestBrowserUploadProgress(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	file := filepath.Join(t.TempDir(), "manual.pdf")
+	if err := os.WriteFile(file, append([]byte("%PDF-1.4\n"), bytes.Repeat([]byte("0123456789abcdef"), 3<<16)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tab := pagesNewTab(t, browser, true)
+	tab.run(chromedp.Navigate(app.URL + "/chatbot/acme/upload-visitor"))
+	tab.waitJS("connected", `document.getElementById("offline").hidden`, 5*time.Second)
+	// Record the bar as it appears and every value it is given.
+	tab.run(chromedp.Evaluate[chromedp.Void](`(() => {
+		window.bars = [];
+		window.values = [];
+		const d = Object.getOwnPropertyDescriptor(HTMLProgressElement.prototype, "value");
+		Object.defineProperty(HTMLProgressElement.prototype, "value", { get: d.get, set(v) { window.values.push(v); d.set.call(this, v); } });
+		new MutationObserver(() => {
+			for (const p of document.querySelectorAll("#messages progress")) if (!window.bars.includes(p.getAttribute("aria-label"))) window.bars.push(p.getAttribute("aria-label"));
+		}).observe(document.getElementById("messages"), { childList: true, subtree: true });
+	})()`))
+	tab.run(chromedp.SetUploadFiles(chromedp.ID("attach"), []string{file}))
+	tab.waitJS("the file message", `document.querySelector('#messages .lcw-file[href^="/files/"]')?.textContent === "manual.pdf"`, 10*time.Second)
+	if got := pagesEval[[]string](tab, `window.bars`); len(got) != 1 || got[0] != "Uploading manual.pdf" {
+		t.Errorf("progress bars seen = %q, want one labelled \"Uploading manual.pdf\"", got)
+	}
+	if got := pagesEval[[]float64](tab, `window.values`); len(got) < 2 || got[0] != 0 || got[len(got)-1] != 1 {
+		t.Errorf("progress values = %v, want from 0 up to 1", got)
+	}
+	if n := pagesEval[int](tab, `document.querySelectorAll("#messages progress, #messages .is-pending").length`); n != 0 {
+		t.Errorf("%d progress bars or pending items left after the upload", n)
+	}
+}
+
+// The settings snippet names this server's real origin, and Copy puts it on
+// the clipboard, or, where the clipboard is refused, selects it.
+func TestBrowserSnippetCopy(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	tab := pagesNewTab(t, browser, true)
+	pagesSignIn(tab, app.URL, "acme")
+	tab.run(chromedp.Navigate(app.URL + "/settings"))
+	tab.waitJS("settings", `document.getElementById("snippet").textContent`, 5*time.Second)
+	want := `<script src="` + app.URL + `/widget.js" data-username="acme" async></script>`
+	if got := pagesEval[string](tab, `document.getElementById("snippet").textContent`); got != want {
+		t.Errorf("snippet = %q, want %q", got, want)
+	}
+	tab.run(chromedp.Evaluate[chromedp.Void](`navigator.clipboard.writeText = async (s) => { window.clipped = s; }`))
+	tab.run(chromedp.Click(chromedp.ID("copy")))
+	tab.waitJS("copied", `document.getElementById("copied").textContent === "✓ Copied"`, 2*time.Second)
+	if got := pagesEval[string](tab, `window.clipped`); got != want {
+		t.Errorf("copied %q, want %q", got, want)
+	}
+	tab.run(chromedp.Evaluate[chromedp.Void](`navigator.clipboard.writeText = async () => { throw new DOMException("denied", "NotAllowedError"); }`))
+	tab.run(chromedp.Click(chromedp.ID("copy")))
+	tab.waitJS("selected instead", `document.getElementById("copied").textContent.startsWith("Selected")`, 2*time.Second)
+	if got := pagesEval[string](tab, `getSelection().toString()`); got != want {
+		t.Errorf("selection = %q, want %q", got, want)
+	}
+}
