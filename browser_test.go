@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"image"
@@ -1313,4 +1314,51 @@ func TestBrowserSnippetCopy(t *testing.T) {
 	if got := pagesEval[string](tab, `getSelection().toString()`); got != want {
 		t.Errorf("selection = %q, want %q", got, want)
 	}
+}
+
+// Frames the pages do not expect (unknown commands, missing or mistyped
+// fields, not even objects) throw nothing, and the page keeps working.
+func TestBrowserOddFrames(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	pagesVisitorSays(t, app.URL, "acme", "odd-visitor", "", "Hi")
+	// Keep every socket the page opens, to hand it made-up frames.
+	keep := chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+			Source: `window.sockets = []; const WS = WebSocket; window.WebSocket = class extends WS { constructor(...a) { super(...a); window.sockets.push(this); } };`,
+		})
+		return err
+	})
+	frames := []string{
+		`{"command":"bogus"}`, `{}`, `[]`, `null`, `"text"`, `42`,
+		`{"command":"rooms"}`, `{"command":"rooms","rooms":{}}`, `{"command":"rooms","rooms":[null,{"consumer":5},{"consumer":"odd-visitor","messages":[null,{"id":"x"}]}]}`,
+		`{"command":"new_room"}`, `{"command":"new_room","room":null}`, `{"command":"new_room","room":{"consumer":"odd-2","messages":{}}}`,
+		`{"command":"new_message"}`, `{"command":"new_message","message":null}`, `{"command":"new_message","message":{"id":"7"}}`,
+		`{"command":"new_message","message":{"id":999,"room":"acme odd-visitor","author":"odd-visitor","content":5,"created":"nonsense"}}`,
+		`{"command":"new_message","message":{"id":998,"room":7,"author":null,"content":null,"file":{},"type":3}}`,
+		`{"command":"messages"}`, `{"command":"messages","messages":{}}`, `{"command":"messages","messages":[null,{"id":"1"}]}`,
+		`{"command":"presence"}`, `{"command":"room_updated"}`, `{"command":"typing"}`, `{"command":"read"}`, `{"command":"read","up_to":"x"}`,
+		`{"command":"error"}`,
+	}
+	js, _ := json.Marshal(frames)
+	inject := `(() => { for (const ws of window.sockets) if (ws.readyState === 1) for (const f of ` + string(js) + `) ws.dispatchEvent(new MessageEvent("message", { data: f })); return true })()`
+
+	inbox := pagesNewTab(t, browser, true)
+	inbox.run(keep)
+	pagesSignIn(inbox, app.URL, "acme")
+	inbox.waitJS("the room", `document.querySelector('#rooms .room[data-consumer="odd-visitor"]')`, 5*time.Second)
+	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="odd-visitor"]`)))
+	inbox.waitJS("the message", pagesCount("Hi")+" === 1", 5*time.Second)
+	inbox.waitJS("two sockets open", `window.sockets.filter(ws => ws.readyState === 1).length === 2`, 5*time.Second)
+	pagesEval[bool](inbox, inject)
+	pagesSend(inbox, "Still working")
+	inbox.waitJS("sent", pagesCount("Still working")+" === 1 && !document.querySelector('#messages .is-pending')", 5*time.Second)
+
+	visitor := pagesNewTab(t, browser, true)
+	visitor.run(keep, chromedp.Navigate(app.URL+"/chatbot/acme/odd-visitor"))
+	visitor.waitJS("history", pagesCount("Still working")+" === 1", 5*time.Second)
+	pagesEval[bool](visitor, inject)
+	pagesSend(visitor, "Me too")
+	visitor.waitJS("sent", pagesCount("Me too")+" === 1 && !document.querySelector('#messages .is-pending')", 5*time.Second)
 }

@@ -2,7 +2,7 @@
 // over one socket, /ws/chat/{username}/{consumer}, reconnects by itself,
 // and tells a parent page (widget.js) about new messages.
 import {
-  api, applyChatbotStyle, ReconnectingSocket, MessageList, sendFileWithProgress, uuid, autoGrow,
+  api, applyChatbotStyle, isMessage, ReconnectingSocket, MessageList, sendFileWithProgress, uuid, autoGrow,
 } from './common.js';
 
 const root = document.getElementById('chat');
@@ -56,7 +56,7 @@ const sock = new ReconnectingSocket(`/ws/chat/${encodeURIComponent(username)}/${
     switch (msg.command) {
       case 'messages': {
         const kind = fetches.shift() || 'latest';
-        const msgs = Array.isArray(msg.messages) ? msg.messages : [];
+        const msgs = Array.isArray(msg.messages) ? msg.messages.filter(isMessage) : [];
         if (kind === 'older') {
           list.prepend(msgs);
           hasMore = !!msg.has_more;

@@ -153,6 +153,8 @@ export class ReconnectingSocket {
     ws.addEventListener('message', (ev) => {
       let msg;
       try { msg = JSON.parse(ev.data); } catch (e) { return; }
+      // Every server frame is an object with a "command"; ignore the rest.
+      if (!msg || typeof msg !== 'object' || typeof msg.command !== 'string') return;
       if (this.h.onmessage) this.h.onmessage(msg);
     });
     ws.addEventListener('close', () => {
@@ -221,6 +223,15 @@ export class ReconnectingSocket {
       ws.close(1000);
     }
   }
+}
+
+/**
+ * @returns {boolean} whether m has the shape of SPEC's Message (as far as
+ * the pages use it); anything else from a socket is ignored.
+ */
+export function isMessage(m) {
+  return !!m && typeof m === 'object' && Number.isSafeInteger(m.id) && typeof m.content === 'string' &&
+    typeof m.author === 'string' && typeof m.room === 'string';
 }
 
 /** @returns {string} a short local time like "14:05" (or a date for older). */
@@ -360,8 +371,8 @@ export class MessageList {
    * @returns {boolean} whether it was new
    */
   add(m) {
-    if (!m || typeof m.id !== 'number' || this.byId.has(m.id)) {
-      if (m && m.client_id) this.dropPending(m.client_id);
+    if (!isMessage(m) || this.byId.has(m.id)) {
+      if (isMessage(m) && m.client_id) this.dropPending(m.client_id);
       return false;
     }
     const stick = this.nearBottom();

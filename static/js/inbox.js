@@ -3,7 +3,7 @@
 // socket (/ws/chat/{username}/{consumer}) for history, sending, typing and
 // read receipts. Messages are deduplicated by id everywhere.
 import {
-  api, adminApi, ReconnectingSocket, MessageList, sendFileWithProgress, uuid, autoGrow, formatTime,
+  api, adminApi, isMessage, ReconnectingSocket, MessageList, sendFileWithProgress, uuid, autoGrow, formatTime,
 } from './common.js';
 
 const app = document.getElementById('inbox-app');
@@ -67,13 +67,14 @@ function time(r) {
 
 /** Merges what the server says about a room into our state. */
 function upsertRoom(r) {
-  if (!r || !r.consumer) return null;
+  if (!r || typeof r.consumer !== 'string' || !r.consumer) return null;
   const old = rooms.get(r.consumer) || {};
   const merged = { ...old, ...r };
-  if (Array.isArray(r.messages) && r.messages.length) {
-    const last = r.messages[r.messages.length - 1];
+  const msgs = Array.isArray(r.messages) ? r.messages.filter(isMessage) : [];
+  if (msgs.length) {
+    const last = msgs[msgs.length - 1];
     if (!merged.last_message || last.id >= merged.last_message.id) merged.last_message = last;
-    for (const m of r.messages) counted.add(m.id);
+    for (const m of msgs) counted.add(m.id);
   }
   delete merged.messages;
   if (merged.last_message && merged.last_message.created && !merged.last_activity) merged.last_activity = merged.last_message.created;
@@ -166,9 +167,10 @@ const roomSock = new ReconnectingSocket(`/ws/room/${encodeURIComponent(username)
     switch (msg.command) {
       case 'rooms': {
         // The full list: rooms deleted meanwhile drop out.
-        const keep = new Set((msg.rooms || []).map((r) => r.consumer));
+        if (!Array.isArray(msg.rooms)) break;
+        const keep = new Set(msg.rooms.map((r) => r && r.consumer));
         for (const c of [...rooms.keys()]) if (!keep.has(c) && c !== openConsumer) rooms.delete(c);
-        for (const r of msg.rooms || []) upsertRoom(r);
+        for (const r of msg.rooms) upsertRoom(r);
         renderRooms();
         if (!openConsumer) {
           const want = decodeURIComponent((location.hash.match(/^#c=(.+)$/) || [])[1] || '');
@@ -227,7 +229,7 @@ async function checkSignedIn() {
  * @param {boolean} [batch] leave the list of rooms for the caller to render
  */
 function onNewMessage(m, batch) {
-  if (!m || typeof m.id !== 'number') return;
+  if (!isMessage(m)) return;
   const consumer = typeof m.room === 'string' ? m.room.slice(m.room.indexOf(' ') + 1) : '';
   if (consumer === openConsumer) {
     list.add(m);
@@ -367,7 +369,7 @@ function onChatFrame(msg) {
   switch (msg.command) {
     case 'messages': {
       const kind = fetches.shift() || 'latest';
-      const msgs = Array.isArray(msg.messages) ? msg.messages : [];
+      const msgs = Array.isArray(msg.messages) ? msg.messages.filter(isMessage) : [];
       if (kind === 'older') {
         list.prepend(msgs);
         hasMore = !!msg.has_more;
