@@ -1362,3 +1362,20 @@ func TestBrowserOddFrames(t *testing.T) {
 	pagesSend(visitor, "Me too")
 	visitor.waitJS("sent", pagesCount("Me too")+" === 1 && !document.querySelector('#messages .is-pending')", 5*time.Second)
 }
+
+// The avatar letter is the name's first character, also when that is an
+// emoji (outside the BMP): the script agrees with the server's initial.
+func TestBrowserAvatarInitialEmoji(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	tab := pagesNewTab(t, browser, true)
+	pagesSignIn(tab, app.URL, "acme")
+	tab.run(chromedp.Navigate(app.URL + "/settings"))
+	tab.waitJS("settings", `document.getElementById("headerBackgroundColor-hex")`, 5*time.Second)
+	tab.run(pagesFill("chatbotName", "x"), chromedp.Evaluate[chromedp.Void](
+		`(el => { el.value = "🚲 Nordic Bikes"; el.dispatchEvent(new Event("input", {bubbles: true})) })(document.getElementById("chatbotName"))`))
+	if got := pagesEval[string](tab, `document.querySelector("#preview .js-avatar-initial").textContent`); got != "🚲" {
+		t.Errorf("preview avatar letter = %q, want %q", got, "🚲")
+	}
+}

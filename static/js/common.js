@@ -75,7 +75,9 @@ export function applyChatbotStyle(root, c) {
   if (intro && typeof c.introductionText === 'string') intro.textContent = c.introductionText;
   const img = root.querySelector('img.lcw-avatar');
   const letter = root.querySelector('div.lcw-avatar');
-  if (letter) letter.textContent = (c.chatbotName || '?').trim().charAt(0) || '?';
+  // The first character, not UTF-16 unit (an emoji is two), like the
+  // server's initial.
+  if (letter) letter.textContent = [...(c.chatbotName || '?').trim()][0] || '?';
   if (img) {
     if (c.bot_picture) {
       if (img.getAttribute('src') !== c.bot_picture) img.src = c.bot_picture;

@@ -102,7 +102,7 @@ function renderRooms() {
     const av = document.createElement('span');
     av.className = 'room-avatar' + (r.online ? ' is-online' : '');
     av.style.setProperty('background', `hsl(${avatarHue(r.consumer)} 55% 55%)`);
-    av.textContent = displayName(r).replace(/^Visitor /, '').charAt(0);
+    av.textContent = [...displayName(r).replace(/^Visitor /, '')][0] || '?';
     av.setAttribute('aria-hidden', 'true');
     const main = document.createElement('span');
     main.className = 'room-main';
@@ -324,7 +324,7 @@ function renderConvoHead() {
   const av = document.getElementById('convo-avatar');
   av.className = 'room-avatar' + (r.online ? ' is-online' : '');
   av.style.setProperty('background', `hsl(${avatarHue(r.consumer)} 55% 55%)`);
-  av.textContent = displayName(r).replace(/^Visitor /, '').charAt(0);
+  av.textContent = [...displayName(r).replace(/^Visitor /, '')][0] || '?';
 }
 
 function openRoom(consumer) {
