@@ -1379,3 +1379,42 @@ func TestBrowserAvatarInitialEmoji(t *testing.T) {
 		t.Errorf("preview avatar letter = %q, want %q", got, "🚲")
 	}
 }
+
+// A message over the server's length limit is refused in the composer with
+// a reason, and the text is kept, instead of hanging at "Sending…" (the
+// server answers bad_field, which names no client_id).
+func TestBrowserTooLongMessage(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	pagesVisitorSays(t, app.URL, "acme", "long-visitor", "", "Hi")
+	long := `"` + strings.Repeat("a", 4001) + `"`
+	check := func(tab *pagesTab) {
+		t.Helper()
+		tab.run(chromedp.Evaluate[chromedp.Void](`document.getElementById("text").value = ` + long))
+		tab.run(chromedp.Click(chromedp.CSS(`#composer button[type="submit"]`)))
+		tab.waitJS("the reason", `document.getElementById("typing").textContent.includes("too long")`, 2*time.Second)
+		if n := pagesEval[int](tab, `document.querySelectorAll("#messages .is-pending").length`); n != 0 {
+			t.Errorf("%d messages left pending", n)
+		}
+		if n := pagesEval[int](tab, `document.getElementById("text").value.length`); n != 4001 {
+			t.Errorf("composer holds %d characters, want the 4001 kept", n)
+		}
+		if n := pagesEval[int](tab, `document.getElementById("text").maxLength`); n != 4000 {
+			t.Errorf("composer maxlength = %d, want 4000", n)
+		}
+		tab.run(chromedp.Evaluate[chromedp.Void](`document.getElementById("text").value = ""`))
+		pagesSend(tab, "Short one")
+		tab.waitJS("sent", pagesCount("Short one")+" >= 1 && !document.querySelector('#messages .is-pending')", 5*time.Second)
+	}
+	visitor := pagesNewTab(t, browser, true)
+	visitor.run(chromedp.Navigate(app.URL + "/chatbot/acme/long-visitor"))
+	visitor.waitJS("connected", `document.getElementById("offline").hidden`, 5*time.Second)
+	check(visitor)
+	inbox := pagesNewTab(t, browser, true)
+	pagesSignIn(inbox, app.URL, "acme")
+	inbox.waitJS("the room", `document.querySelector('#rooms .room[data-consumer="long-visitor"]')`, 5*time.Second)
+	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="long-visitor"]`)))
+	inbox.waitJS("the message", pagesCount("Hi")+" === 1", 5*time.Second)
+	check(inbox)
+}

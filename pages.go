@@ -80,10 +80,14 @@ type pageData struct {
 	Online   bool
 	Message  string // 404 page
 	Bare     bool   // 404 page without the site's top bar (in the widget's frame)
+	// MaxContent is the longest message the server takes, in characters
+	// (set by renderPage from the config).
+	MaxContent int
 }
 
 // renderPage writes a page template with the pages' headers.
 func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, data pageData) {
+	data.MaxContent = s.cfg.MaxContent
 	var buf bytes.Buffer
 	if err := pageTemplates.ExecuteTemplate(&buf, name, data); err != nil {
 		s.log.Error("page template failed", "page", name, "err", err)

@@ -8,6 +8,7 @@ import {
 const root = document.getElementById('chat');
 const username = root.dataset.username;
 const consumer = root.dataset.consumer;
+const maxContent = Number(root.dataset.maxContent) || 4000;
 const room = `${username} ${consumer}`;
 const framed = window.parent !== window;
 let style = JSON.parse(root.dataset.chatbot || '{}');
@@ -171,6 +172,12 @@ text.addEventListener('input', () => setTyping(text.value.trim() !== ''));
 function send() {
   const content = text.value.trim();
   if (!content) return;
+  if ([...content].length > maxContent) {
+    // The server would refuse it (bad_field, naming no client_id).
+    showTyping(false);
+    typingEl.textContent = `Your message is too long: at most ${maxContent} characters.`;
+    return;
+  }
   const clientId = uuid();
   list.addPending(clientId, content);
   sock.send({ command: 'new_message', message: { content, client_id: clientId } });

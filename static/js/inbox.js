@@ -8,6 +8,7 @@ import {
 
 const app = document.getElementById('inbox-app');
 const username = app.dataset.username;
+const maxContent = Number(app.dataset.maxContent) || 4000;
 const inbox = document.getElementById('inbox');
 const roomsEl = document.getElementById('rooms');
 const roomsEmpty = document.getElementById('rooms-empty');
@@ -455,6 +456,12 @@ text.addEventListener('input', () => setTyping(text.value.trim() !== ''));
 function send() {
   const content = text.value.trim();
   if (!content || !chat) return;
+  if ([...content].length > maxContent) {
+    // The server would refuse it (bad_field, naming no client_id).
+    showTyping(false);
+    typingEl.textContent = `Your reply is too long: at most ${maxContent} characters.`;
+    return;
+  }
   const clientId = uuid();
   list.addPending(clientId, content);
   chat.send({ command: 'new_message', message: { content, client_id: clientId } });
