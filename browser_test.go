@@ -1418,3 +1418,19 @@ func TestBrowserTooLongMessage(t *testing.T) {
 	inbox.waitJS("the message", pagesCount("Hi")+" === 1", 5*time.Second)
 	check(inbox)
 }
+
+// The attach control is reached with the keyboard, and then shows a focus
+// ring (the real file input is invisible; its label is the button).
+func TestBrowserAttachFocusVisible(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	tab := pagesNewTab(t, browser, true)
+	tab.run(chromedp.Navigate(app.URL + "/chatbot/acme/keyboard-visitor"))
+	tab.waitJS("connected", `document.getElementById("offline").hidden`, 5*time.Second)
+	tab.run(chromedp.Focus(chromedp.ID("text")), chromedp.KeyEvent(kb.Tab, chromedp.KeyModifiers(chromedp.ModifierShift)))
+	tab.waitJS("focus on the file input", `document.activeElement.id === "attach"`, 2*time.Second)
+	if got := pagesEval[string](tab, `getComputedStyle(document.querySelector('label[for="attach"]')).outlineStyle`); got == "none" {
+		t.Errorf("the attach button shows no focus ring when its input has the keyboard focus")
+	}
+}
