@@ -218,3 +218,23 @@ func TestWidgetJS(t *testing.T) {
 		t.Errorf("/static/widget.js: status %d, want 404", resp.StatusCode)
 	}
 }
+
+// With a picture, the visitor window is rendered showing the picture and
+// not also the letter avatar (which the script would hide only later).
+func TestVisitorPagePictureAvatar(t *testing.T) {
+	_, ts := pagesTestServer(t)
+	admin := pagesClient(t)
+	pagesSignup(t, admin, ts.URL, "acme")
+	_, body := pagesGet(t, pagesClient(t), ts.URL+"/chatbot/acme/v1")
+	if !strings.Contains(body, `id="avatar-initial" aria-hidden="true">a<`) || !strings.Contains(body, `id="avatar-img" alt="" hidden>`) {
+		t.Errorf("without a picture: want the letter shown and the image hidden")
+	}
+	pagesStyle(t, admin, ts.URL, `{"chatbotName":"Acme"}`)
+	_, body = pagesGet(t, pagesClient(t), ts.URL+"/chatbot/acme/v1")
+	if !strings.Contains(body, `id="avatar-initial" aria-hidden="true" hidden>A<`) {
+		t.Errorf("with a picture, the letter avatar is not hidden")
+	}
+	if !strings.Contains(body, `id="avatar-img" alt="" src="/chatbot/acme/picture?v=`) {
+		t.Errorf("with a picture, the image is not shown")
+	}
+}
