@@ -26,6 +26,7 @@ import (
 	"time"
 
 	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -1432,5 +1433,34 @@ func TestBrowserAttachFocusVisible(t *testing.T) {
 	tab.waitJS("focus on the file input", `document.activeElement.id === "attach"`, 2*time.Second)
 	if got := pagesEval[string](tab, `getComputedStyle(document.querySelector('label[for="attach"]')).outlineStyle`); got == "none" {
 		t.Errorf("the attach button shows no focus ring when its input has the keyboard focus")
+	}
+}
+
+// The visitor window has the chatbot's colours before any script runs (the
+// server renders them), so it never flashes the default blue. chat.js is
+// blocked here to look at the page as it is before the script.
+func TestBrowserVisitorColoursWithoutScript(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	admin := pagesClient(t)
+	pagesSignup(t, admin, app.URL, "acme")
+	pagesStyle(t, admin, app.URL, `{"headerBackgroundColor":"#b45309","senderBackground":"#065f46","background_color":"#fef3c7"}`)
+	tab := pagesNewTab(t, browser, true)
+	tab.run(
+		chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+				return err
+			}
+			_, err := chromedp.Call(ctx, network.SetBlockedURLs, network.SetBlockedURLsParams{URLPatterns: []*network.BlockPattern{{URLPattern: app.URL + "/static/js/chat.js", Block: true}}})
+			return err
+		}),
+		chromedp.Navigate(app.URL+"/chatbot/acme/no-script"),
+	)
+	tab.waitJS("the page", `document.querySelector(".lcw-header")`, 5*time.Second)
+	if got := pagesEval[string](tab, `getComputedStyle(document.querySelector(".lcw-header")).backgroundColor`); got != "rgb(180, 83, 9)" {
+		t.Errorf("header background before the script = %s, want the chatbot's rgb(180, 83, 9)", got)
+	}
+	if got := pagesEval[string](tab, `getComputedStyle(document.getElementById("chat")).backgroundColor`); got != "rgb(254, 243, 199)" {
+		t.Errorf("window background before the script = %s, want the chatbot's rgb(254, 243, 199)", got)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -123,6 +124,13 @@ func TestPages(t *testing.T) {
 				t.Errorf("CSP=%q: want script-src 'self' and no unsafe-inline", csp)
 			}
 			xfo := resp.Header.Get("X-Frame-Options")
+			// The visitor window's one <style> is allowed by a fresh nonce.
+			if m := regexp.MustCompile(` 'nonce-([A-Za-z0-9_-]{20,})'`).FindStringSubmatch(csp); m != nil {
+				if !strings.Contains(body, `<style nonce="`+m[1]+`">`) {
+					t.Errorf("CSP nonce %q is not the page's <style> nonce", m[1])
+				}
+				csp = strings.Replace(csp, m[0], "", 1)
+			}
 			if tt.frameable {
 				if csp != cspFrameable || xfo != "" {
 					t.Errorf("frameable page: CSP=%q X-Frame-Options=%q", csp, xfo)
