@@ -1464,3 +1464,34 @@ func TestBrowserVisitorColoursWithoutScript(t *testing.T) {
 		t.Errorf("window background before the script = %s, want the chatbot's rgb(254, 243, 199)", got)
 	}
 }
+
+// A socket that drops while older messages are loading does not leave
+// "Loading earlier messages…" on screen for good: the request died with
+// the socket.
+func TestBrowserOlderLoadingAfterDrop(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	texts := make([]string, 80)
+	for i := range texts {
+		texts[i] = fmt.Sprintf("Line %d", i+1)
+	}
+	pagesVisitorSays(t, app.URL, "acme", "drop-visitor", "", texts...)
+	tab := pagesNewTab(t, browser, true)
+	tab.run(chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		// Older-page requests are swallowed, as if the socket died first.
+		_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+			Source: `window.sockets = []; const WS = WebSocket; window.WebSocket = class extends WS {
+				constructor(...a) { super(...a); window.sockets.push(this); }
+				send(d) { if (!String(d).includes('"before"')) super.send(d); }
+			};`,
+		})
+		return err
+	}), chromedp.Navigate(app.URL+"/chatbot/acme/drop-visitor"))
+	tab.waitJS("history", pagesCount("Line 80")+" === 1", 5*time.Second)
+	tab.run(chromedp.Evaluate[chromedp.Void](`document.getElementById("log").scrollTop = 0`))
+	tab.waitJS("loading older", `!document.getElementById("more").hidden`, 5*time.Second)
+	tab.run(chromedp.Evaluate[chromedp.Void](`window.sockets.forEach(ws => ws.close())`))
+	tab.waitJS("reconnected", `window.sockets.length === 2 && window.sockets[1].readyState === 1 && document.getElementById("offline").hidden`, 10*time.Second)
+	tab.waitJS("no stale loading line", `document.getElementById("more").hidden`, 5*time.Second)
+}

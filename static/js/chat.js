@@ -44,6 +44,7 @@ const sock = new ReconnectingSocket(`/ws/chat/${encodeURIComponent(username)}/${
     // The first load is one page; after a reconnect, catch up on up to
     // 200 (the server's default), deduplicated by id.
     fetches = ['latest'];
+    more.hidden = true; // an older page asked for on the old socket died with it
     sock.send(loaded ? { command: 'fetch_messages' } : { command: 'fetch_messages', limit: 50 });
     for (const [clientId, p] of list.pending) {
       if (!clientId.startsWith('upload-')) sock.send({ command: 'new_message', message: { content: p.content, client_id: clientId } });

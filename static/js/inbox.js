@@ -348,6 +348,7 @@ function openRoom(consumer) {
         // The first load is one page; after a reconnect, catch up on up to
         // 200 (the server's default), deduplicated by id.
         fetches = ['latest'];
+        more.hidden = true; // an older page asked for on the old socket died with it
         chat.send(loaded ? { command: 'fetch_messages' } : { command: 'fetch_messages', limit: 50 });
         for (const [clientId, p] of list.pending) {
           if (!clientId.startsWith('upload-')) chat.send({ command: 'new_message', message: { content: p.content, client_id: clientId } });
