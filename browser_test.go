@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"image"
@@ -25,6 +26,8 @@ import (
 	"time"
 
 	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -900,6 +903,11 @@ func TestBrowserWidgetCrossOrigin(t *testing.T) {
 	pagesSend(inbox, "Are you still there?")
 	site.waitJS("the unread dot", pagesWidgetJS(`return getComputedStyle(sr.querySelector(".dot")).display === "block"`), 5*time.Second)
 	site.screenshot("unread")
+	// ...and is not marked "Seen" while the widget is closed.
+	time.Sleep(300 * time.Millisecond)
+	if pagesEval[bool](inbox, `!!document.querySelector("#messages .is-seen")?.textContent.includes("Are you still there?")`) {
+		t.Errorf("a message to a closed widget was marked Seen")
+	}
 
 	// A returning visitor keeps the conversation: same id, history loads.
 	site.run(chromedp.Navigate(host.URL))
@@ -1048,4 +1056,442 @@ func TestBrowserHistoryPaging(t *testing.T) {
 	inbox.waitJS("the room", `document.querySelector('#rooms .room[data-consumer="long-talk"]')`, 5*time.Second)
 	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="long-talk"]`)))
 	check(inbox)
+}
+
+// A message's file is only ever shown as a link or image when it is one of
+// our own /files/ URLs: a frame carrying another URL (another site, a
+// javascript: or data: URL) shows as plain text, never as a link.
+func TestBrowserFileLinksSameOriginOnly(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	tab := pagesNewTab(t, browser, true)
+	tab.run(chromedp.Navigate(app.URL + "/chatbot/acme/file-guard"))
+	tab.waitJS("the window", `document.getElementById("messages")`, 5*time.Second)
+	got := pagesEval[[]string](tab, `import("/static/js/common.js").then(({ fillBubble }) => [
+		["/files/abc/ok.pdf", "application/pdf"],
+		["/files/abc/pic.png", "image/png"],
+		["https://evil.example/files/x.pdf", "application/pdf"],
+		["//evil.example/files/pic.png", "image/png"],
+		["javascript:alert(1)", "application/pdf"],
+		["data:text/html,hi", "text/html"],
+		["/accounts/api/logout", "application/pdf"],
+	].map(([file, type]) => {
+		const b = document.createElement("div");
+		fillBubble(b, { content: "name", file, type });
+		const a = b.querySelector("a"), img = b.querySelector("img");
+		return (a ? "a:" + a.getAttribute("href") : "text") + (img ? " img:" + img.getAttribute("src") : "");
+	}))`)
+	want := []string{"a:/files/abc/ok.pdf", "a:/files/abc/pic.png img:/files/abc/pic.png", "text", "text", "text", "text", "text"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("bubbles = %q, want %q", got, want)
+	}
+}
+
+// The visitor window framed by some other page than our widget (no
+// widget to say it is open) sends "Seen" once the visitor is in it.
+func TestBrowserSeenWhenFramedWithoutWidget(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	appOrigin := strings.Replace(app.URL, "127.0.0.1", "localhost", 1)
+	frameURL := appOrigin + "/chatbot/acme/framed-visitor"
+	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, `<!doctype html><title>Help</title><h1>Help</h1><iframe src="`+frameURL+`" width="400" height="600" title="Chat"></iframe>`)
+	}))
+	t.Cleanup(host.Close)
+
+	inbox := pagesNewTab(t, browser, true)
+	pagesSignIn(inbox, app.URL, "acme")
+	site := pagesNewTab(t, browser, true)
+	site.run(chromedp.Navigate(host.URL))
+	frame := pagesFrame(t, site, frameURL)
+	frame.waitJS("connected", `document.getElementById("offline").hidden && document.getElementById("status").classList.contains("is-online")`, 10*time.Second)
+	pagesSend(frame, "Hello from a help page")
+
+	inbox.waitJS("the room", `document.querySelector('#rooms .room[data-consumer="framed-visitor"]')`, 5*time.Second)
+	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="framed-visitor"]`)))
+	inbox.waitJS("the message", pagesCount("Hello from a help page")+" === 1", 5*time.Second)
+	pagesSend(inbox, "Happy to help")
+	frame.waitJS("the reply", pagesCount("Happy to help")+" === 1", 5*time.Second)
+	frame.run(chromedp.Click(chromedp.ID("text")))
+	inbox.waitJS("Seen under the reply", `document.querySelector("#messages .is-seen")?.textContent.includes("Happy to help")`, 5*time.Second)
+}
+
+// A session that ends while a page is open (signed out in another tab, the
+// password changed elsewhere): the next action goes to the sign-in page
+// instead of showing an error the admin cannot fix there.
+func TestBrowserSessionEndsMidPage(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	tab := pagesNewTab(t, browser, true)
+	pagesSignIn(tab, app.URL, "acme")
+	tab.run(chromedp.Navigate(app.URL + "/settings"))
+	tab.waitJS("settings", `document.getElementById("headerBackgroundColor-hex")`, 5*time.Second)
+	pagesEval[int](tab, `fetch("/accounts/api/logout", { method: "POST" }).then(r => r.status)`)
+	tab.run(pagesFill("chatbotName", "New name"), chromedp.Click(chromedp.CSS(`#style-form button[type="submit"]`)))
+	tab.waitJS("the sign-in page", `location.pathname === "/signin"`, 5*time.Second)
+}
+
+// The same in the inbox: deleting a conversation after the session ended
+// goes to the sign-in page (no alert, nothing deleted).
+func TestBrowserSessionEndsMidInbox(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	pagesVisitorSays(t, app.URL, "acme", "ended-visitor", "", "Hello?")
+	tab := pagesNewTab(t, browser, true)
+	pagesSignIn(tab, app.URL, "acme")
+	tab.waitJS("the room", `document.querySelector('#rooms .room[data-consumer="ended-visitor"]')`, 5*time.Second)
+	tab.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="ended-visitor"]`)))
+	tab.waitJS("the message", pagesCount("Hello?")+" === 1", 5*time.Second)
+	pagesEval[int](tab, `fetch("/accounts/api/logout", { method: "POST" }).then(r => r.status)`)
+	tab.run(chromedp.Evaluate[chromedp.Void](`window.confirm = () => true; window.alert = (m) => { window.alerted = m; }`))
+	tab.run(chromedp.Click(chromedp.ID("delete")))
+	tab.waitJS("the sign-in page", `location.pathname === "/signin"`, 5*time.Second)
+}
+
+// With storage blocked (cookies and site data off, some private modes),
+// reading localStorage throws: the inbox, the visitor window and the widget
+// still work.
+func TestBrowserStorageBlocked(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	pagesVisitorSays(t, app.URL, "acme", "nostore-visitor", "", "Anyone there?")
+	block := chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+			Source: `Object.defineProperty(window, "localStorage", { get() { throw new DOMException("The operation is insecure.", "SecurityError"); } });`,
+		})
+		return err
+	})
+
+	inbox := pagesNewTab(t, browser, true)
+	inbox.run(block)
+	pagesSignIn(inbox, app.URL, "acme")
+	inbox.waitJS("the room", `document.querySelector('#rooms .room[data-consumer="nostore-visitor"]')`, 5*time.Second)
+	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="nostore-visitor"]`)))
+	inbox.waitJS("the message", pagesCount("Anyone there?")+" === 1", 5*time.Second)
+	inbox.run(chromedp.Click(chromedp.ID("sound")))
+	pagesSend(inbox, "Yes, we are")
+	inbox.waitJS("sent", pagesCount("Yes, we are")+" === 1 && !document.querySelector('#messages .is-pending')", 5*time.Second)
+
+	visitor := pagesNewTab(t, browser, true)
+	visitor.run(block, chromedp.Navigate(app.URL+"/chatbot/acme/nostore-visitor"))
+	visitor.waitJS("history", pagesCount("Yes, we are")+" === 1", 5*time.Second)
+	pagesSend(visitor, "Great")
+	visitor.waitJS("sent", pagesCount("Great")+" === 1 && !document.querySelector('#messages .is-pending')", 5*time.Second)
+
+	appOrigin := strings.Replace(app.URL, "127.0.0.1", "localhost", 1)
+	site := pagesNewTab(t, browser, true)
+	site.run(block, chromedp.Navigate(pagesHostSite(t, appOrigin).URL))
+	site.waitJS("the chat button", `document.querySelector("[data-livechat-widget]")?.shadowRoot?.querySelector(".btn")`, 5*time.Second)
+	site.run(chromedp.Evaluate[chromedp.Void](pagesWidgetJS(`sr.querySelector(".btn").click()`)))
+	site.waitJS("the panel", pagesWidgetJS(`return /\/chatbot\/acme\/[0-9a-f-]{36}$/.test(sr.querySelector("iframe")?.src)`), 5*time.Second)
+	pagesFrame(t, site, appOrigin+"/chatbot/acme/").waitJS("widget connected", `document.getElementById("offline").hidden`, 10*time.Second)
+}
+
+// The business deletes a conversation while the visitor has the window
+// open: what the visitor writes next is not stuck at "Sending…"; it starts
+// a new conversation that reaches the inbox.
+func TestBrowserVisitorAfterDelete(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	admin := pagesClient(t)
+	pagesSignup(t, admin, app.URL, "acme")
+	visitor := pagesNewTab(t, browser, true)
+	visitor.run(chromedp.Navigate(app.URL + "/chatbot/acme/deleted-visitor"))
+	visitor.waitJS("connected", `document.getElementById("offline").hidden`, 5*time.Second)
+	pagesSend(visitor, "First question")
+	visitor.waitJS("sent", pagesCount("First question")+" === 1 && !document.querySelector('#messages .is-pending')", 5*time.Second)
+
+	req, _ := http.NewRequest(http.MethodDelete, app.URL+"/chatbot/api/rooms/deleted-visitor", nil)
+	resp, err := admin.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("delete: %d", resp.StatusCode)
+	}
+
+	pagesSend(visitor, "Second question")
+	visitor.waitJS("delivered", pagesCount("Second question")+" === 1 && !document.querySelector('#messages .is-pending')", 10*time.Second)
+	visitor.waitJS("the deleted message gone", pagesCount("First question")+" === 0", 5*time.Second)
+	inbox := pagesNewTab(t, browser, true)
+	pagesSignIn(inbox, app.URL, "acme")
+	inbox.waitJS("the new room", `document.querySelector('#rooms .room[data-consumer="deleted-visitor"]')`, 5*time.Second)
+	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="deleted-visitor"]`)))
+	inbox.waitJS("the message", pagesCount("Second question")+" === 1", 5*time.Second)
+}
+
+// A conversation deleted elsewhere (another tab, another device) while it
+// is open in the inbox: a reply gets not_found, and the inbox says so and
+// closes it instead of showing "Sending…" for good.
+func TestBrowserInboxConversationDeletedElsewhere(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	admin := pagesClient(t)
+	pagesSignup(t, admin, app.URL, "acme")
+	pagesVisitorSays(t, app.URL, "acme", "gone-visitor", "", "Hello there")
+	inbox := pagesNewTab(t, browser, true)
+	pagesSignIn(inbox, app.URL, "acme")
+	inbox.waitJS("the room", `document.querySelector('#rooms .room[data-consumer="gone-visitor"]')`, 5*time.Second)
+	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="gone-visitor"]`)))
+	inbox.waitJS("the message", pagesCount("Hello there")+" === 1", 5*time.Second)
+
+	req, _ := http.NewRequest(http.MethodDelete, app.URL+"/chatbot/api/rooms/gone-visitor", nil)
+	resp, err := admin.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	pagesSend(inbox, "Sorry for the wait")
+	inbox.waitJS("the conversation closed", `document.getElementById("convo").hidden && !document.querySelector('#rooms .room[data-consumer="gone-visitor"]')`, 5*time.Second)
+	inbox.waitJS("a notice", `document.getElementById("convo-empty").textContent.includes("deleted")`, 2*time.Second)
+}
+
+// An upload shows a labelled progress bar in the list while it goes, which
+// fills up and then gives way to the file message.
+func TestBrowserUploadProgress(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	file := filepath.Join(t.TempDir(), "manual.pdf")
+	if err := os.WriteFile(file, append([]byte("%PDF-1.4\n"), bytes.Repeat([]byte("0123456789abcdef"), 3<<16)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tab := pagesNewTab(t, browser, true)
+	tab.run(chromedp.Navigate(app.URL + "/chatbot/acme/upload-visitor"))
+	tab.waitJS("connected", `document.getElementById("offline").hidden`, 5*time.Second)
+	// Record the bar as it appears and every value it is given.
+	tab.run(chromedp.Evaluate[chromedp.Void](`(() => {
+		window.bars = [];
+		window.values = [];
+		const d = Object.getOwnPropertyDescriptor(HTMLProgressElement.prototype, "value");
+		Object.defineProperty(HTMLProgressElement.prototype, "value", { get: d.get, set(v) { window.values.push(v); d.set.call(this, v); } });
+		new MutationObserver(() => {
+			for (const p of document.querySelectorAll("#messages progress")) if (!window.bars.includes(p.getAttribute("aria-label"))) window.bars.push(p.getAttribute("aria-label"));
+		}).observe(document.getElementById("messages"), { childList: true, subtree: true });
+	})()`))
+	tab.run(chromedp.SetUploadFiles(chromedp.ID("attach"), []string{file}))
+	tab.waitJS("the file message", `document.querySelector('#messages .lcw-file[href^="/files/"]')?.textContent === "manual.pdf"`, 10*time.Second)
+	if got := pagesEval[[]string](tab, `window.bars`); len(got) != 1 || got[0] != "Uploading manual.pdf" {
+		t.Errorf("progress bars seen = %q, want one labelled \"Uploading manual.pdf\"", got)
+	}
+	if got := pagesEval[[]float64](tab, `window.values`); len(got) < 2 || got[0] != 0 || got[len(got)-1] != 1 {
+		t.Errorf("progress values = %v, want from 0 up to 1", got)
+	}
+	if n := pagesEval[int](tab, `document.querySelectorAll("#messages progress, #messages .is-pending").length`); n != 0 {
+		t.Errorf("%d progress bars or pending items left after the upload", n)
+	}
+}
+
+// The settings snippet names this server's real origin, and Copy puts it on
+// the clipboard, or, where the clipboard is refused, selects it.
+func TestBrowserSnippetCopy(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	tab := pagesNewTab(t, browser, true)
+	pagesSignIn(tab, app.URL, "acme")
+	tab.run(chromedp.Navigate(app.URL + "/settings"))
+	tab.waitJS("settings", `document.getElementById("snippet").textContent`, 5*time.Second)
+	want := `<script src="` + app.URL + `/widget.js" data-username="acme" async></script>`
+	if got := pagesEval[string](tab, `document.getElementById("snippet").textContent`); got != want {
+		t.Errorf("snippet = %q, want %q", got, want)
+	}
+	tab.run(chromedp.Evaluate[chromedp.Void](`navigator.clipboard.writeText = async (s) => { window.clipped = s; }`))
+	tab.run(chromedp.Click(chromedp.ID("copy")))
+	tab.waitJS("copied", `document.getElementById("copied").textContent === "✓ Copied"`, 2*time.Second)
+	if got := pagesEval[string](tab, `window.clipped`); got != want {
+		t.Errorf("copied %q, want %q", got, want)
+	}
+	tab.run(chromedp.Evaluate[chromedp.Void](`navigator.clipboard.writeText = async () => { throw new DOMException("denied", "NotAllowedError"); }`))
+	tab.run(chromedp.Click(chromedp.ID("copy")))
+	tab.waitJS("selected instead", `document.getElementById("copied").textContent.startsWith("Selected")`, 2*time.Second)
+	if got := pagesEval[string](tab, `getSelection().toString()`); got != want {
+		t.Errorf("selection = %q, want %q", got, want)
+	}
+}
+
+// Frames the pages do not expect (unknown commands, missing or mistyped
+// fields, not even objects) throw nothing, and the page keeps working.
+func TestBrowserOddFrames(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	pagesVisitorSays(t, app.URL, "acme", "odd-visitor", "", "Hi")
+	// Keep every socket the page opens, to hand it made-up frames.
+	keep := chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+			Source: `window.sockets = []; const WS = WebSocket; window.WebSocket = class extends WS { constructor(...a) { super(...a); window.sockets.push(this); } };`,
+		})
+		return err
+	})
+	frames := []string{
+		`{"command":"bogus"}`, `{}`, `[]`, `null`, `"text"`, `42`,
+		`{"command":"rooms"}`, `{"command":"rooms","rooms":{}}`, `{"command":"rooms","rooms":[null,{"consumer":5},{"consumer":"odd-visitor","messages":[null,{"id":"x"}]}]}`,
+		`{"command":"new_room"}`, `{"command":"new_room","room":null}`, `{"command":"new_room","room":{"consumer":"odd-2","messages":{}}}`,
+		`{"command":"new_message"}`, `{"command":"new_message","message":null}`, `{"command":"new_message","message":{"id":"7"}}`,
+		`{"command":"new_message","message":{"id":999,"room":"acme odd-visitor","author":"odd-visitor","content":5,"created":"nonsense"}}`,
+		`{"command":"new_message","message":{"id":998,"room":7,"author":null,"content":null,"file":{},"type":3}}`,
+		`{"command":"messages"}`, `{"command":"messages","messages":{}}`, `{"command":"messages","messages":[null,{"id":"1"}]}`,
+		`{"command":"presence"}`, `{"command":"room_updated"}`, `{"command":"typing"}`, `{"command":"read"}`, `{"command":"read","up_to":"x"}`,
+		`{"command":"error"}`,
+	}
+	js, _ := json.Marshal(frames)
+	inject := `(() => { for (const ws of window.sockets) if (ws.readyState === 1) for (const f of ` + string(js) + `) ws.dispatchEvent(new MessageEvent("message", { data: f })); return true })()`
+
+	inbox := pagesNewTab(t, browser, true)
+	inbox.run(keep)
+	pagesSignIn(inbox, app.URL, "acme")
+	inbox.waitJS("the room", `document.querySelector('#rooms .room[data-consumer="odd-visitor"]')`, 5*time.Second)
+	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="odd-visitor"]`)))
+	inbox.waitJS("the message", pagesCount("Hi")+" === 1", 5*time.Second)
+	inbox.waitJS("two sockets open", `window.sockets.filter(ws => ws.readyState === 1).length === 2`, 5*time.Second)
+	pagesEval[bool](inbox, inject)
+	pagesSend(inbox, "Still working")
+	inbox.waitJS("sent", pagesCount("Still working")+" === 1 && !document.querySelector('#messages .is-pending')", 5*time.Second)
+
+	visitor := pagesNewTab(t, browser, true)
+	visitor.run(keep, chromedp.Navigate(app.URL+"/chatbot/acme/odd-visitor"))
+	visitor.waitJS("history", pagesCount("Still working")+" === 1", 5*time.Second)
+	pagesEval[bool](visitor, inject)
+	pagesSend(visitor, "Me too")
+	visitor.waitJS("sent", pagesCount("Me too")+" === 1 && !document.querySelector('#messages .is-pending')", 5*time.Second)
+}
+
+// The avatar letter is the name's first character, also when that is an
+// emoji (outside the BMP): the script agrees with the server's initial.
+func TestBrowserAvatarInitialEmoji(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	tab := pagesNewTab(t, browser, true)
+	pagesSignIn(tab, app.URL, "acme")
+	tab.run(chromedp.Navigate(app.URL + "/settings"))
+	tab.waitJS("settings", `document.getElementById("headerBackgroundColor-hex")`, 5*time.Second)
+	tab.run(pagesFill("chatbotName", "x"), chromedp.Evaluate[chromedp.Void](
+		`(el => { el.value = "🚲 Nordic Bikes"; el.dispatchEvent(new Event("input", {bubbles: true})) })(document.getElementById("chatbotName"))`))
+	if got := pagesEval[string](tab, `document.querySelector("#preview .js-avatar-initial").textContent`); got != "🚲" {
+		t.Errorf("preview avatar letter = %q, want %q", got, "🚲")
+	}
+}
+
+// A message over the server's length limit is refused in the composer with
+// a reason, and the text is kept, instead of hanging at "Sending…" (the
+// server answers bad_field, which names no client_id).
+func TestBrowserTooLongMessage(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	pagesVisitorSays(t, app.URL, "acme", "long-visitor", "", "Hi")
+	long := `"` + strings.Repeat("a", 4001) + `"`
+	check := func(tab *pagesTab) {
+		t.Helper()
+		tab.run(chromedp.Evaluate[chromedp.Void](`document.getElementById("text").value = ` + long))
+		tab.run(chromedp.Click(chromedp.CSS(`#composer button[type="submit"]`)))
+		tab.waitJS("the reason", `document.getElementById("typing").textContent.includes("too long")`, 2*time.Second)
+		if n := pagesEval[int](tab, `document.querySelectorAll("#messages .is-pending").length`); n != 0 {
+			t.Errorf("%d messages left pending", n)
+		}
+		if n := pagesEval[int](tab, `document.getElementById("text").value.length`); n != 4001 {
+			t.Errorf("composer holds %d characters, want the 4001 kept", n)
+		}
+		if n := pagesEval[int](tab, `document.getElementById("text").maxLength`); n != 4000 {
+			t.Errorf("composer maxlength = %d, want 4000", n)
+		}
+		tab.run(chromedp.Evaluate[chromedp.Void](`document.getElementById("text").value = ""`))
+		pagesSend(tab, "Short one")
+		tab.waitJS("sent", pagesCount("Short one")+" >= 1 && !document.querySelector('#messages .is-pending')", 5*time.Second)
+	}
+	visitor := pagesNewTab(t, browser, true)
+	visitor.run(chromedp.Navigate(app.URL + "/chatbot/acme/long-visitor"))
+	visitor.waitJS("connected", `document.getElementById("offline").hidden`, 5*time.Second)
+	check(visitor)
+	inbox := pagesNewTab(t, browser, true)
+	pagesSignIn(inbox, app.URL, "acme")
+	inbox.waitJS("the room", `document.querySelector('#rooms .room[data-consumer="long-visitor"]')`, 5*time.Second)
+	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="long-visitor"]`)))
+	inbox.waitJS("the message", pagesCount("Hi")+" === 1", 5*time.Second)
+	check(inbox)
+}
+
+// The attach control is reached with the keyboard, and then shows a focus
+// ring (the real file input is invisible; its label is the button).
+func TestBrowserAttachFocusVisible(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	tab := pagesNewTab(t, browser, true)
+	tab.run(chromedp.Navigate(app.URL + "/chatbot/acme/keyboard-visitor"))
+	tab.waitJS("connected", `document.getElementById("offline").hidden`, 5*time.Second)
+	tab.run(chromedp.Focus(chromedp.ID("text")), chromedp.KeyEvent(kb.Tab, chromedp.KeyModifiers(chromedp.ModifierShift)))
+	tab.waitJS("focus on the file input", `document.activeElement.id === "attach"`, 2*time.Second)
+	if got := pagesEval[string](tab, `getComputedStyle(document.querySelector('label[for="attach"]')).outlineStyle`); got == "none" {
+		t.Errorf("the attach button shows no focus ring when its input has the keyboard focus")
+	}
+}
+
+// The visitor window has the chatbot's colours before any script runs (the
+// server renders them), so it never flashes the default blue. chat.js is
+// blocked here to look at the page as it is before the script.
+func TestBrowserVisitorColoursWithoutScript(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	admin := pagesClient(t)
+	pagesSignup(t, admin, app.URL, "acme")
+	pagesStyle(t, admin, app.URL, `{"headerBackgroundColor":"#b45309","senderBackground":"#065f46","background_color":"#fef3c7"}`)
+	tab := pagesNewTab(t, browser, true)
+	tab.run(
+		chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+				return err
+			}
+			_, err := chromedp.Call(ctx, network.SetBlockedURLs, network.SetBlockedURLsParams{URLPatterns: []*network.BlockPattern{{URLPattern: app.URL + "/static/js/chat.js", Block: true}}})
+			return err
+		}),
+		chromedp.Navigate(app.URL+"/chatbot/acme/no-script"),
+	)
+	tab.waitJS("the page", `document.querySelector(".lcw-header")`, 5*time.Second)
+	if got := pagesEval[string](tab, `getComputedStyle(document.querySelector(".lcw-header")).backgroundColor`); got != "rgb(180, 83, 9)" {
+		t.Errorf("header background before the script = %s, want the chatbot's rgb(180, 83, 9)", got)
+	}
+	if got := pagesEval[string](tab, `getComputedStyle(document.getElementById("chat")).backgroundColor`); got != "rgb(254, 243, 199)" {
+		t.Errorf("window background before the script = %s, want the chatbot's rgb(254, 243, 199)", got)
+	}
+}
+
+// A socket that drops while older messages are loading does not leave
+// "Loading earlier messages…" on screen for good: the request died with
+// the socket.
+func TestBrowserOlderLoadingAfterDrop(t *testing.T) {
+	browser := pagesBrowser(t)
+	app := pagesStartApp(t)
+	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	texts := make([]string, 80)
+	for i := range texts {
+		texts[i] = fmt.Sprintf("Line %d", i+1)
+	}
+	pagesVisitorSays(t, app.URL, "acme", "drop-visitor", "", texts...)
+	tab := pagesNewTab(t, browser, true)
+	tab.run(chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		// Older-page requests are swallowed, as if the socket died first.
+		_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+			Source: `window.sockets = []; const WS = WebSocket; window.WebSocket = class extends WS {
+				constructor(...a) { super(...a); window.sockets.push(this); }
+				send(d) { if (!String(d).includes('"before"')) super.send(d); }
+			};`,
+		})
+		return err
+	}), chromedp.Navigate(app.URL+"/chatbot/acme/drop-visitor"))
+	tab.waitJS("history", pagesCount("Line 80")+" === 1", 5*time.Second)
+	tab.run(chromedp.Evaluate[chromedp.Void](`document.getElementById("log").scrollTop = 0`))
+	tab.waitJS("loading older", `!document.getElementById("more").hidden`, 5*time.Second)
+	tab.run(chromedp.Evaluate[chromedp.Void](`window.sockets.forEach(ws => ws.close())`))
+	tab.waitJS("reconnected", `window.sockets.length === 2 && window.sockets[1].readyState === 1 && document.getElementById("offline").hidden`, 10*time.Second)
+	tab.waitJS("no stale loading line", `document.getElementById("more").hidden`, 5*time.Second)
 }

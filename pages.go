@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -23,7 +25,8 @@ import (
 var staticFS embed.FS
 
 // Content-Security-Policy of the pages. No inline script, no inline style
-// attributes (colours are set through the CSSOM), nothing from other
+// attributes (colours are set through the CSSOM; the visitor window's
+// server-rendered colours are one <style> allowed by a nonce), nothing from other
 // origins. 'self' in connect-src covers same-origin ws:/wss: in current
 // browsers (CSP Level 3). cspFrameable is the visitor window's, which any
 // site may embed: it is what widget.js frames.
@@ -80,10 +83,44 @@ type pageData struct {
 	Online   bool
 	Message  string // 404 page
 	Bare     bool   // 404 page without the site's top bar (in the widget's frame)
+	// MaxContent is the longest message the server takes, in characters
+	// (set by renderPage from the config).
+	MaxContent int
+	// StyleCSS, when set, goes into a <style> with StyleNonce, which
+	// renderPage makes and allows in the page's CSP.
+	StyleCSS   template.CSS
+	StyleNonce string
+}
+
+// chatbotCSS is the chatbot's colours as the visitor window's custom
+// properties (the names common.js applyChatbotStyle sets), so the window is
+// in its colours before any script runs. Only #rgb/#rrggbb values get in.
+func chatbotCSS(c *Chatbot) template.CSS {
+	var b strings.Builder
+	b.WriteString(".lcw{")
+	for _, v := range [...][2]string{
+		{"--header-bg", c.HeaderBackgroundColor}, {"--header-fg", c.HeaderTextColor},
+		{"--intro-bg", c.IntroductionBackgroundColor}, {"--intro-fg", c.IntroductionTextColor},
+		{"--recv-bg", c.ReceiverBackground}, {"--recv-fg", c.ReceiverTextColor},
+		{"--send-bg", c.SenderBackground}, {"--send-fg", c.SenderTextColor},
+		{"--bg", c.BackgroundColor}, {"--input-bg", c.InputBarBackground}, {"--input-fg", c.InputTextColor},
+	} {
+		if colorRE.MatchString(v[1]) {
+			b.WriteString(v[0] + ":" + v[1] + ";")
+		}
+	}
+	b.WriteString("}")
+	return template.CSS(b.String())
 }
 
 // renderPage writes a page template with the pages' headers.
 func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, data pageData) {
+	data.MaxContent = s.cfg.MaxContent
+	if data.StyleCSS != "" {
+		var n [16]byte
+		_, _ = rand.Read(n[:])
+		data.StyleNonce = base64.RawURLEncoding.EncodeToString(n[:]) // nothing html/template escapes
+	}
 	var buf bytes.Buffer
 	if err := pageTemplates.ExecuteTemplate(&buf, name, data); err != nil {
 		s.log.Error("page template failed", "page", name, "err", err)
@@ -98,6 +135,10 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 	if name == "chat.html" {
 		h.Set("Content-Security-Policy", cspFrameable)
 		h.Del("X-Frame-Options")
+	}
+	if data.StyleNonce != "" {
+		csp := h.Get("Content-Security-Policy")
+		h.Set("Content-Security-Policy", strings.Replace(csp, "style-src 'self'", "style-src 'self' 'nonce-"+data.StyleNonce+"'", 1))
 	}
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
@@ -194,6 +235,7 @@ func (s *Server) handleVisitorPage(w http.ResponseWriter, r *http.Request) {
 	}
 	s.renderPage(w, r, http.StatusOK, "chat.html", pageData{
 		Title: c.ChatbotName, Username: u.Username, Consumer: consumer, Chatbot: c, Online: s.hub.AdminOnline(u.ID),
+		StyleCSS: chatbotCSS(c),
 	})
 }
 

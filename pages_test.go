@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -123,6 +124,13 @@ func TestPages(t *testing.T) {
 				t.Errorf("CSP=%q: want script-src 'self' and no unsafe-inline", csp)
 			}
 			xfo := resp.Header.Get("X-Frame-Options")
+			// The visitor window's one <style> is allowed by a fresh nonce.
+			if m := regexp.MustCompile(` 'nonce-([A-Za-z0-9_-]{20,})'`).FindStringSubmatch(csp); m != nil {
+				if !strings.Contains(body, `<style nonce="`+m[1]+`">`) {
+					t.Errorf("CSP nonce %q is not the page's <style> nonce", m[1])
+				}
+				csp = strings.Replace(csp, m[0], "", 1)
+			}
 			if tt.frameable {
 				if csp != cspFrameable || xfo != "" {
 					t.Errorf("frameable page: CSP=%q X-Frame-Options=%q", csp, xfo)
@@ -216,5 +224,25 @@ func TestWidgetJS(t *testing.T) {
 	// It is not also served under /static/.
 	if resp, _ := pagesGet(t, pagesClient(t), ts.URL+"/static/widget.js"); resp.StatusCode != 404 {
 		t.Errorf("/static/widget.js: status %d, want 404", resp.StatusCode)
+	}
+}
+
+// With a picture, the visitor window is rendered showing the picture and
+// not also the letter avatar (which the script would hide only later).
+func TestVisitorPagePictureAvatar(t *testing.T) {
+	_, ts := pagesTestServer(t)
+	admin := pagesClient(t)
+	pagesSignup(t, admin, ts.URL, "acme")
+	_, body := pagesGet(t, pagesClient(t), ts.URL+"/chatbot/acme/v1")
+	if !strings.Contains(body, `id="avatar-initial" aria-hidden="true">a<`) || !strings.Contains(body, `id="avatar-img" alt="" hidden>`) {
+		t.Errorf("without a picture: want the letter shown and the image hidden")
+	}
+	pagesStyle(t, admin, ts.URL, `{"chatbotName":"Acme"}`)
+	_, body = pagesGet(t, pagesClient(t), ts.URL+"/chatbot/acme/v1")
+	if !strings.Contains(body, `id="avatar-initial" aria-hidden="true" hidden>A<`) {
+		t.Errorf("with a picture, the letter avatar is not hidden")
+	}
+	if !strings.Contains(body, `id="avatar-img" alt="" src="/chatbot/acme/picture?v=`) {
+		t.Errorf("with a picture, the image is not shown")
 	}
 }

@@ -2,12 +2,13 @@
 // over one socket, /ws/chat/{username}/{consumer}, reconnects by itself,
 // and tells a parent page (widget.js) about new messages.
 import {
-  api, applyChatbotStyle, ReconnectingSocket, MessageList, sendFileWithProgress, uuid, autoGrow,
+  api, applyChatbotStyle, isMessage, ReconnectingSocket, MessageList, sendFileWithProgress, uuid, autoGrow,
 } from './common.js';
 
 const root = document.getElementById('chat');
 const username = root.dataset.username;
 const consumer = root.dataset.consumer;
+const maxContent = Number(root.dataset.maxContent) || 4000;
 const room = `${username} ${consumer}`;
 const framed = window.parent !== window;
 let style = JSON.parse(root.dataset.chatbot || '{}');
@@ -31,8 +32,11 @@ const fit = autoGrow(text);
 let fetches = [];
 let hasMore = false;
 let loaded = false;
-/** Whether the window is on screen (the widget tells us when it is closed). */
-let shown = !framed;
+/**
+ * What our widget last said: true (open), false (closed), or null while no
+ * widget has spoken (the window opened directly, or framed by another page).
+ */
+let widgetOpen = null;
 let lastReadSent = 0;
 
 const sock = new ReconnectingSocket(`/ws/chat/${encodeURIComponent(username)}/${encodeURIComponent(consumer)}`, {
@@ -40,6 +44,7 @@ const sock = new ReconnectingSocket(`/ws/chat/${encodeURIComponent(username)}/${
     // The first load is one page; after a reconnect, catch up on up to
     // 200 (the server's default), deduplicated by id.
     fetches = ['latest'];
+    more.hidden = true; // an older page asked for on the old socket died with it
     sock.send(loaded ? { command: 'fetch_messages' } : { command: 'fetch_messages', limit: 50 });
     for (const [clientId, p] of list.pending) {
       if (!clientId.startsWith('upload-')) sock.send({ command: 'new_message', message: { content: p.content, client_id: clientId } });
@@ -53,7 +58,7 @@ const sock = new ReconnectingSocket(`/ws/chat/${encodeURIComponent(username)}/${
     switch (msg.command) {
       case 'messages': {
         const kind = fetches.shift() || 'latest';
-        const msgs = Array.isArray(msg.messages) ? msg.messages : [];
+        const msgs = Array.isArray(msg.messages) ? msg.messages.filter(isMessage) : [];
         if (kind === 'older') {
           list.prepend(msgs);
           hasMore = !!msg.has_more;
@@ -85,6 +90,16 @@ const sock = new ReconnectingSocket(`/ws/chat/${encodeURIComponent(username)}/${
         break;
       case 'error':
         console.warn('livechat:', msg.error, msg.detail);
+        // The business deleted this conversation: a new socket starts a
+        // new one, and onopen sends what is still pending. The old
+        // messages are gone (and their ids may be used again).
+        if (msg.error === 'not_found') {
+          list.forgetSent();
+          loaded = false;
+          hasMore = false;
+          lastReadSent = 0;
+          sock.reconnect();
+        }
         break;
     }
   },
@@ -103,20 +118,32 @@ function notifyParent(m) {
   window.parent.postMessage({ source: 'livechat', type: 'new_message' }, '*');
 }
 
-/** Sends a read receipt for the business's newest message while shown. */
+/**
+ * Whether the visitor can see the conversation: the page is visible, and
+ * our widget says it is open; without a widget, the window is on its own
+ * or, framed by some other page, has the focus.
+ */
+function looking() {
+  if (document.visibilityState !== 'visible') return false;
+  if (widgetOpen !== null) return widgetOpen;
+  return !framed || document.hasFocus();
+}
+
+/** Sends a read receipt for the business's newest message while looking. */
 function markRead() {
-  if (!shown || document.visibilityState !== 'visible') return;
+  if (!looking()) return;
   const id = list.lastOtherId();
   if (id > lastReadSent && sock.send({ command: 'read', up_to: id })) lastReadSent = id;
 }
 document.addEventListener('visibilitychange', markRead);
+window.addEventListener('focus', markRead);
 
 // The widget tells the window when it is opened or closed.
 window.addEventListener('message', (ev) => {
   if (ev.source !== window.parent || !ev.data || ev.data.source !== 'livechat') return;
   if (ev.data.type === 'state') {
-    shown = !!ev.data.open;
-    if (shown) {
+    widgetOpen = !!ev.data.open;
+    if (widgetOpen) {
       markRead();
       text.focus();
     }
@@ -146,6 +173,12 @@ text.addEventListener('input', () => setTyping(text.value.trim() !== ''));
 function send() {
   const content = text.value.trim();
   if (!content) return;
+  if ([...content].length > maxContent) {
+    // The server would refuse it (bad_field, naming no client_id).
+    showTyping(false);
+    typingEl.textContent = `Your message is too long: at most ${maxContent} characters.`;
+    return;
+  }
   const clientId = uuid();
   list.addPending(clientId, content);
   sock.send({ command: 'new_message', message: { content, client_id: clientId } });

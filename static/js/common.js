@@ -31,6 +31,16 @@ export async function api(method, url, body) {
   return { ok: res.ok, status: res.status, data };
 }
 
+/**
+ * api() for the signed-in pages. A 401 means the session has ended (signed
+ * out in another tab, the password changed elsewhere): go and sign in again.
+ */
+export async function adminApi(method, url, body) {
+  const res = await api(method, url, body);
+  if (res.status === 401) location.href = '/signin';
+  return res;
+}
+
 /** Field → CSS custom property of the chat window (chat.css). */
 const styleVars = {
   headerBackgroundColor: '--header-bg',
@@ -65,7 +75,9 @@ export function applyChatbotStyle(root, c) {
   if (intro && typeof c.introductionText === 'string') intro.textContent = c.introductionText;
   const img = root.querySelector('img.lcw-avatar');
   const letter = root.querySelector('div.lcw-avatar');
-  if (letter) letter.textContent = (c.chatbotName || '?').trim().charAt(0) || '?';
+  // The first character, not UTF-16 unit (an emoji is two), like the
+  // server's initial.
+  if (letter) letter.textContent = [...(c.chatbotName || '?').trim()][0] || '?';
   if (img) {
     if (c.bot_picture) {
       if (img.getAttribute('src') !== c.bot_picture) img.src = c.bot_picture;
@@ -143,6 +155,8 @@ export class ReconnectingSocket {
     ws.addEventListener('message', (ev) => {
       let msg;
       try { msg = JSON.parse(ev.data); } catch (e) { return; }
+      // Every server frame is an object with a "command"; ignore the rest.
+      if (!msg || typeof msg !== 'object' || typeof msg.command !== 'string') return;
       if (this.h.onmessage) this.h.onmessage(msg);
     });
     ws.addEventListener('close', () => {
@@ -174,6 +188,21 @@ export class ReconnectingSocket {
     this.timer = setTimeout(() => this.dial(), delay);
   }
 
+  /**
+   * Drops the connection and dials again after a short backoff, without
+   * showing the offline state (the server then starts afresh, e.g. makes a
+   * new room for a deleted one). onopen runs again.
+   */
+  reconnect() {
+    if (!this.ws || this.closed) return;
+    const ws = this.ws;
+    this.ws = null;
+    ws.close(1000);
+    if (this.openedAt && Date.now() - this.openedAt > 5000) this.attempt = 0;
+    this.openedAt = 0;
+    this.schedule();
+  }
+
   retryNow() {
     clearTimeout(this.timer);
     if (!this.ws) this.dial();
@@ -196,6 +225,15 @@ export class ReconnectingSocket {
       ws.close(1000);
     }
   }
+}
+
+/**
+ * @returns {boolean} whether m has the shape of SPEC's Message (as far as
+ * the pages use it); anything else from a socket is ignored.
+ */
+export function isMessage(m) {
+  return !!m && typeof m === 'object' && Number.isSafeInteger(m.id) && typeof m.content === 'string' &&
+    typeof m.author === 'string' && typeof m.room === 'string';
 }
 
 /** @returns {string} a short local time like "14:05" (or a date for older). */
@@ -226,11 +264,16 @@ function appendLinkified(el, text) {
   if (last < text.length) el.append(text.slice(last));
 }
 
-/** @returns {boolean} whether a URL is safe to link (same origin or http(s)). */
-function safeURL(u) {
+/**
+ * @returns {boolean} whether a message's file URL is one of ours: the
+ * server only ever sends same-origin /files/ paths, and nothing else is
+ * shown as a link or image.
+ */
+function fileURL(u) {
+  if (typeof u !== 'string') return false;
   try {
     const p = new URL(u, location.href);
-    return p.protocol === 'https:' || p.protocol === 'http:';
+    return p.origin === location.origin && p.pathname.startsWith('/files/');
   } catch (e) {
     return false;
   }
@@ -239,7 +282,7 @@ function safeURL(u) {
 /** Fills a bubble with a message's content: text, image or file link. */
 export function fillBubble(bubble, m) {
   bubble.textContent = '';
-  if (m.file && safeURL(m.file)) {
+  if (m.file && fileURL(m.file)) {
     if (typeof m.type === 'string' && m.type.startsWith('image/') && m.type !== 'image/svg+xml') {
       const a = document.createElement('a');
       a.href = m.file;
@@ -288,6 +331,13 @@ export class MessageList {
     this.ol.textContent = '';
   }
 
+  /** Drops every sent message and keeps the pending ones. */
+  forgetSent() {
+    for (const { li } of this.byId.values()) li.remove();
+    this.byId = new Map();
+    this.seenUpTo = 0;
+  }
+
   nearBottom() {
     const s = this.scroller;
     return s.scrollHeight - s.scrollTop - s.clientHeight < 80;
@@ -323,8 +373,8 @@ export class MessageList {
    * @returns {boolean} whether it was new
    */
   add(m) {
-    if (!m || typeof m.id !== 'number' || this.byId.has(m.id)) {
-      if (m && m.client_id) this.dropPending(m.client_id);
+    if (!isMessage(m) || this.byId.has(m.id)) {
+      if (isMessage(m) && m.client_id) this.dropPending(m.client_id);
       return false;
     }
     const stick = this.nearBottom();

@@ -3,11 +3,12 @@
 // socket (/ws/chat/{username}/{consumer}) for history, sending, typing and
 // read receipts. Messages are deduplicated by id everywhere.
 import {
-  api, ReconnectingSocket, MessageList, sendFileWithProgress, uuid, autoGrow, formatTime,
+  api, adminApi, isMessage, ReconnectingSocket, MessageList, sendFileWithProgress, uuid, autoGrow, formatTime,
 } from './common.js';
 
 const app = document.getElementById('inbox-app');
 const username = app.dataset.username;
+const maxContent = Number(app.dataset.maxContent) || 4000;
 const inbox = document.getElementById('inbox');
 const roomsEl = document.getElementById('rooms');
 const roomsEmpty = document.getElementById('rooms-empty');
@@ -15,6 +16,7 @@ const filter = document.getElementById('filter');
 const offline = document.getElementById('offline');
 const convo = document.getElementById('convo');
 const convoEmpty = document.getElementById('convo-empty');
+const convoNotice = document.getElementById('convo-notice');
 const log = document.getElementById('log');
 const more = document.getElementById('more');
 const typingEl = document.getElementById('typing');
@@ -66,13 +68,14 @@ function time(r) {
 
 /** Merges what the server says about a room into our state. */
 function upsertRoom(r) {
-  if (!r || !r.consumer) return null;
+  if (!r || typeof r.consumer !== 'string' || !r.consumer) return null;
   const old = rooms.get(r.consumer) || {};
   const merged = { ...old, ...r };
-  if (Array.isArray(r.messages) && r.messages.length) {
-    const last = r.messages[r.messages.length - 1];
+  const msgs = Array.isArray(r.messages) ? r.messages.filter(isMessage) : [];
+  if (msgs.length) {
+    const last = msgs[msgs.length - 1];
     if (!merged.last_message || last.id >= merged.last_message.id) merged.last_message = last;
-    for (const m of r.messages) counted.add(m.id);
+    for (const m of msgs) counted.add(m.id);
   }
   delete merged.messages;
   if (merged.last_message && merged.last_message.created && !merged.last_activity) merged.last_activity = merged.last_message.created;
@@ -100,7 +103,7 @@ function renderRooms() {
     const av = document.createElement('span');
     av.className = 'room-avatar' + (r.online ? ' is-online' : '');
     av.style.setProperty('background', `hsl(${avatarHue(r.consumer)} 55% 55%)`);
-    av.textContent = displayName(r).replace(/^Visitor /, '').charAt(0);
+    av.textContent = [...displayName(r).replace(/^Visitor /, '')][0] || '?';
     av.setAttribute('aria-hidden', 'true');
     const main = document.createElement('span');
     main.className = 'room-main';
@@ -165,9 +168,10 @@ const roomSock = new ReconnectingSocket(`/ws/room/${encodeURIComponent(username)
     switch (msg.command) {
       case 'rooms': {
         // The full list: rooms deleted meanwhile drop out.
-        const keep = new Set((msg.rooms || []).map((r) => r.consumer));
+        if (!Array.isArray(msg.rooms)) break;
+        const keep = new Set(msg.rooms.map((r) => r && r.consumer));
         for (const c of [...rooms.keys()]) if (!keep.has(c) && c !== openConsumer) rooms.delete(c);
-        for (const r of msg.rooms || []) upsertRoom(r);
+        for (const r of msg.rooms) upsertRoom(r);
         renderRooms();
         if (!openConsumer) {
           const want = decodeURIComponent((location.hash.match(/^#c=(.+)$/) || [])[1] || '');
@@ -226,7 +230,7 @@ async function checkSignedIn() {
  * @param {boolean} [batch] leave the list of rooms for the caller to render
  */
 function onNewMessage(m, batch) {
-  if (!m || typeof m.id !== 'number') return;
+  if (!isMessage(m)) return;
   const consumer = typeof m.room === 'string' ? m.room.slice(m.room.indexOf(' ') + 1) : '';
   if (consumer === openConsumer) {
     list.add(m);
@@ -255,9 +259,11 @@ function onNewMessage(m, batch) {
 // ---- alerts: sound and notifications ----------------------------------------
 
 let audio = null;
-soundBox.checked = localStorage.getItem('livechat-sound') === 'on';
+// Storage may be blocked (reading it throws): the choice then lasts as
+// long as the page.
+try { soundBox.checked = localStorage.getItem('livechat-sound') === 'on'; } catch (e) { /* storage off */ }
 soundBox.addEventListener('change', () => {
-  localStorage.setItem('livechat-sound', soundBox.checked ? 'on' : 'off');
+  try { localStorage.setItem('livechat-sound', soundBox.checked ? 'on' : 'off'); } catch (e) { /* storage off */ }
   if (soundBox.checked) beep();
 });
 
@@ -319,7 +325,7 @@ function renderConvoHead() {
   const av = document.getElementById('convo-avatar');
   av.className = 'room-avatar' + (r.online ? ' is-online' : '');
   av.style.setProperty('background', `hsl(${avatarHue(r.consumer)} 55% 55%)`);
-  av.textContent = displayName(r).replace(/^Visitor /, '').charAt(0);
+  av.textContent = [...displayName(r).replace(/^Visitor /, '')][0] || '?';
 }
 
 function openRoom(consumer) {
@@ -342,6 +348,7 @@ function openRoom(consumer) {
         // The first load is one page; after a reconnect, catch up on up to
         // 200 (the server's default), deduplicated by id.
         fetches = ['latest'];
+        more.hidden = true; // an older page asked for on the old socket died with it
         chat.send(loaded ? { command: 'fetch_messages' } : { command: 'fetch_messages', limit: 50 });
         for (const [clientId, p] of list.pending) {
           if (!clientId.startsWith('upload-')) chat.send({ command: 'new_message', message: { content: p.content, client_id: clientId } });
@@ -352,6 +359,7 @@ function openRoom(consumer) {
   }
   convo.hidden = false;
   convoEmpty.hidden = true;
+  convoNotice.hidden = true;
   inbox.classList.add('has-open');
   const r = rooms.get(consumer);
   r.unread = 0;
@@ -363,7 +371,7 @@ function onChatFrame(msg) {
   switch (msg.command) {
     case 'messages': {
       const kind = fetches.shift() || 'latest';
-      const msgs = Array.isArray(msg.messages) ? msg.messages : [];
+      const msgs = Array.isArray(msg.messages) ? msg.messages.filter(isMessage) : [];
       if (kind === 'older') {
         list.prepend(msgs);
         hasMore = !!msg.has_more;
@@ -396,6 +404,9 @@ function onChatFrame(msg) {
       break;
     case 'error':
       console.warn('livechat:', msg.error, msg.detail);
+      if (msg.error === 'not_found') {
+        closeDeleted('This conversation was deleted (in another tab or on another device).');
+      }
       break;
   }
 }
@@ -446,6 +457,12 @@ text.addEventListener('input', () => setTyping(text.value.trim() !== ''));
 function send() {
   const content = text.value.trim();
   if (!content || !chat) return;
+  if ([...content].length > maxContent) {
+    // The server would refuse it (bad_field, naming no client_id).
+    showTyping(false);
+    typingEl.textContent = `Your reply is too long: at most ${maxContent} characters.`;
+    return;
+  }
   const clientId = uuid();
   list.addPending(clientId, content);
   chat.send({ command: 'new_message', message: { content, client_id: clientId } });
@@ -469,6 +486,7 @@ attach.addEventListener('change', async () => {
   attach.value = '';
   for (const f of files) {
     const m = await sendFileWithProgress(list, f, `${username} ${openConsumer}`);
+    if (m && m.author !== username) checkSignedIn(); // taken for a visitor's upload
     if (m) onNewMessage(m);
   }
 });
@@ -485,19 +503,32 @@ document.getElementById('delete').addEventListener('click', async () => {
   if (!confirm(`Delete the conversation with ${displayName(r)}? Its messages and files are erased for good.`)) return;
   if (chat) chat.close();
   chat = null;
-  const res = await api('DELETE', `/chatbot/api/rooms/${encodeURIComponent(consumer)}`);
+  const res = await adminApi('DELETE', `/chatbot/api/rooms/${encodeURIComponent(consumer)}`);
+  if (res.status === 401) return; // on the way to the sign-in page
   if (!res.ok && res.status !== 404) {
     alert(res.data.detail || 'The conversation could not be deleted.');
     openConsumer = null;
     openRoom(consumer);
     return;
   }
-  rooms.delete(consumer);
+  closeDeleted('');
+});
+
+/**
+ * Closes the open conversation, which no longer exists, and drops it from
+ * the list; notice says why, when it was not this tab's doing.
+ */
+function closeDeleted(notice) {
+  if (chat) chat.close();
+  chat = null;
+  rooms.delete(openConsumer);
   openConsumer = null;
   list.clear();
   convo.hidden = true;
   convoEmpty.hidden = false;
+  convoNotice.textContent = notice;
+  convoNotice.hidden = !notice;
   inbox.classList.remove('has-open');
   history.replaceState(null, '', location.pathname);
   renderRooms();
-});
+}
