@@ -20,6 +20,8 @@ type Server struct {
 	sessions *scs.SessionManager
 	store    *sessionStore
 	hub      *Hub
+	chat     *chatStore
+	writer   *msgWriter
 	throttle *loginThrottle
 	// dummyHash is compared against when a login names an unknown user, so
 	// that costs the same time as a wrong password.
@@ -49,6 +51,12 @@ func NewServer(cfg Config, db *DB, logger *slog.Logger) *Server {
 		s.writeError(w, r, err)
 	}
 	s.hub = NewHub()
+	chat, err := newChatStore(context.Background(), db)
+	if err != nil {
+		panic("prepare chat statements: " + err.Error()) // a bug in our SQL
+	}
+	s.chat = chat
+	s.writer = newMsgWriter(chat, logger, 0, s.publishOp)
 	s.handler = s.routes()
 	return s
 }
@@ -59,6 +67,8 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Close stops background work. The caller closes the database afterwards.
 func (s *Server) Close() {
 	s.CloseSockets()
+	s.writer.Close()
+	s.chat.Close()
 	s.store.stop()
 }
 

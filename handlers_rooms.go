@@ -1,0 +1,149 @@
+package main
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Room list and history paging limits.
+const (
+	defaultPage = 50
+	maxPage     = 200
+)
+
+// pageLimit reads ?limit= (default defaultPage, at most maxPage).
+func pageLimit(r *http.Request) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return defaultPage, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, fieldErrors(map[string]string{"limit": "Must be a positive number."})
+	}
+	return min(n, maxPage), nil
+}
+
+// handleListRooms handles "GET /chatbot/api/rooms": the account's rooms,
+// newest activity first. before is the last_activity of the previous
+// page's last room (RFC 3339).
+func (s *Server) handleListRooms(w http.ResponseWriter, r *http.Request, u *User) {
+	limit, err := pageLimit(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var before int64
+	if v := r.URL.Query().Get("before"); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			s.writeError(w, r, fieldErrors(map[string]string{"before": "Must be a time like 2025-01-02T15:04:05.000Z (a room's last_activity)."}))
+			return
+		}
+		before = t.UnixMilli()
+	}
+	rows, last, more, err := s.chat.RoomSummaries(r.Context(), u.ID, u.Username, before, limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ids := make([]int64, len(rows))
+	for i, rr := range rows {
+		ids[i] = rr.ID
+	}
+	online := s.hub.VisitorsOnline(ids)
+	rooms := make([]RoomSummary, len(rows))
+	for i, rr := range rows {
+		rooms[i] = RoomSummary{Consumer: rr.Consumer, ConsumerEmail: rr.Email, LastMessage: last[rr.ID],
+			Unread: rr.Unread, Online: online[i], Created: formatTime(rr.Created), LastActivity: formatTime(rr.LastActivity)}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"rooms": rooms, "has_more": more})
+}
+
+// roomOf finds the signed-in account's room named by {consumer}.
+func (s *Server) roomOf(r *http.Request, u *User) (*roomRow, error) {
+	consumer := r.PathValue("consumer")
+	if !consumerRE.MatchString(consumer) {
+		return nil, errorf(http.StatusNotFound, "There is no such conversation.")
+	}
+	room, err := s.chat.RoomByConsumer(r.Context(), u.ID, consumer)
+	if errors.Is(err, errNotFound) {
+		return nil, errorf(http.StatusNotFound, "There is no such conversation.")
+	}
+	return room, err
+}
+
+// handleRoomMessages handles "GET /chatbot/api/rooms/{consumer}/messages":
+// a page of history, oldest first; before is a message id.
+func (s *Server) handleRoomMessages(w http.ResponseWriter, r *http.Request, u *User) {
+	room, err := s.roomOf(r, u)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	limit, err := pageLimit(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var before int64
+	if v := r.URL.Query().Get("before"); v != "" {
+		if before, err = strconv.ParseInt(v, 10, 64); err != nil || before < 1 {
+			s.writeError(w, r, fieldErrors(map[string]string{"before": "Must be a message id."}))
+			return
+		}
+	}
+	msgs, more, err := s.chat.MessagesPage(r.Context(), room.ID, roomName(u.Username, room.Consumer), before, limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"messages": msgs, "has_more": more})
+}
+
+// roomExport is the JSON document of a conversation export.
+type roomExport struct {
+	Username      string    `json:"username"`
+	Consumer      string    `json:"consumer"`
+	ConsumerEmail string    `json:"consumer_email"`
+	Created       string    `json:"created"`
+	LastActivity  string    `json:"last_activity"`
+	Exported      string    `json:"exported"`
+	Messages      []Message `json:"messages"`
+}
+
+// handleExportRoom handles "GET /chatbot/api/rooms/{consumer}/export": the
+// whole conversation as a JSON download. Files appear as their URLs.
+func (s *Server) handleExportRoom(w http.ResponseWriter, r *http.Request, u *User) {
+	room, err := s.roomOf(r, u)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	msgs, err := s.chat.AllMessages(r.Context(), room.ID, roomName(u.Username, room.Consumer))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Disposition", `attachment; filename="conversation-`+room.Consumer+`.json"`)
+	writeJSON(w, http.StatusOK, roomExport{Username: u.Username, Consumer: room.Consumer, ConsumerEmail: room.Email,
+		Created: formatTime(room.Created), LastActivity: formatTime(room.LastActivity),
+		Exported: formatTime(s.db.nowMillis()), Messages: msgs})
+}
+
+// handleDeleteRoom handles "DELETE /chatbot/api/rooms/{consumer}": the
+// room, its messages and its files are erased.
+func (s *Server) handleDeleteRoom(w http.ResponseWriter, r *http.Request, u *User) {
+	room, err := s.roomOf(r, u)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.db.DeleteRoom(r.Context(), room.ID); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

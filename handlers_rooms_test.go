@@ -1,0 +1,260 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type roomsPage struct {
+	Rooms   []RoomSummary `json:"rooms"`
+	HasMore bool          `json:"has_more"`
+}
+
+type messagesPage struct {
+	Messages []Message `json:"messages"`
+	HasMore  bool      `json:"has_more"`
+}
+
+// TestRoomsAPI: the inbox's REST side — list, paging, history, export,
+// delete.
+func TestRoomsAPI(t *testing.T) {
+	env := chatTestServer(t, nil)
+	// A clock that moves a second per reading, so that no two rooms share
+	// a last_activity (paging by last_activity cannot split ties).
+	var mu sync.Mutex
+	clock := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	env.db.now = func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		clock = clock.Add(time.Second)
+		return clock
+	}
+	admin := env.chatSignup("acme")
+	other := env.chatSignup("other")
+
+	// Five rooms; each visitor writes (i+1) messages, one stays online.
+	var online *wsClient
+	for i := range 5 {
+		v := env.dialWS(fmt.Sprintf("/ws/chat/acme/v%d", i), nil)
+		for j := range i + 1 {
+			v.say(fmt.Sprintf("v%d says %d", i, j))
+		}
+		if i == 2 {
+			online = v
+		} else {
+			v.conn.CloseNow()
+		}
+	}
+	waitFor(t, "sockets to close", func() bool { return env.srv.hub.Count() == 1 })
+	reg := env.dialWS("/ws/room/acme", nil)
+	reg.send(map[string]any{"command": "new_room", "consumer": "v2", "email": "v2@example.com"})
+	reg.expect("room_exists")
+
+	var page roomsPage
+	env.getJSON(admin, "/chatbot/api/rooms?limit=2", http.StatusOK, &page)
+	if len(page.Rooms) != 2 || !page.HasMore || page.Rooms[0].Consumer != "v4" || page.Rooms[1].Consumer != "v3" {
+		t.Fatalf("first page = %+v", page)
+	}
+	r4 := page.Rooms[0]
+	if r4.Unread != 5 || r4.LastMessage == nil || r4.LastMessage.Content != "v4 says 4" || r4.LastMessage.Room != "acme v4" || r4.Online {
+		t.Fatalf("room v4 = %+v (last %+v)", r4, r4.LastMessage)
+	}
+	var all []RoomSummary
+	all = append(all, page.Rooms...)
+	for page.HasMore {
+		before := page.Rooms[len(page.Rooms)-1].LastActivity
+		page = roomsPage{}
+		env.getJSON(admin, "/chatbot/api/rooms/?limit=2&before="+url.QueryEscape(before), http.StatusOK, &page)
+		all = append(all, page.Rooms...)
+	}
+	if len(all) != 5 {
+		t.Fatalf("paged through %d rooms, want 5", len(all))
+	}
+	for i, r := range all {
+		if want := fmt.Sprintf("v%d", 4-i); r.Consumer != want {
+			t.Fatalf("room %d = %s, want %s", i, r.Consumer, want)
+		}
+		if r.Consumer == "v2" && (!r.Online || r.ConsumerEmail != "v2@example.com") {
+			t.Fatalf("room v2 = %+v", r)
+		}
+	}
+	env.getJSON(other, "/chatbot/api/rooms", http.StatusOK, &page)
+	if len(page.Rooms) != 0 {
+		t.Fatalf("another account sees %d rooms", len(page.Rooms))
+	}
+	env.getJSON(nil, "/chatbot/api/rooms", http.StatusUnauthorized, nil)
+	env.getJSON(admin, "/chatbot/api/rooms?limit=0", http.StatusBadRequest, nil)
+	env.getJSON(admin, "/chatbot/api/rooms?limit=x", http.StatusBadRequest, nil)
+	env.getJSON(admin, "/chatbot/api/rooms?before=yesterday", http.StatusBadRequest, nil)
+	env.getJSON(admin, "/chatbot/api/rooms?limit=1000", http.StatusOK, &page)
+	if len(page.Rooms) != 5 {
+		t.Fatalf("limit over 200 is capped, not refused: %d rooms", len(page.Rooms))
+	}
+
+	// History.
+	var msgs messagesPage
+	env.getJSON(admin, "/chatbot/api/rooms/v4/messages?limit=3", http.StatusOK, &msgs)
+	if len(msgs.Messages) != 3 || !msgs.HasMore || msgs.Messages[0].Content != "v4 says 2" || msgs.Messages[2].Content != "v4 says 4" {
+		t.Fatalf("messages = %+v", msgs)
+	}
+	env.getJSON(admin, fmt.Sprintf("/chatbot/api/rooms/v4/messages/?before=%d", msgs.Messages[0].ID), http.StatusOK, &msgs)
+	if len(msgs.Messages) != 2 || msgs.HasMore || msgs.Messages[0].Content != "v4 says 0" {
+		t.Fatalf("older messages = %+v", msgs)
+	}
+	env.getJSON(admin, "/chatbot/api/rooms/nobody/messages", http.StatusNotFound, nil)
+	env.getJSON(other, "/chatbot/api/rooms/v4/messages", http.StatusNotFound, nil)
+	env.getJSON(admin, "/chatbot/api/rooms/v4/messages?before=x", http.StatusBadRequest, nil)
+	env.getJSON(nil, "/chatbot/api/rooms/v4/messages", http.StatusUnauthorized, nil)
+
+	// Export.
+	var export roomExport
+	resp := env.getJSON(admin, "/chatbot/api/rooms/v4/export", http.StatusOK, &export)
+	if cd := resp.Header.Get("Content-Disposition"); !strings.HasPrefix(cd, "attachment;") || !strings.Contains(cd, "v4") {
+		t.Fatalf("Content-Disposition = %q", cd)
+	}
+	if export.Consumer != "v4" || export.Username != "acme" || len(export.Messages) != 5 || export.Messages[0].Content != "v4 says 0" {
+		t.Fatalf("export = %+v", export)
+	}
+
+	// Delete: the room, its messages and its files are gone.
+	up, body := env.upload(nil, "acme v2", "photo.gif", gifBytes)
+	if up.StatusCode != http.StatusCreated {
+		t.Fatalf("upload: %d %s", up.StatusCode, body)
+	}
+	var fm Message
+	json.Unmarshal(body, &fm)
+	online.expect("new_message")
+	env.getJSON(nil, fm.File, http.StatusOK, nil)
+	del := func(c *http.Client, path string) int {
+		req, _ := http.NewRequest(http.MethodDelete, env.ts.URL+path, nil)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := del(other, "/chatbot/api/rooms/v2"); got != http.StatusNotFound {
+		t.Fatalf("delete by another account: %d", got)
+	}
+	if got := del(admin, "/chatbot/api/rooms/v2"); got != http.StatusNoContent {
+		t.Fatalf("delete: %d", got)
+	}
+	if got := del(admin, "/chatbot/api/rooms/v2/"); got != http.StatusNotFound {
+		t.Fatalf("second delete: %d", got)
+	}
+	env.getJSON(nil, fm.File, http.StatusNotFound, nil)
+	env.getJSON(admin, "/chatbot/api/rooms/v2/messages", http.StatusNotFound, nil)
+	var n int
+	env.db.reader.QueryRow("SELECT count(*) FROM messages m JOIN rooms r ON r.id = m.room_id WHERE r.consumer = 'v2'").Scan(&n)
+	var files int
+	env.db.reader.QueryRow("SELECT count(*) FROM files").Scan(&files)
+	if n != 0 || files != 0 {
+		t.Fatalf("after delete: %d messages, %d files", n, files)
+	}
+	// The visitor still connected to the deleted room is told so.
+	online.send(map[string]any{"command": "new_message", "message": map[string]any{"content": "hello?"}})
+	online.expectError("not_found")
+}
+
+// gifBytes is a 1×1 GIF.
+var gifBytes = []byte("GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+
+// TestChatFiles: uploads by the visitor and by the admin, broadcast and
+// serving rules, limits.
+func TestChatFiles(t *testing.T) {
+	env := chatTestServer(t, func(c *Config) { c.MaxUpload = 1000 })
+	admin := env.chatSignup("acme")
+	other := env.chatSignup("other")
+	inbox := env.dialWS("/ws/room/acme", admin)
+	vis := env.dialWS("/ws/chat/acme/v1", nil)
+	inbox.expect("new_room")
+	inbox.expect("presence")
+
+	// A visitor's image: inline.
+	resp, body := env.upload(nil, "acme v1", "../../cat picture.gif", gifBytes)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("upload: %d %s", resp.StatusCode, body)
+	}
+	var m Message
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Type != "image/gif" || m.Content != "cat picture.gif" || m.Author != "v1" || m.Room != "acme v1" ||
+		!strings.HasPrefix(m.File, "/files/") || m.ID < 1 {
+		t.Fatalf("message = %+v", m)
+	}
+	token := strings.Split(m.File, "/")[2]
+	if len(token) != 32 {
+		t.Fatalf("token %q is not 128 bits of hex", token)
+	}
+	for _, s := range []*wsClient{vis, inbox} {
+		if got := s.expect("new_message").msg(); got.num("id") != m.ID || got.str("file") != m.File || got.str("type") != "image/gif" {
+			t.Fatalf("broadcast = %v", got)
+		}
+	}
+	r := env.getJSON(nil, m.File, http.StatusOK, nil)
+	if r.Header.Get("Content-Type") != "image/gif" || !strings.HasPrefix(r.Header.Get("Content-Disposition"), "inline") ||
+		r.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("image headers = %v", r.Header)
+	}
+
+	// The admin's HTML file: an attachment, never rendered.
+	resp, body = env.upload(admin, "acme v1", "page.html", []byte("<html><script>alert(1)</script></html>"))
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("upload: %d %s", resp.StatusCode, body)
+	}
+	json.Unmarshal(body, &m)
+	if m.Author != "acme" || m.Type != "text/html" {
+		t.Fatalf("admin upload = %+v", m)
+	}
+	vis.expect("new_message")
+	inbox.expect("new_message")
+	r = env.getJSON(nil, m.File, http.StatusOK, nil)
+	if !strings.HasPrefix(r.Header.Get("Content-Disposition"), "attachment") || r.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("html headers = %v", r.Header)
+	}
+
+	// Signed in as another account is just a visitor.
+	resp, body = env.upload(other, "acme v1", "a.txt", []byte("hello"))
+	json.Unmarshal(body, &m)
+	if resp.StatusCode != http.StatusCreated || m.Author != "v1" {
+		t.Fatalf("other account upload: %d %+v", resp.StatusCode, m)
+	}
+	vis.expect("new_message")
+	inbox.expect("new_message")
+
+	for _, tc := range []struct {
+		name, room string
+		data       []byte
+		want       int
+	}{
+		{"too large", "acme v1", make([]byte, 1001), http.StatusRequestEntityTooLarge},
+		{"no file", "acme v1", nil, http.StatusBadRequest},
+		{"empty file", "acme v1", []byte{}, http.StatusBadRequest},
+		{"no room", "", []byte("x"), http.StatusBadRequest},
+		{"bad room", "acme", []byte("x"), http.StatusBadRequest},
+		{"bad consumer", "acme bad!id", []byte("x"), http.StatusBadRequest},
+		{"unknown account", "nobody v1", []byte("x"), http.StatusNotFound},
+		{"unknown room", "acme v9", []byte("x"), http.StatusNotFound},
+	} {
+		resp, body := env.upload(nil, tc.room, "f.bin", tc.data)
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: status %d, want %d: %s", tc.name, resp.StatusCode, tc.want, body)
+		}
+	}
+	vis.probe() // the refused uploads broadcast nothing
+	inbox.probeRooms()
+
+	env.getJSON(nil, "/files/"+token+"/other-name.gif", http.StatusNotFound, nil)
+	env.getJSON(nil, "/files/00000000000000000000000000000000/x", http.StatusNotFound, nil)
+	env.getJSON(nil, "/files/short/x", http.StatusNotFound, nil)
+}
