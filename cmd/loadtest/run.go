@@ -52,7 +52,8 @@ type adminState struct {
 	seen      []seqSet // per visitor
 	distinct  atomic.Int64
 	dups      int64
-	latencies []time.Duration // for messages sent after the warm-up
+	latencies []time.Duration // for messages sent after the warm-up, from the scheduled time
+	fromSend  []time.Duration // the same from the actual send time
 	commands  map[string]int
 	errors    map[string]int
 	lastRecv  time.Duration
@@ -80,6 +81,7 @@ type Report struct {
 	EchoDuplicates    int64          `json:"duplicates_room"`
 	MsgsPerSec        float64        `json:"msgs_per_s"`
 	Latency           Summary        `json:"latency_visitor_to_admin"`
+	LatencyFromSend   Summary        `json:"latency_from_actual_send"`
 	SendLag           *Summary       `json:"send_lag,omitempty"`
 	EchoRTT           *Summary       `json:"echo_rtt,omitempty"`
 	Errors            map[string]int `json:"errors"`
@@ -341,6 +343,7 @@ func (o *runOpts) run(ctx context.Context) (*Report, error) {
 	}
 	rep.EchoLost = total - rep.EchoDelivered
 	rep.Latency = summarize(adm.latencies)
+	rep.LatencyFromSend = summarize(adm.fromSend)
 	if len(lags) > 0 {
 		s := summarize(lags)
 		rep.SendLag = &s
@@ -431,6 +434,9 @@ func (o *runOpts) adminLoop(ctx context.Context, c *websocket.Conn, adm *adminSt
 		if t >= o.warmup {
 			lat := now.Sub(base.Add(t))
 			adm.latencies = append(adm.latencies, lat)
+			if _, _, ta, ok := parseClientID(actualField(b)); ok {
+				adm.fromSend = append(adm.fromSend, now.Sub(base.Add(ta)))
+			}
 			if t < o.warmup+o.duration {
 				adm.measured++
 			}
@@ -438,12 +444,29 @@ func (o *runOpts) adminLoop(ctx context.Context, c *websocket.Conn, adm *adminSt
 	}
 }
 
-// frame builds a new_message frame for seq at t.
-func (o *runOpts) frame(buf []byte, v *visitor, seq int, t time.Duration) []byte {
+// actualField returns the "L<v>.<seq>.<actual send time>" that frame
+// puts in the content after "@", or nil.
+func actualField(b []byte) []byte {
+	c := jsonStringField(b, `"content":"`)
+	i := bytes.IndexByte(c, '@')
+	if i < 0 {
+		return nil
+	}
+	c = c[i+1:]
+	if j := bytes.IndexByte(c, ' '); j >= 0 {
+		c = c[:j]
+	}
+	return c
+}
+
+// frame builds a new_message frame for seq due at t; the content also
+// carries the actual send time, so latency can be shown both ways.
+func (o *runOpts) frame(buf []byte, v *visitor, seq int, t time.Duration, base time.Time) []byte {
 	buf = append(buf[:0], `{"command":"new_message","message":{"content":"`...)
 	start := len(buf)
-	buf = append(buf, "load "...)
-	buf = appendClientID(buf, v.idx, seq, t)
+	buf = append(buf, "load @"...)
+	buf = appendClientID(buf, v.idx, seq, time.Since(base))
+	buf = append(buf, ' ')
 	for len(buf)-start < o.contentBytes {
 		buf = append(buf, '.')
 	}
@@ -475,7 +498,7 @@ func (o *runOpts) openSender(ctx context.Context, v *visitor, j, n int, base tim
 		if t >= o.warmup {
 			v.lags = append(v.lags, time.Since(base.Add(t)))
 		}
-		buf = o.frame(buf, v, m, t)
+		buf = o.frame(buf, v, m, t, base)
 		if err := v.conn.Write(ctx, websocket.MessageText, buf); err != nil {
 			if ctx.Err() == nil {
 				errs.add(errKind("visitor write", err))
@@ -541,7 +564,7 @@ func (o *runOpts) closedSender(ctx context.Context, v *visitor, base time.Time, 
 			time.Sleep(-t)
 			t = time.Since(base)
 		}
-		buf = o.frame(buf, v, m, t)
+		buf = o.frame(buf, v, m, t, base)
 		if err := v.conn.Write(ctx, websocket.MessageText, buf); err != nil {
 			if ctx.Err() == nil {
 				errs.add(errKind("visitor write", err))
