@@ -96,3 +96,35 @@ func (w *procWatch) Stop() int64 {
 	defer w.mu.Unlock()
 	return w.maxRSS
 }
+
+// machineCPU returns the machine's busy and total CPU seconds so far, from
+// /proc/stat (all CPUs), so a report can show what other processes took.
+func machineCPU() (busy, total float64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	for i, x := range f[1:] {
+		v, _ := strconv.ParseFloat(x, 64)
+		if i >= 8 { // guest time is already counted in user
+			break
+		}
+		total += v
+		if i != 3 && i != 4 { // idle, iowait
+			busy += v
+		}
+	}
+	return busy / clockTicks, total / clockTicks
+}
+
+// loadAvg is the first field of /proc/loadavg.
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -88,7 +89,14 @@ type Report struct {
 	AdminFrames       map[string]int `json:"admin_frames"`
 	Server            *ServerUsage   `json:"server,omitempty"`
 	ToolCPUSeconds    float64        `json:"tool_cpu_s"`
-	ToolPeakRSSMiB    float64        `json:"tool_peak_rss_mib"`
+	// Machine is the whole machine during the measurement: busy cores, and
+	// how many of them went to processes other than the server and this
+	// tool (a busy neighbour inflates latency).
+	MachineBusyCores float64 `json:"machine_busy_cores"`
+	OtherCores       float64 `json:"other_processes_cores"`
+	LoadAvgStart     string  `json:"loadavg_start"`
+	LoadAvgEnd       string  `json:"loadavg_end"`
+	ToolPeakRSSMiB   float64 `json:"tool_peak_rss_mib"`
 }
 
 // ServerUsage is what /proc says about the server during the run.
@@ -259,7 +267,9 @@ func (o *runOpts) run(ctx context.Context) (*Report, error) {
 	base = time.Now().Add(50 * time.Millisecond)
 	baseSet.Store(true)
 	end := o.warmup + o.duration
-	var serverAtMeasure procStat
+	var serverAtMeasure, toolAtMeasure procStat
+	var busy0, total0 float64
+	rep.LoadAvgStart = loadAvg()
 	measureMark := make(chan struct{})
 	go func() {
 		select {
@@ -267,6 +277,8 @@ func (o *runOpts) run(ctx context.Context) (*Report, error) {
 			if o.pid > 0 {
 				serverAtMeasure, _ = readProc(o.pid)
 			}
+			toolAtMeasure = readSelf()
+			busy0, total0 = machineCPU()
 		case <-ctx.Done():
 		}
 		close(measureMark)
@@ -303,6 +315,17 @@ func (o *runOpts) run(ctx context.Context) (*Report, error) {
 	var serverAtEnd procStat
 	if o.pid > 0 {
 		serverAtEnd, _ = readProc(o.pid)
+	}
+	toolAtEnd := readSelf()
+	busy1, total1 := machineCPU()
+	rep.LoadAvgEnd = loadAvg()
+	if wall := (total1 - total0) / float64(runtime.NumCPU()); wall > 0 && total0 > 0 {
+		rep.MachineBusyCores = round3((busy1 - busy0) / wall)
+		others := (busy1 - busy0) - (toolAtEnd.CPU - toolAtMeasure.CPU)
+		if o.pid > 0 {
+			others -= serverAtEnd.CPU - serverAtMeasure.CPU
+		}
+		rep.OtherCores = round3(max(0, others) / wall)
 	}
 
 	// Drain: wait until the admin has seen everything sent, or give up.
@@ -643,6 +666,8 @@ func printReport(r *Report) {
 		fmt.Fprintf(&sb, "   server CPU %.2fs while sending, %.2fs measured = %.2f cores\n", s.CPUSeconds, s.CPUSecondsMeasured, s.CPUCoresMeasured)
 	}
 	fmt.Fprintf(&sb, "   load tool CPU %.2fs, peak RSS %.1f MiB\n", r.ToolCPUSeconds, r.ToolPeakRSSMiB)
+	fmt.Fprintf(&sb, "   machine (%d cores) busy %.2f cores while measuring, %.2f of them other processes; load average %s -> %s\n",
+		runtime.NumCPU(), r.MachineBusyCores, r.OtherCores, r.LoadAvgStart, r.LoadAvgEnd)
 	if len(r.Errors) == 0 {
 		sb.WriteString("   errors: none\n")
 	}
