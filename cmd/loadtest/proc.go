@@ -128,3 +128,22 @@ func loadAvg() string {
 	}
 	return f[0]
 }
+
+// waitQuiet waits up to limit for a second in which the machine is at
+// least 90% idle (other people's builds and tests skew latency figures),
+// and returns the busy fraction of the last second it saw.
+func waitQuiet(limit time.Duration) float64 {
+	deadline := time.Now().Add(limit)
+	for {
+		b0, t0 := machineCPU()
+		time.Sleep(time.Second)
+		b1, t1 := machineCPU()
+		busy := 0.0
+		if t1 > t0 {
+			busy = (b1 - b0) / (t1 - t0)
+		}
+		if busy < 0.10 || time.Now().After(deadline) {
+			return busy
+		}
+	}
+}

@@ -32,6 +32,7 @@ type runOpts struct {
 	contentBytes int
 	dialConc     int
 	label        string
+	waitQuiet    time.Duration
 	// echoCount counts distinct own echoes over all visitors.
 	echoCount atomic.Int64
 }
@@ -127,6 +128,7 @@ func cmdRun(args []string) error {
 	fs.IntVar(&o.contentBytes, "content-bytes", 40, "message content length")
 	fs.IntVar(&o.dialConc, "dial-concurrency", 200, "sockets dialled at once")
 	fs.StringVar(&o.label, "label", "", "a name for this run, echoed in the report")
+	fs.DurationVar(&o.waitQuiet, "wait-quiet", 0, "before sending, wait up to this long for the machine to be 90% idle for a second")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -261,6 +263,11 @@ func (o *runOpts) run(ctx context.Context) (*Report, error) {
 	var serverConnected procStat
 	if o.pid > 0 {
 		serverConnected, _ = readProc(o.pid)
+	}
+
+	if o.waitQuiet > 0 {
+		busy := waitQuiet(o.waitQuiet)
+		fmt.Fprintf(os.Stderr, "machine %.0f%% busy before sending\n", busy*100)
 	}
 
 	// Send.
