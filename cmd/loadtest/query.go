@@ -18,6 +18,7 @@ import (
 type queryOpts struct {
 	common
 	repeat      int
+	pid         int
 	histUser    string
 	histConsumr string
 }
@@ -39,6 +40,8 @@ type Timed struct {
 	FirstMs float64 `json:"first_ms"`
 	Summary
 	Bytes int `json:"bytes"`
+	// ServerCPUMs is the server's CPU time per call (user+system), with --pid.
+	ServerCPUMs float64 `json:"server_cpu_ms,omitempty"`
 }
 
 func cmdQuery(args []string) error {
@@ -46,6 +49,7 @@ func cmdQuery(args []string) error {
 	fs := flag.NewFlagSet("query", flag.ContinueOnError)
 	o.register(fs, 10*time.Minute)
 	fs.IntVar(&o.repeat, "repeat", 50, "calls of each kind (after one cold call)")
+	fs.IntVar(&o.pid, "pid", 0, "the server's process id: also report its CPU time per call (steadier than wall time on a busy machine)")
 	fs.StringVar(&o.histUser, "history-user", "", "account whose room is paged for the 200-message history (default --user)")
 	fs.StringVar(&o.histConsumr, "history-consumer", "", "that room's consumer (default: the account's most recent room)")
 	if err := fs.Parse(args); err != nil {
@@ -69,8 +73,8 @@ func cmdQuery(args []string) error {
 	}{{"fetch_rooms (admin socket)", rep.FetchRooms}, {"GET /chatbot/api/rooms?limit=50", rep.RESTRooms},
 		{"fetch_messages limit 200", rep.FetchMessages}, {"GET .../messages?limit=200", rep.RESTMessages}} {
 		if x.t != nil {
-			fmt.Fprintf(os.Stderr, "%-34s first %8.3f ms  p50 %8.3f  p99 %8.3f  max %8.3f  (%d calls, %d bytes)\n",
-				x.name, x.t.FirstMs, x.t.P50, x.t.P99, x.t.Max, x.t.N, x.t.Bytes)
+			fmt.Fprintf(os.Stderr, "%-34s first %8.3f ms  p50 %8.3f  p99 %8.3f  max %8.3f  server CPU/call %7.2f ms  (%d calls, %d bytes)\n",
+				x.name, x.t.FirstMs, x.t.P50, x.t.P99, x.t.Max, x.t.ServerCPUMs, x.t.N, x.t.Bytes)
 		}
 	}
 	fmt.Fprintf(os.Stderr, "fetch_rooms returned %d rooms, %d messages; history returned %d messages\n", rep.RoomsReturned, rep.MsgsInRooms, rep.HistoryCount)
@@ -81,7 +85,11 @@ func cmdQuery(args []string) error {
 func (o *queryOpts) timeIt(f func() (int, error)) (*Timed, error) {
 	var t Timed
 	var ds []time.Duration
+	var cpu0 procStat
 	for i := 0; i <= o.repeat; i++ {
+		if i == 1 && o.pid > 0 {
+			cpu0, _ = readProc(o.pid)
+		}
 		t0 := time.Now()
 		n, err := f()
 		d := time.Since(t0)
@@ -96,6 +104,10 @@ func (o *queryOpts) timeIt(f func() (int, error)) (*Timed, error) {
 		}
 	}
 	t.Summary = summarize(ds)
+	if o.pid > 0 && o.repeat > 0 {
+		cpu1, _ := readProc(o.pid)
+		t.ServerCPUMs = round3((cpu1.CPU - cpu0.CPU) * 1000 / float64(o.repeat))
+	}
 	return &t, nil
 }
 
