@@ -288,3 +288,99 @@ func floorMem() (goBytes, rss int64) {
 	}
 	return goBytes, rss
 }
+
+// BenchmarkFloorRelay is the chat's frame pattern with nothing else: 1000
+// clients each send a frame and wait for it to come back (closed loop, as
+// loadtest's P2), and the server also forwards every frame to one admin
+// connection through a queue and a writer goroutine, as the hub does. No
+// JSON, no SQLite: per message one client write, one server read, two
+// server writes and two client reads, i.e. the websocket floor of P2 on
+// this machine, with the load generator in the same process.
+func BenchmarkFloorRelay(b *testing.B) {
+	const clients = 1000
+	adminQ := make(chan []byte, 1<<16)
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		ctx := context.Background()
+		if r.URL.Path == "/admin" {
+			for m := range adminQ {
+				if err := c.Write(ctx, websocket.MessageText, m); err != nil {
+					return
+				}
+			}
+			return
+		}
+		// The visitor's own writer goroutine and queue, as in the server.
+		q := make(chan []byte, 64)
+		go func() {
+			for m := range q {
+				if c.Write(ctx, websocket.MessageText, m) != nil {
+					return
+				}
+			}
+		}()
+		defer close(q)
+		for {
+			_, p, err := c.Read(ctx)
+			if err != nil {
+				return
+			}
+			q <- p
+			adminQ <- p
+		}
+	}))
+	defer s.Close()
+	defer close(adminQ)
+	u := "ws" + strings.TrimPrefix(s.URL, "http")
+	ctx := context.Background()
+	admin, _, err := websocket.Dial(ctx, u+"/admin", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer admin.CloseNow()
+	conns := make([]*websocket.Conn, clients)
+	for i := range conns {
+		c, _, err := websocket.Dial(ctx, u+"/visitor", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.CloseNow()
+		conns[i] = c
+	}
+	per := (b.N + clients - 1) / clients
+	adminDone := make(chan struct{})
+	go func() {
+		defer close(adminDone)
+		for i := 0; i < per*clients; i++ {
+			if _, _, err := admin.Read(ctx); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	}()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < per; i++ {
+				if err := c.Write(ctx, websocket.MessageText, floorFrame); err != nil {
+					b.Error(err)
+					return
+				}
+				if _, _, err := c.Read(ctx); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	<-adminDone
+	b.ReportMetric(float64(per*clients)/b.Elapsed().Seconds(), "msgs/s")
+}
