@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,6 +58,7 @@ type adminState struct {
 	dups      int64
 	latencies []time.Duration // for messages sent after the warm-up, from the scheduled time
 	fromSend  []time.Duration // the same from the actual send time
+	perSecond []secondStat    // by scheduled send second
 	commands  map[string]int
 	errors    map[string]int
 	lastRecv  time.Duration
@@ -65,31 +68,34 @@ type adminState struct {
 
 // Report is the JSON line "run" prints.
 type Report struct {
-	Label             string         `json:"label,omitempty"`
-	Mode              string         `json:"mode"`
-	VisitorsWanted    int            `json:"visitors_wanted"`
-	VisitorsConnected int            `json:"visitors_connected"`
-	ConnectSeconds    float64        `json:"connect_s"`
-	Dial              Summary        `json:"dial"`
-	RateTarget        float64        `json:"rate_target,omitempty"`
-	DurationS         float64        `json:"duration_s"`
-	WarmupS           float64        `json:"warmup_s"`
-	Sent              int64          `json:"sent"`
-	Delivered         int64          `json:"delivered_admin"`
-	Lost              int64          `json:"lost_admin"`
-	Duplicates        int64          `json:"duplicates_admin"`
-	EchoDelivered     int64          `json:"delivered_room"`
-	EchoLost          int64          `json:"lost_room"`
-	EchoDuplicates    int64          `json:"duplicates_room"`
-	MsgsPerSec        float64        `json:"msgs_per_s"`
-	Latency           Summary        `json:"latency_visitor_to_admin"`
-	LatencyFromSend   Summary        `json:"latency_from_actual_send"`
-	SendLag           *Summary       `json:"send_lag,omitempty"`
-	EchoRTT           *Summary       `json:"echo_rtt,omitempty"`
-	Errors            map[string]int `json:"errors"`
-	AdminFrames       map[string]int `json:"admin_frames"`
-	Server            *ServerUsage   `json:"server,omitempty"`
-	ToolCPUSeconds    float64        `json:"tool_cpu_s"`
+	Label             string  `json:"label,omitempty"`
+	Mode              string  `json:"mode"`
+	VisitorsWanted    int     `json:"visitors_wanted"`
+	VisitorsConnected int     `json:"visitors_connected"`
+	ConnectSeconds    float64 `json:"connect_s"`
+	Dial              Summary `json:"dial"`
+	RateTarget        float64 `json:"rate_target,omitempty"`
+	DurationS         float64 `json:"duration_s"`
+	WarmupS           float64 `json:"warmup_s"`
+	Sent              int64   `json:"sent"`
+	Delivered         int64   `json:"delivered_admin"`
+	Lost              int64   `json:"lost_admin"`
+	Duplicates        int64   `json:"duplicates_admin"`
+	EchoDelivered     int64   `json:"delivered_room"`
+	EchoLost          int64   `json:"lost_room"`
+	EchoDuplicates    int64   `json:"duplicates_room"`
+	MsgsPerSec        float64 `json:"msgs_per_s"`
+	// WorstSeconds are the seconds (of scheduled send time, from the start
+	// of the warm-up) with the highest latency: periodic stalls show here.
+	WorstSeconds    []secondStat   `json:"worst_seconds"`
+	Latency         Summary        `json:"latency_visitor_to_admin"`
+	LatencyFromSend Summary        `json:"latency_from_actual_send"`
+	SendLag         *Summary       `json:"send_lag,omitempty"`
+	EchoRTT         *Summary       `json:"echo_rtt,omitempty"`
+	Errors          map[string]int `json:"errors"`
+	AdminFrames     map[string]int `json:"admin_frames"`
+	Server          *ServerUsage   `json:"server,omitempty"`
+	ToolCPUSeconds  float64        `json:"tool_cpu_s"`
 	// Machine is the whole machine during the measurement: busy cores, and
 	// how many of them went to processes other than the server and this
 	// tool (a busy neighbour inflates latency).
@@ -374,6 +380,7 @@ func (o *runOpts) run(ctx context.Context) (*Report, error) {
 	rep.EchoLost = total - rep.EchoDelivered
 	rep.Latency = summarize(adm.latencies)
 	rep.LatencyFromSend = summarize(adm.fromSend)
+	rep.WorstSeconds = worstSeconds(adm.perSecond, 8)
 	if len(lags) > 0 {
 		s := summarize(lags)
 		rep.SendLag = &s
@@ -464,6 +471,16 @@ func (o *runOpts) adminLoop(ctx context.Context, c *websocket.Conn, adm *adminSt
 		if t >= o.warmup {
 			lat := now.Sub(base.Add(t))
 			adm.latencies = append(adm.latencies, lat)
+			sec := int(t / time.Second)
+			for len(adm.perSecond) <= sec {
+				adm.perSecond = append(adm.perSecond, secondStat{Second: len(adm.perSecond)})
+			}
+			ps := &adm.perSecond[sec]
+			ps.N++
+			ps.MaxMs = max(ps.MaxMs, ms(lat))
+			if lat > 5*time.Millisecond {
+				ps.Over5ms++
+			}
 			if _, _, ta, ok := parseClientID(actualField(b)); ok {
 				adm.fromSend = append(adm.fromSend, now.Sub(base.Add(ta)))
 			}
@@ -626,6 +643,23 @@ func (o *runOpts) closedSender(ctx context.Context, v *visitor, base time.Time, 
 	}
 }
 
+// secondStat is the latency of the messages due in one second.
+type secondStat struct {
+	Second  int     `json:"s"`
+	N       int     `json:"n"`
+	MaxMs   float64 `json:"max_ms"`
+	Over5ms int     `json:"over_5ms"`
+}
+
+// worstSeconds returns the k seconds with the highest max latency, in time order.
+func worstSeconds(all []secondStat, k int) []secondStat {
+	s := slices.Clone(all)
+	slices.SortFunc(s, func(a, b secondStat) int { return cmp.Compare(b.MaxMs, a.MaxMs) })
+	s = s[:min(k, len(s))]
+	slices.SortFunc(s, func(a, b secondStat) int { return a.Second - b.Second })
+	return s
+}
+
 // closeKind names why a socket read ended.
 func closeKind(err error) string {
 	if code := websocket.CloseStatus(err); code != -1 {
@@ -661,6 +695,13 @@ func printReport(r *Report) {
 	}
 	fmt.Fprintf(&sb, "\n   visitor->admin latency ms: p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  (n=%d)\n",
 		r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.P999, r.Latency.Max, r.Latency.N)
+	if len(r.WorstSeconds) > 0 {
+		sb.WriteString("   worst seconds (s:max ms/over 5 ms):")
+		for _, w := range r.WorstSeconds {
+			fmt.Fprintf(&sb, " %d:%.0f/%d", w.Second, w.MaxMs, w.Over5ms)
+		}
+		sb.WriteString("\n")
+	}
 	if r.SendLag != nil {
 		fmt.Fprintf(&sb, "   send lag behind schedule ms: p50 %.3f  p99 %.3f  max %.3f\n", r.SendLag.P50, r.SendLag.P99, r.SendLag.Max)
 	}
