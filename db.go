@@ -100,18 +100,6 @@ func OpenDB(ctx context.Context, path, synchronous string) (*DB, error) {
 		writer.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	// A busy server interleaves many rooms, so every message lands on a
-	// different index page and a batch of n messages dirties ~2n pages.
-	// With SQLite's defaults (checkpoint every 1000 WAL pages, 2 MB page
-	// cache) nearly every group commit also ran a checkpoint and re-read
-	// evicted pages. A larger cache and a checkpoint every ~80 MB of WAL
-	// (truncated back to 64 MiB afterwards) measured +30% messages/s with
-	// 1000 rooms (docs/PERFORMANCE.md, P2). The writer pool is exactly one
-	// connection that never expires, so these per-connection pragmas stay.
-	if _, err := writer.ExecContext(ctx, "PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 20000; PRAGMA journal_size_limit = 67108864"); err != nil {
-		writer.Close()
-		return nil, fmt.Errorf("open database %s: %w", path, err)
-	}
 	reader, err := sql.Open("sqlite3", dsn(path, true, synchronous))
 	if err != nil {
 		writer.Close()
