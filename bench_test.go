@@ -1,16 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"nhooyr.io/websocket"
 )
 
 // benchDB opens a fresh database with one account and one room per
@@ -89,6 +93,7 @@ func BenchmarkMessageWriter(b *testing.B) {
 				}
 				wg.Wait()
 				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+				b.ReportMetric(float64(w.committed.Load())/float64(w.commits.Load()), "msgs/commit")
 			})
 		}
 	}
@@ -162,21 +167,116 @@ func BenchmarkFetchRooms(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		ids := make([]int64, len(rows))
-		for i, r := range rows {
-			ids[i] = r.ID
-		}
-		online := h.VisitorsOnline(ids)
-		out := make([]Room, len(rows))
+		online := h.VisitorsOnline(make([]int64, len(rows)))
+		frame := []byte(`{"command":"rooms","rooms":[`)
 		n := 0
 		for i, r := range rows {
-			out[i] = r.json(msgs[r.ID], online[i])
-			n += len(out[i].Messages)
+			if i > 0 {
+				frame = append(frame, ',')
+			}
+			frame = appendRoomJSON(frame, r, msgs[r.ID], online[i])
+			n += bytes.Count(msgs[r.ID], []byte(`{"id":`))
 		}
+		frame = append(frame, "]}"...)
 		if n != 50*1000 {
 			b.Fatalf("%d messages, want 50,000", n)
 		}
-		frame := encodeFrame(roomsFrame{Command: "rooms", Rooms: out})
 		b.SetBytes(int64(len(frame)))
+	}
+}
+
+// BenchmarkChatThroughput is the whole path over real sockets: 100
+// visitors send at once (each socket waits for its own commits, as the
+// server reads one frame at a time per socket), every message is stored
+// with group commit and delivered to its visitor and to one admin inbox
+// socket. Reports messages stored and delivered per second, for both
+// synchronous settings. Clients run on the same 2 cores as the server.
+func BenchmarkChatThroughput(b *testing.B) {
+	for _, syncMode := range []string{"NORMAL", "FULL"} {
+		b.Run(syncMode, func(b *testing.B) {
+			env := chatTestServer(b, func(c *Config) {
+				c.Synchronous = syncMode
+				c.PingInterval = time.Hour
+				c.AdminSendQueue = 1 << 20
+				c.SendQueue = 1 << 12
+			})
+			admin := env.chatSignup("acme")
+			const visitors = 100
+			var remaining atomic.Int64
+			done := make(chan struct{}, 1)
+			count := func(c *wsClient) {
+				for {
+					if _, _, err := c.conn.Read(context.Background()); err != nil {
+						return
+					}
+					if remaining.Add(-1) == 0 {
+						done <- struct{}{}
+					}
+				}
+			}
+			inbox := env.dialWS("/ws/room/acme", admin)
+			vs := make([]*wsClient, visitors)
+			for i := range vs {
+				vs[i] = env.dialWS(fmt.Sprintf("/ws/chat/acme/v%d", i), nil)
+			}
+			go count(inbox)
+			for _, v := range vs {
+				go count(v)
+			}
+			frame := []byte(`{"command":"new_message","message":{"content":"a message of ordinary length, say forty-odd characters"}}`)
+			remaining.Store(int64(2 * b.N))
+			b.ResetTimer()
+			start := time.Now()
+			var wg sync.WaitGroup
+			for i, v := range vs {
+				n := b.N / visitors
+				if i < b.N%visitors {
+					n++
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for range n {
+						if err := v.conn.Write(context.Background(), websocket.MessageText, frame); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			if b.N > 0 {
+				<-done
+			}
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+			b.ReportMetric(float64(env.srv.writer.committed.Load())/float64(env.srv.writer.commits.Load()), "msgs/commit")
+			b.StopTimer()
+		})
+	}
+}
+
+// BenchmarkSocketMemory opens 2,000 idle visitor chat sockets and reports
+// heap plus goroutine stacks per socket pair: the server's side and the
+// test client's side together, so the server's share is roughly half.
+func BenchmarkSocketMemory(b *testing.B) {
+	env := chatTestServer(b, func(c *Config) { c.PingInterval = time.Hour })
+	env.chatSignup("acme")
+	const sockets = 2000
+	inuse := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapInuse + m.StackInuse
+	}
+	before := inuse()
+	for i := range sockets {
+		c := env.dialWS(fmt.Sprintf("/ws/chat/acme/v%d", i%500), nil)
+		go c.conn.Read(context.Background()) // a reading client, as a browser is
+	}
+	b.ReportMetric(float64(inuse()-before)/sockets, "bytes/socket-pair")
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	b.Logf("goroutines %d, stack %d KiB, heap %d KiB", runtime.NumGoroutine(), m.StackInuse>>10, m.HeapInuse>>10)
+	for range b.N {
 	}
 }

@@ -36,8 +36,8 @@ func chatTestServer(t testing.TB, edit func(*Config)) *chatEnv {
 	cfg := DefaultConfig()
 	cfg.DBPath = filepath.Join(t.TempDir(), "livechat.db")
 	cfg.BcryptCost = bcrypt.MinCost
-	cfg.RateMessages = 0 // most tests are not about the rate limit
-	cfg.PingInterval = 200 * time.Millisecond
+	cfg.RateMessages = 0           // most tests are not about the rate limit
+	cfg.PingInterval = time.Minute // clients that stop reading must not be dropped mid-test
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -103,7 +103,11 @@ type wsClient struct {
 	name string
 }
 
-// dialWS opens a socket; client carries the cookies (nil: anonymous).
+// dialWS opens a socket; client carries the cookies (nil: anonymous). It
+// returns once the server has registered the socket: the handshake ends
+// before the server's hub knows the socket, so it sends a frame every
+// kind of socket answers (an empty object: unknown_command) and waits for
+// the answer.
 func (e *chatEnv) dialWS(path string, client *http.Client) *wsClient {
 	e.t.Helper()
 	c, resp, err := e.tryDial(path, client, nil)
@@ -114,6 +118,8 @@ func (e *chatEnv) dialWS(path string, client *http.Client) *wsClient {
 		}
 		e.t.Fatalf("dial %s: %v (status %d)", path, err, status)
 	}
+	c.send("{}")
+	c.expectError("unknown_command")
 	return c
 }
 

@@ -19,7 +19,10 @@ type Config struct {
 	Addr string
 	// DBPath is the SQLite file. Defaults to ./livechat.db (env LIVECHAT_DB).
 	DBPath string
-	// Synchronous is SQLite's PRAGMA synchronous: NORMAL (default) or FULL.
+	// Synchronous is SQLite's PRAGMA synchronous: FULL (default) or NORMAL.
+	// FULL syncs every commit, so a message once delivered survives a power
+	// loss; group commit shares that fsync among all the messages of a
+	// batch, which keeps FULL affordable (docs/PROTOCOL.md, "Durability").
 	Synchronous string
 	// TLSCert and TLSKey make the server speak HTTPS itself.
 	TLSCert, TLSKey string
@@ -76,7 +79,7 @@ func DefaultConfig() Config {
 	return Config{
 		Addr:            "127.0.0.1:8000",
 		DBPath:          "./livechat.db",
-		Synchronous:     "NORMAL",
+		Synchronous:     "FULL",
 		MaxBody:         64 << 10,
 		MaxPicture:      1 << 20,
 		MaxUpload:       5 << 20,

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"math"
 )
@@ -24,13 +25,14 @@ type roomRow struct {
 // Room is SPEC's Room: a conversation with its last messages, as sent over
 // the admin's room socket.
 type Room struct {
-	Consumer      string    `json:"consumer"`
-	ConsumerEmail string    `json:"consumer_email"`
-	Messages      []Message `json:"messages"`
-	Unread        int       `json:"unread"`
-	Online        bool      `json:"online"`
-	Created       string    `json:"created"`
-	LastActivity  string    `json:"last_activity"`
+	Consumer      string `json:"consumer"`
+	ConsumerEmail string `json:"consumer_email"`
+	// Messages is a JSON array of Message, oldest first.
+	Messages     json.RawMessage `json:"messages"`
+	Unread       int             `json:"unread"`
+	Online       bool            `json:"online"`
+	Created      string          `json:"created"`
+	LastActivity string          `json:"last_activity"`
 }
 
 // RoomSummary is SPEC's RoomSummary, the REST inbox's list entry.
@@ -61,10 +63,11 @@ func scanRoom(row interface{ Scan(...any) error }) (*roomRow, error) {
 	return &r, nil
 }
 
-// json renders a room with the given messages; online comes from the hub.
-func (r *roomRow) json(msgs []Message, online bool) Room {
+// json renders a room with the given messages (a JSON array; nil for
+// none); online comes from the hub.
+func (r *roomRow) json(msgs json.RawMessage, online bool) Room {
 	if msgs == nil {
-		msgs = []Message{}
+		msgs = json.RawMessage("[]")
 	}
 	return Room{Consumer: r.Consumer, ConsumerEmail: r.Email, Messages: msgs, Unread: r.Unread, Online: online,
 		Created: formatTime(r.Created), LastActivity: formatTime(r.LastActivity)}
@@ -102,20 +105,19 @@ func ensureRoomTx(ctx context.Context, tx *sql.Tx, userID int64, consumer, email
 }
 
 // RoomsWithMessages returns every room of an account, newest activity
-// first, each with its last roomMessages messages (oldest first). It is two
-// queries: the rooms, and all their recent messages through one join in
-// which each room's cut-off id is a bounded backward scan of the
-// (room_id, id) index, so 1,000 rooms cost 1,000 index seeks inside SQLite
-// rather than 1,000 round trips.
-func (st *chatStore) RoomsWithMessages(ctx context.Context, userID int64, username string) ([]*roomRow, map[int64][]Message, error) {
+// first, and for each room id its last roomMessages messages (oldest
+// first) as a ready JSON array. It is two queries: the rooms, and all
+// their recent messages through one join in which each room's cut-off id
+// is a bounded backward scan of the (room_id, id) index, so 1,000 rooms
+// cost 1,000 index seeks inside SQLite rather than 1,000 round trips. The
+// messages are written as JSON straight from the scan (jsonappend.go).
+func (st *chatStore) RoomsWithMessages(ctx context.Context, userID int64, username string) ([]*roomRow, map[int64][]byte, error) {
 	rooms, err := st.roomRows(ctx, "SELECT "+roomColumns+" FROM rooms WHERE user_id = ? ORDER BY last_activity DESC, id DESC", userID)
 	if err != nil {
 		return nil, nil, err
 	}
-	byID := make(map[int64]*roomRow, len(rooms))
 	names := make(map[int64]string, len(rooms))
 	for _, r := range rooms {
-		byID[r.ID] = r
 		names[r.ID] = roomName(username, r.Consumer)
 	}
 	rows, err := st.db.reader.QueryContext(ctx, `
@@ -128,24 +130,36 @@ func (st *chatStore) RoomsWithMessages(ctx context.Context, userID int64, userna
 		return nil, nil, err
 	}
 	defer rows.Close()
-	msgs := make(map[int64][]Message, len(rooms))
+	msgs := make(map[int64][]byte, len(rooms))
+	var cur int64 = -1
+	var list []byte
+	flush := func() {
+		if cur >= 0 {
+			msgs[cur] = append(list, ']')
+		}
+	}
 	for rows.Next() {
 		var roomID, created int64
 		var m Message
 		if err := rows.Scan(&roomID, &m.ID, &m.Author, &m.Content, &m.Type, &m.File, &m.ClientID, &created); err != nil {
 			return nil, nil, err
 		}
-		if _, ok := byID[roomID]; !ok {
+		name, ok := names[roomID]
+		if !ok {
 			continue // created after the first query
 		}
-		m.Created = formatTime(created)
-		m.Room = names[roomID]
-		list := msgs[roomID]
-		if list == nil {
-			list = make([]Message, 0, roomMessages)
+		if roomID != cur {
+			flush()
+			cur = roomID
+			list = make([]byte, 1, 256*roomMessages)
+			list[0] = '['
+		} else {
+			list = append(list, ',')
 		}
-		msgs[roomID] = append(list, m)
+		m.Room = name
+		list = appendMessageJSON(list, &m, created)
 	}
+	flush()
 	return rooms, msgs, rows.Err()
 }
 
@@ -168,33 +182,44 @@ func (st *chatStore) roomRows(ctx context.Context, query string, args ...any) ([
 
 // RoomSummaries returns one page of an account's rooms with last activity
 // strictly before before (0: from the newest), newest first, each with its
-// last message, and whether more remain.
+// last message (one join on last_message_id), and whether more remain.
 func (st *chatStore) RoomSummaries(ctx context.Context, userID int64, username string, before int64, limit int) ([]*roomRow, map[int64]*Message, bool, error) {
 	if before <= 0 {
 		before = math.MaxInt64
 	}
-	rooms, err := st.roomRows(ctx, "SELECT "+roomColumns+" FROM rooms WHERE user_id = ? AND last_activity < ? ORDER BY last_activity DESC, id DESC LIMIT ?",
-		userID, before, limit+1)
+	rows, err := st.db.reader.QueryContext(ctx, `
+		SELECT r.id, r.user_id, r.consumer, r.consumer_email, r.unread, r.admin_read_up_to, r.visitor_read_up_to,
+			coalesce(r.last_message_id, 0), r.created, r.last_activity,
+			m.id, m.author, m.content, m.type, m.file, m.client_id, m.created
+		FROM rooms r LEFT JOIN messages m ON m.id = r.last_message_id
+		WHERE r.user_id = ? AND r.last_activity < ?
+		ORDER BY r.last_activity DESC, r.id DESC LIMIT ?`, userID, before, limit+1)
 	if err != nil {
+		return nil, nil, false, err
+	}
+	defer rows.Close()
+	var rooms []*roomRow
+	last := map[int64]*Message{}
+	for rows.Next() {
+		var r roomRow
+		var id, created sql.NullInt64
+		var author, content, typ, file, clientID sql.NullString
+		if err := rows.Scan(&r.ID, &r.UserID, &r.Consumer, &r.Email, &r.Unread, &r.AdminRead, &r.VisitorRead, &r.LastMessage,
+			&r.Created, &r.LastActivity, &id, &author, &content, &typ, &file, &clientID, &created); err != nil {
+			return nil, nil, false, err
+		}
+		rooms = append(rooms, &r)
+		if id.Valid {
+			last[r.ID] = &Message{ID: id.Int64, Author: author.String, Content: content.String, Type: typ.String,
+				File: file.String, Room: roomName(username, r.Consumer), Created: formatTime(created.Int64), ClientID: clientID.String}
+		}
+	}
+	if err := rows.Err(); err != nil {
 		return nil, nil, false, err
 	}
 	more := len(rooms) > limit
 	if more {
 		rooms = rooms[:limit]
-	}
-	last := make(map[int64]*Message, len(rooms))
-	for _, r := range rooms {
-		if r.LastMessage == 0 {
-			continue
-		}
-		m, err := st.MessageInRoom(ctx, r.ID, r.LastMessage, roomName(username, r.Consumer))
-		if errors.Is(err, errNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, nil, false, err
-		}
-		last[r.ID] = m
 	}
 	return rooms, last, more, nil
 }
@@ -205,17 +230,21 @@ func (db *DB) SetRoomEmail(ctx context.Context, roomID int64, email string) erro
 	return err
 }
 
-// MarkRead records that one side has read a room up to message id upTo
-// (never moving backwards). When the admin reads, unread becomes the number
-// of the visitor's messages after upTo.
+// MarkRead records that one side has read a room up to message id upTo,
+// never moving backwards nor past the room's last message (a mark past it
+// would hide later messages from the unread count). When the admin reads,
+// unread becomes the number of the visitor's messages after the mark.
 func (db *DB) MarkRead(ctx context.Context, roomID int64, admin bool, upTo int64) error {
 	if admin {
-		_, err := db.writer.ExecContext(ctx, `UPDATE rooms SET admin_read_up_to = max(admin_read_up_to, ?),
-			unread = (SELECT count(*) FROM messages WHERE room_id = rooms.id AND id > max(rooms.admin_read_up_to, ?) AND author = rooms.consumer)
-			WHERE id = ?`, upTo, upTo, roomID)
+		_, err := db.writer.ExecContext(ctx, `UPDATE rooms SET
+			admin_read_up_to = max(admin_read_up_to, min(?1, coalesce(last_message_id, 0))),
+			unread = (SELECT count(*) FROM messages WHERE room_id = rooms.id
+				AND id > max(rooms.admin_read_up_to, min(?1, coalesce(rooms.last_message_id, 0))) AND author = rooms.consumer)
+			WHERE id = ?2`, upTo, roomID)
 		return err
 	}
-	_, err := db.writer.ExecContext(ctx, "UPDATE rooms SET visitor_read_up_to = max(visitor_read_up_to, ?) WHERE id = ?", upTo, roomID)
+	_, err := db.writer.ExecContext(ctx, `UPDATE rooms SET
+		visitor_read_up_to = max(visitor_read_up_to, min(?1, coalesce(last_message_id, 0))) WHERE id = ?2`, upTo, roomID)
 	return err
 }
 

@@ -254,6 +254,19 @@ func TestChatFiles(t *testing.T) {
 	vis.probe() // the refused uploads broadcast nothing
 	inbox.probeRooms()
 
+	// Names outside ASCII survive the URL round trip.
+	resp, body = env.upload(nil, "acme v1", "résumé 2025 (final).pdf", []byte("%PDF-1.4 hello"))
+	json.Unmarshal(body, &m)
+	if resp.StatusCode != http.StatusCreated || m.Type != "application/pdf" || m.Content != "résumé 2025 (final).pdf" {
+		t.Fatalf("pdf upload: %d %+v", resp.StatusCode, m)
+	}
+	vis.expect("new_message")
+	inbox.expect("new_message")
+	r = env.getJSON(nil, m.File, http.StatusOK, nil)
+	if cd := r.Header.Get("Content-Disposition"); !strings.HasPrefix(cd, "attachment") || !strings.Contains(cd, "r%C3%A9sum%C3%A9") {
+		t.Fatalf("pdf Content-Disposition = %q", cd)
+	}
+
 	env.getJSON(nil, "/files/"+token+"/other-name.gif", http.StatusNotFound, nil)
 	env.getJSON(nil, "/files/00000000000000000000000000000000/x", http.StatusNotFound, nil)
 	env.getJSON(nil, "/files/short/x", http.StatusNotFound, nil)

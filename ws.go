@@ -171,6 +171,8 @@ func (s *Server) handleChatSocket(w http.ResponseWriter, r *http.Request) {
 	s.serveSocket(c, online, offline)
 }
 
+// newClient makes a socket's state; admin room sockets, which carry every
+// room's traffic, get the larger queue.
 func (s *Server) newClient(conn *websocket.Conn, kind socketKind, admin bool, u *User) *client {
 	q := s.cfg.SendQueue
 	if kind == roomSocket && admin {
@@ -415,25 +417,31 @@ func knownCommand(cmd string) bool {
 }
 
 // cmdFetchRooms answers fetch_rooms: every room, newest activity first,
-// each with its last messages.
+// each with its last messages. The frame can be megabytes, so it is
+// written by hand rather than through encoding/json.
 func (s *Server) cmdFetchRooms(c *client) {
-	ctx := context.Background()
-	rows, msgs, err := s.chat.RoomsWithMessages(ctx, c.userID, c.username)
+	rows, msgs, err := s.chat.RoomsWithMessages(context.Background(), c.userID, c.username)
 	if err != nil {
-		s.log.Error("fetch_rooms", "err", err)
-		c.fail(errInternal, "The rooms could not be loaded.")
+		s.internal(c, "fetch_rooms", err)
 		return
 	}
 	ids := make([]int64, len(rows))
+	size := 64
 	for i, r := range rows {
 		ids[i] = r.ID
+		size += len(msgs[r.ID]) + 200
 	}
 	online := s.hub.VisitorsOnline(ids)
-	rooms := make([]Room, len(rows))
+	b := make([]byte, 0, size)
+	b = append(b, `{"command":"rooms","rooms":[`...)
 	for i, r := range rows {
-		rooms[i] = r.json(msgs[r.ID], online[i])
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendRoomJSON(b, r, msgs[r.ID], online[i])
 	}
-	c.push(encodeFrame(roomsFrame{Command: "rooms", Rooms: rooms}))
+	b = append(b, "]}"...)
+	c.push(b)
 }
 
 // cmdNewRoom answers a visitor's new_room (or room) on the room socket.

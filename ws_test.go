@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/cookiejar"
@@ -492,14 +493,36 @@ func TestChatDeadConnection(t *testing.T) {
 	// Without a Read call the client library never answers pings.
 	env.dialWS("/ws/chat/acme/ghost", nil)
 	waitFor(t, "the dead socket to be dropped", func() bool { return env.srv.hub.Count() == 0 })
-	// A reading client survives several ping intervals.
+	// A client that keeps reading (Read answers pings) survives many ping
+	// intervals: it keeps getting answers over ten of them.
 	v := env.dialWS("/ws/chat/acme/alive", nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { v.conn.Read(ctx) }() // answers pings, gets nothing else
-	time.Sleep(300 * time.Millisecond)
-	if env.srv.hub.Count() != 1 {
-		t.Fatal("a live socket was dropped")
+	frames := make(chan frame, 1)
+	go func() {
+		defer close(frames)
+		for {
+			_, b, err := v.conn.Read(context.Background())
+			if err != nil {
+				return
+			}
+			var f frame
+			json.Unmarshal(b, &f)
+			frames <- f
+		}
+	}()
+	for range 10 {
+		time.Sleep(50 * time.Millisecond)
+		v.send(map[string]any{"command": "fetch_messages"})
+		select {
+		case f, ok := <-frames:
+			if !ok || f.str("command") != "messages" {
+				t.Fatalf("live socket: got %v (open %v)", f, ok)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("live socket: no answer")
+		}
+	}
+	if n := env.srv.hub.Count(); n != 1 {
+		t.Fatalf("%d sockets open, want the live one", n)
 	}
 }
 
@@ -538,7 +561,10 @@ func TestChatShutdown(t *testing.T) {
 		t.Fatalf("%d sockets left", n)
 	}
 	// New sockets are refused once the hub is closed.
-	late := env.dialWS("/ws/chat/acme/v2", nil)
+	late, _, err := env.tryDial("/ws/chat/acme/v2", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	late.expectClose(websocket.StatusGoingAway)
 }
 
@@ -670,4 +696,58 @@ func TestChatAdminSessionRequired(t *testing.T) {
 	s = env.dialWS("/ws/room/acme", &http.Client{Jar: jar})
 	s.send(map[string]any{"command": "fetch_rooms"})
 	s.expectError("forbidden")
+}
+
+// TestChatRoomsMatchHistory: the messages fetch_rooms builds in SQL are
+// the ones fetch_messages encodes in Go, field for field, last 50 only.
+func TestChatRoomsMatchHistory(t *testing.T) {
+	env := chatTestServer(t, nil)
+	admin := env.chatSignup("acme")
+	vis := env.dialWS("/ws/chat/acme/v.1~x", nil)
+	tricky := []string{`quote " backslash \ slash / <b>&amp;</b>`, "tab\tnewline\nunicode é 😀 \u2028", "plain"}
+	for i := range 55 {
+		vis.send(map[string]any{"command": "new_message", "message": map[string]any{
+			"content": tricky[i%len(tricky)], "client_id": map[bool]any{true: fmt.Sprint("id-", i), false: nil}[i%2 == 0]}})
+		vis.expect("new_message")
+	}
+	if resp, body := env.upload(nil, "acme v.1~x", "ä b.txt", []byte("x")); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("upload: %d %s", resp.StatusCode, body)
+	}
+	vis.expect("new_message")
+	inbox := env.dialWS("/ws/room/acme", admin)
+	rooms := inbox.probeRooms()["rooms"].([]any)
+	got := rooms[0].(map[string]any)["messages"].([]any)
+	vis.send(map[string]any{"command": "fetch_messages", "limit": 50})
+	want := vis.expect("messages")["messages"].([]any)
+	if len(got) != 50 || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("fetch_rooms messages differ from fetch_messages:\n got %v\nwant %v", got, want)
+	}
+	for _, m := range got {
+		if _, ok := m.(map[string]any)["client_id"]; ok != (m.(map[string]any)["client_id"] != nil) {
+			t.Fatalf("client_id null in %v", m)
+		}
+	}
+}
+
+// TestChatReadMark: a read mark past the last message does not hide later
+// messages from the unread count; a mark that does not move is not news.
+func TestChatReadMark(t *testing.T) {
+	env := chatTestServer(t, nil)
+	admin := env.chatSignup("acme")
+	vis := env.dialWS("/ws/chat/acme/v", nil)
+	adminChat := env.dialWS("/ws/chat/acme/v", admin)
+	vis.say("one")
+	adminChat.expect("new_message")
+	adminChat.send(map[string]any{"command": "read", "up_to": 1_000_000})
+	vis.expect("read")
+	adminChat.send(map[string]any{"command": "read", "up_to": 1_000_000})
+	adminChat.probe()
+	vis.probe() // the repeated mark was not relayed
+	vis.say("two")
+	adminChat.expect("new_message")
+	var page roomsPage
+	env.getJSON(admin, "/chatbot/api/rooms", http.StatusOK, &page)
+	if len(page.Rooms) != 1 || page.Rooms[0].Unread != 1 {
+		t.Fatalf("rooms = %+v, want 1 unread", page.Rooms)
+	}
 }

@@ -1,0 +1,331 @@
+package main
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSignup(t *testing.T) {
+	ts := newTestServer(t)
+	c := ts.client()
+	r := c.must(http.StatusCreated, "POST", "/accounts/api/signup", map[string]string{
+		"username": "  Acme.Shop ", "password": "correct horse", "email": "owner@acme.example", "name": "Acme Shop"})
+	if r.JSON["detail"] != "success" {
+		t.Errorf("detail=%v", r.JSON["detail"])
+	}
+	u := r.JSON["user"].(map[string]any)
+	if u["username"] != "acme.shop" || u["email"] != "owner@acme.example" || u["name"] != "Acme Shop" {
+		t.Errorf("user=%v", u)
+	}
+	if _, err := time.Parse("2006-01-02T15:04:05.000Z", u["created"].(string)); err != nil {
+		t.Errorf("created %q is not RFC 3339 UTC with milliseconds", u["created"])
+	}
+	if _, ok := u["password"]; ok {
+		t.Error("user object carries a password")
+	}
+	// Signed in by signup; the cookie is HttpOnly and SameSite=Lax.
+	setCookie := r.Header.Get("Set-Cookie")
+	for _, want := range []string{"livechat_session=", "HttpOnly", "SameSite=Lax"} {
+		if !strings.Contains(setCookie, want) {
+			t.Errorf("Set-Cookie %q lacks %q", setCookie, want)
+		}
+	}
+	if strings.Contains(setCookie, "Secure") {
+		t.Errorf("Set-Cookie %q is Secure over plain HTTP", setCookie)
+	}
+	c.must(200, "GET", "/accounts/api/me", nil)
+
+	// The password is stored only as a bcrypt hash.
+	var hash string
+	ts.DB.reader.QueryRow("SELECT password_hash FROM users WHERE username='acme.shop'").Scan(&hash)
+	if !strings.HasPrefix(hash, "$2a$") || strings.Contains(hash, "correct horse") {
+		t.Errorf("stored hash %q is not bcrypt", hash)
+	}
+
+	// Taken, whatever the case.
+	r = ts.client().must(http.StatusConflict, "POST", "/accounts/api/signup", map[string]string{"username": "ACME.shop", "password": "another one"})
+	if r.FieldError("username") == "" || r.Detail() == "" {
+		t.Errorf("409 body: %s", r.Body)
+	}
+
+	// A browser form works too.
+	ts.client().must(http.StatusCreated, "POST", "/accounts/api/signup", "username=formuser&password=12345678")
+}
+
+func TestSignupValidation(t *testing.T) {
+	ts := newTestServer(t)
+	long := strings.Repeat("a", 33)
+	cases := []struct {
+		name  string
+		body  any
+		field string
+	}{
+		{"no username", map[string]string{"password": "12345678"}, "username"},
+		{"bad characters", map[string]string{"username": "acme shop", "password": "12345678"}, "username"},
+		{"unicode", map[string]string{"username": "äcme", "password": "12345678"}, "username"},
+		{"too long", map[string]string{"username": long, "password": "12345678"}, "username"},
+		{"short password", map[string]string{"username": "acme", "password": "1234567"}, "password"},
+		{"long password", map[string]string{"username": "acme", "password": strings.Repeat("p", 129)}, "password"},
+		{"bad email", map[string]string{"username": "acme", "password": "12345678", "email": "not an email"}, "email"},
+		{"long name", map[string]string{"username": "acme", "password": "12345678", "name": strings.Repeat("n", 101)}, "name"},
+		{"username not a string", map[string]any{"username": 12, "password": "12345678"}, "username"},
+	}
+	for _, r := range []string{"api", "details", "message", "consumeremail", "files", "static", "ws", "API"} {
+		cases = append(cases, struct {
+			name  string
+			body  any
+			field string
+		}{"reserved " + r, map[string]string{"username": r, "password": "12345678"}, "username"})
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := ts.client().must(http.StatusBadRequest, "POST", "/accounts/api/signup", tc.body)
+			if r.FieldError(tc.field) == "" {
+				t.Errorf("no error for field %q: %s", tc.field, r.Body)
+			}
+		})
+	}
+	var n int
+	ts.DB.reader.QueryRow("SELECT count(*) FROM users").Scan(&n)
+	if n != 0 {
+		t.Errorf("%d users created by invalid signups", n)
+	}
+	// The longest password is fine, and all of it counts.
+	c := ts.client()
+	c.must(http.StatusCreated, "POST", "/accounts/api/signup", map[string]string{"username": long[:32], "password": strings.Repeat("p", 128)})
+	c.must(http.StatusUnauthorized, "POST", "/accounts/api/login", map[string]string{"username": long[:32], "password": strings.Repeat("p", 127) + "q"})
+	c.must(http.StatusOK, "POST", "/accounts/api/login", map[string]string{"username": long[:32], "password": strings.Repeat("p", 128)})
+}
+
+func TestBadBodies(t *testing.T) {
+	ts := newTestServer(t)
+	c := ts.client()
+	cases := []struct {
+		name   string
+		body   any
+		ctype  string
+		status int
+	}{
+		{"empty", strings.NewReader(""), "application/json", 400},
+		{"not json", strings.NewReader("{nope"), "application/json", 400},
+		{"json array", strings.NewReader("[1,2]"), "application/json", 400},
+		{"over 64 KiB", strings.NewReader(`{"username":"` + strings.Repeat("a", 70<<10) + `"}`), "application/json", 413},
+		{"form over 64 KiB", strings.NewReader("username=" + strings.Repeat("a", 70<<10)), "application/x-www-form-urlencoded", 413},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := c.must(tc.status, "POST", "/accounts/api/signup", tc.body, "Content-Type", tc.ctype)
+			if r.Detail() == "" || strings.Contains(string(r.Body), "goroutine") {
+				t.Errorf("body %s", r.Body)
+			}
+		})
+	}
+}
+
+func TestLoginLogoutMe(t *testing.T) {
+	ts := newTestServer(t)
+	ts.client().signup("acme", "correct horse")
+
+	c := ts.client()
+	c.must(http.StatusUnauthorized, "GET", "/accounts/api/me", nil)
+	r := c.must(http.StatusUnauthorized, "POST", "/accounts/api/login", map[string]string{"username": "acme", "password": "wrong horse"})
+	if r.Detail() != "Username or password is incorrect" {
+		t.Errorf("detail %q", r.Detail())
+	}
+	r = c.must(http.StatusUnauthorized, "POST", "/accounts/api/login", map[string]string{"username": "nobody", "password": "wrong horse"})
+	if r.Detail() != "Username or password is incorrect" {
+		t.Errorf("unknown user detail %q", r.Detail())
+	}
+	c.must(http.StatusBadRequest, "POST", "/accounts/api/login", map[string]string{"username": "acme"})
+
+	// A session token planted before login is replaced (no fixation).
+	c.must(http.StatusUnauthorized, "POST", "/accounts/api/logout", nil)
+	r = c.must(http.StatusOK, "POST", "/accounts/api/login", map[string]string{"username": "ACME", "password": "correct horse"})
+	first := sessionCookie(r)
+	if first == "" {
+		t.Fatal("login set no session cookie")
+	}
+	if u := r.JSON["user"].(map[string]any); u["username"] != "acme" {
+		t.Errorf("user %v", u)
+	}
+	r = c.must(http.StatusOK, "POST", "/accounts/api/login", map[string]string{"username": "acme", "password": "correct horse"})
+	if second := sessionCookie(r); second == "" || second == first {
+		t.Errorf("session token not renewed at login: %q then %q", first, second)
+	}
+	c.must(http.StatusOK, "GET", "/accounts/api/me/", nil)
+
+	c.must(http.StatusNoContent, "POST", "/accounts/api/logout", nil)
+	c.must(http.StatusUnauthorized, "GET", "/accounts/api/me", nil)
+	var n int
+	ts.DB.reader.QueryRow("SELECT count(*) FROM sessions").Scan(&n)
+	if n != 1 { // the first client's signup session only
+		t.Errorf("%d sessions stored after logout, want 1", n)
+	}
+}
+
+func sessionCookie(r *response) string {
+	for _, c := range r.Header.Values("Set-Cookie") {
+		if v, ok := strings.CutPrefix(c, "livechat_session="); ok {
+			return strings.SplitN(v, ";", 2)[0]
+		}
+	}
+	return ""
+}
+
+// TestLoginThrottle: 10 failures in 15 minutes for one username, or from
+// one address, and the next attempt gets 429 with Retry-After, even with
+// the right password; the window then slides.
+func TestLoginThrottle(t *testing.T) {
+	ts := newTestServer(t)
+	ts.client().signup("acme", "correct horse")
+	c := ts.client()
+	for i := 0; i < 10; i++ {
+		c.must(http.StatusUnauthorized, "POST", "/accounts/api/login", map[string]string{"username": "acme", "password": "guess " + strconv.Itoa(i)})
+		ts.clock.Advance(time.Second)
+	}
+	r := c.must(http.StatusTooManyRequests, "POST", "/accounts/api/login", map[string]string{"username": "acme", "password": "correct horse"})
+	retry, err := strconv.Atoi(r.Header.Get("Retry-After"))
+	if err != nil || retry <= 0 || retry > 15*60 {
+		t.Errorf("Retry-After %q", r.Header.Get("Retry-After"))
+	}
+	if r.Detail() == "" {
+		t.Error("429 without detail")
+	}
+	// After the window has passed for the first failure, one attempt is
+	// allowed again.
+	ts.clock.Advance(time.Duration(retry) * time.Second)
+	c.must(http.StatusOK, "POST", "/accounts/api/login", map[string]string{"username": "acme", "password": "correct horse"})
+
+	// Per address: failures spread over many usernames from one client.
+	ts2 := newTestServer(t)
+	ts2.client().signup("shop", "correct horse")
+	c2 := ts2.client()
+	for i := 0; i < 10; i++ {
+		c2.must(http.StatusUnauthorized, "POST", "/accounts/api/login", map[string]string{"username": "user" + strconv.Itoa(i), "password": "whatever1"})
+	}
+	c2.must(http.StatusTooManyRequests, "POST", "/accounts/api/login", map[string]string{"username": "shop", "password": "correct horse"})
+	ts2.clock.Advance(15 * time.Minute)
+	c2.must(http.StatusOK, "POST", "/accounts/api/login", map[string]string{"username": "shop", "password": "correct horse"})
+}
+
+func TestThrottleTrustProxy(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.TrustProxy = true })
+	c := ts.client()
+	for i := 0; i < 10; i++ {
+		c.must(http.StatusUnauthorized, "POST", "/accounts/api/login", map[string]string{"username": "u" + strconv.Itoa(i), "password": "whatever1"}, "X-Forwarded-For", "203.0.113.9")
+	}
+	c.must(http.StatusTooManyRequests, "POST", "/accounts/api/login", map[string]string{"username": "other", "password": "whatever1"}, "X-Forwarded-For", "203.0.113.9")
+	// Another client behind the same proxy is not blocked.
+	c.must(http.StatusUnauthorized, "POST", "/accounts/api/login", map[string]string{"username": "other", "password": "whatever1"}, "X-Forwarded-For", "198.51.100.7")
+}
+
+// TestChangePassword: wrong old password is 403 and changes nothing; a
+// change ends the account's other sessions but keeps this one.
+func TestChangePassword(t *testing.T) {
+	ts := newTestServer(t)
+	a := ts.client()
+	a.signup("acme", "correct horse")
+	b := ts.client()
+	b.must(200, "POST", "/accounts/api/login", map[string]string{"username": "acme", "password": "correct horse"})
+	other := ts.client()
+	other.signup("other", "other horse")
+
+	r := a.must(http.StatusForbidden, "POST", "/accounts/api/changepassword", map[string]string{"old_password": "wrong horse", "new_password": "battery staple"})
+	if r.Detail() == "" {
+		t.Error("403 without detail")
+	}
+	a.must(http.StatusBadRequest, "POST", "/accounts/api/changepassword", map[string]string{"old_password": "correct horse", "new_password": "short"})
+	a.must(http.StatusBadRequest, "POST", "/accounts/api/changepassword", map[string]string{"new_password": "battery staple"})
+	b.must(200, "GET", "/accounts/api/me", nil) // nothing changed yet
+
+	a.must(http.StatusOK, "POST", "/accounts/api/changepassword", map[string]string{"old_password": "correct horse", "new_password": "battery staple"})
+	a.must(http.StatusOK, "GET", "/accounts/api/me", nil)
+	b.must(http.StatusUnauthorized, "GET", "/accounts/api/me", nil)
+	other.must(http.StatusOK, "GET", "/accounts/api/me", nil)
+
+	ts.client().must(http.StatusUnauthorized, "POST", "/accounts/api/login", map[string]string{"username": "acme", "password": "correct horse"})
+	ts.client().must(http.StatusOK, "POST", "/accounts/api/login", map[string]string{"username": "acme", "password": "battery staple"})
+	ts.client().must(http.StatusUnauthorized, "POST", "/accounts/api/changepassword", map[string]string{"old_password": "x", "new_password": "battery staple"})
+}
+
+// TestCrossOriginRefused: a state-changing request from another site is
+// refused with a JSON 403 and changes nothing; same-origin and non-browser
+// requests pass.
+func TestCrossOriginRefused(t *testing.T) {
+	ts := newTestServer(t)
+	c := ts.client()
+	c.signup("acme", "correct horse")
+	body := map[string]string{"chatbotName": "Evil"}
+	r := c.must(http.StatusForbidden, "POST", "/chatbot/api", body, "Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example")
+	if r.Detail() == "" {
+		t.Errorf("403 body %s", r.Body)
+	}
+	r = c.must(http.StatusForbidden, "POST", "/chatbot/api", body, "Origin", "https://evil.example")
+	c.must(http.StatusForbidden, "POST", "/accounts/api/logout", nil, "Sec-Fetch-Site", "cross-site")
+	c.must(http.StatusForbidden, "POST", "/accounts/api/signup", map[string]string{"username": "x1", "password": "12345678"}, "Sec-Fetch-Site", "cross-site")
+	r = c.must(200, "GET", "/chatbot/api", nil)
+	if r.JSON["chatbot_details"].(map[string]any)["chatbotName"] != "acme" {
+		t.Errorf("cross-origin request changed the chatbot: %s", r.Body)
+	}
+	// Reads from anywhere are fine; so are same-origin writes.
+	c.must(200, "GET", "/chatbot/details/acme", nil, "Sec-Fetch-Site", "cross-site")
+	c.must(200, "POST", "/chatbot/api", body, "Sec-Fetch-Site", "same-origin", "Origin", ts.URL)
+	c.must(200, "POST", "/chatbot/api", body, "Origin", ts.URL)
+}
+
+// TestAPIPathsAndErrors: every API path answers with and without a
+// trailing slash; unknown API paths and wrong methods get JSON errors.
+func TestAPIPathsAndErrors(t *testing.T) {
+	ts := newTestServer(t)
+	c := ts.client()
+	c.signup("acme", "correct horse")
+	for _, p := range []string{"/accounts/api/me", "/chatbot/api", "/chatbot/details/acme", "/healthz"} {
+		c.must(200, "GET", p, nil)
+		c.must(200, "GET", p+"/", nil)
+	}
+	c.must(200, "POST", "/chatbot/api/", map[string]string{"introductionText": "Hello"})
+	c.must(204, "POST", "/accounts/api/logout/", nil)
+	c.must(201, "POST", "/accounts/api/signup/", map[string]string{"username": "slash", "password": "12345678"})
+	c.must(200, "POST", "/accounts/api/login/", map[string]string{"username": "slash", "password": "12345678"})
+	c.must(200, "POST", "/accounts/api/changepassword/", map[string]string{"old_password": "12345678", "new_password": "87654321"})
+
+	cases := []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/accounts/api/nothing", 404},
+		{"GET", "/accounts/api/signup", 405},
+		{"DELETE", "/accounts/api/me", 405},
+		{"PUT", "/chatbot/api", 405},
+		{"GET", "/chatbot/details/nobody", 404},
+		{"GET", "/chatbot/nobody/picture", 404},
+	}
+	for _, tc := range cases {
+		r := c.must(tc.status, tc.method, tc.path, nil)
+		if r.Detail() == "" {
+			t.Errorf("%s %s: no JSON detail: %s", tc.method, tc.path, r.Body)
+		}
+		if tc.status == 405 && r.Header.Get("Allow") == "" {
+			t.Errorf("%s %s: 405 without Allow", tc.method, tc.path)
+		}
+	}
+}
+
+// BenchmarkLogin compares a wrong password for a real account with a
+// login for an unknown username: the two should cost the same, so that
+// timing does not tell which usernames exist. (Figures, not assertions.)
+func BenchmarkLogin(b *testing.B) {
+	ts := newTestServer(b, func(c *Config) { c.BcryptCost = 10; c.LoginFailures = 0 })
+	ts.client().signup("acme", "correct horse")
+	for _, who := range []string{"acme", "nobody"} {
+		b.Run(who, func(b *testing.B) {
+			c := ts.client()
+			for i := 0; i < b.N; i++ {
+				c.must(http.StatusUnauthorized, "POST", "/accounts/api/login", map[string]string{"username": who, "password": "wrong horse"})
+			}
+		})
+	}
+}
