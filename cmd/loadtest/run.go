@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,6 +47,10 @@ type visitor struct {
 	echoDups int
 	lags     []time.Duration // actual minus scheduled send time (open loop)
 	rtts     []time.Duration // send to own echo (closed loop)
+	// echo carries the seq of each own echo to the closed-loop sender;
+	// dead closes when the reader stops.
+	echo chan int
+	dead chan struct{}
 }
 
 // adminState is what the admin room socket goroutine collects.
@@ -217,7 +219,7 @@ func (o *runOpts) run(ctx context.Context) (*Report, error) {
 	dials := make([]time.Duration, o.visitors)
 	connStart := time.Now()
 	var next atomic.Int64
-	var wg sync.WaitGroup
+	var wg, readWG sync.WaitGroup
 	for w := 0; w < max(1, o.dialConc); w++ {
 		wg.Add(1)
 		go func() {
@@ -244,7 +246,17 @@ func (o *runOpts) run(ctx context.Context) (*Report, error) {
 				dials[i] = time.Since(t0)
 				c.SetReadLimit(1 << 20)
 				v.conn = c
+				v.echo = make(chan int, 1)
+				v.dead = make(chan struct{})
 				visitors[i] = v
+				// Read from the start: the server pings, and a socket
+				// that is not read cannot answer.
+				readWG.Add(1)
+				go func() {
+					defer readWG.Done()
+					defer close(v.dead)
+					o.visitorReader(ctx, v, &errs, &closing)
+				}()
 			}
 		}()
 	}
@@ -297,16 +309,11 @@ func (o *runOpts) run(ctx context.Context) (*Report, error) {
 		close(measureMark)
 	}()
 	fmt.Fprintf(os.Stderr, "sending for %s (%s warm-up) in %s loop\n", end, o.warmup, rep.Mode)
-	var sendWG, readWG sync.WaitGroup
+	var sendWG sync.WaitGroup
 	n := len(active)
 	for j, v := range active {
 		sendWG.Add(1)
 		if rep.Mode == "open" {
-			readWG.Add(1)
-			go func() {
-				defer readWG.Done()
-				o.visitorReader(ctx, v, &errs, &closing)
-			}()
 			go func() {
 				defer sendWG.Done()
 				o.openSender(ctx, v, j, n, base, end, &errs)
@@ -591,6 +598,12 @@ func (o *runOpts) visitorFrame(v *visitor, b []byte, errs *counter) int {
 		} else {
 			v.echoDups++
 		}
+		if o.rate <= 0 {
+			select {
+			case v.echo <- seq:
+			default:
+			}
+		}
 		return seq
 	case "error":
 		errs.add("visitor error frame: " + string(jsonStringField(b, `"error":"`)))
@@ -601,7 +614,6 @@ func (o *runOpts) visitorFrame(v *visitor, b []byte, errs *counter) int {
 // closedSender sends, waits for its own echo, and sends again, until end.
 func (o *runOpts) closedSender(ctx context.Context, v *visitor, base time.Time, end time.Duration, errs *counter) {
 	var buf []byte
-	var rbuf bytes.Buffer
 	for m := 0; ; m++ {
 		t := time.Since(base)
 		if t >= end {
@@ -619,45 +631,28 @@ func (o *runOpts) closedSender(ctx context.Context, v *visitor, base time.Time, 
 			return
 		}
 		v.sent++
+		timeout := time.NewTimer(10 * time.Second)
+	wait:
 		for {
-			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			_, r, err := v.conn.Reader(rctx)
-			if err == nil {
-				rbuf.Reset()
-				_, err = rbuf.ReadFrom(r)
-			}
-			cancel()
-			if err != nil {
-				if ctx.Err() == nil {
-					errs.add("visitor socket: " + closeKind(err))
+			select {
+			case seq := <-v.echo:
+				if seq == m {
+					if t >= o.warmup {
+						v.rtts = append(v.rtts, time.Since(base.Add(t)))
+					}
+					break wait
 				}
+			case <-timeout.C:
+				errs.add("visitor: no echo in 10 s")
+				return
+			case <-v.dead:
+				return
+			case <-ctx.Done():
 				return
 			}
-			if o.visitorFrame(v, rbuf.Bytes(), errs) == m {
-				if t >= o.warmup {
-					v.rtts = append(v.rtts, time.Since(base.Add(t)))
-				}
-				break
-			}
 		}
+		timeout.Stop()
 	}
-}
-
-// secondStat is the latency of the messages due in one second.
-type secondStat struct {
-	Second  int     `json:"s"`
-	N       int     `json:"n"`
-	MaxMs   float64 `json:"max_ms"`
-	Over5ms int     `json:"over_5ms"`
-}
-
-// worstSeconds returns the k seconds with the highest max latency, in time order.
-func worstSeconds(all []secondStat, k int) []secondStat {
-	s := slices.Clone(all)
-	slices.SortFunc(s, func(a, b secondStat) int { return cmp.Compare(b.MaxMs, a.MaxMs) })
-	s = s[:min(k, len(s))]
-	slices.SortFunc(s, func(a, b secondStat) int { return a.Second - b.Second })
-	return s
 }
 
 // closeKind names why a socket read ended.

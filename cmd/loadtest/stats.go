@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"time"
@@ -142,4 +143,21 @@ func parseClientID(s []byte) (visitor, seq int, t time.Duration, ok bool) {
 		return 0, 0, 0, false
 	}
 	return int(f[0]), int(f[1]), time.Duration(f[2]), true
+}
+
+// secondStat is the latency of the messages due in one second.
+type secondStat struct {
+	Second  int     `json:"s"`
+	N       int     `json:"n"`
+	MaxMs   float64 `json:"max_ms"`
+	Over5ms int     `json:"over_5ms"`
+}
+
+// worstSeconds returns the k seconds with the highest max latency, in time order.
+func worstSeconds(all []secondStat, k int) []secondStat {
+	s := slices.Clone(all)
+	slices.SortFunc(s, func(a, b secondStat) int { return cmp.Compare(b.MaxMs, a.MaxMs) })
+	s = s[:min(k, len(s))]
+	slices.SortFunc(s, func(a, b secondStat) int { return a.Second - b.Second })
+	return s
 }
