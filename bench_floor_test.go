@@ -205,7 +205,8 @@ func BenchmarkFloorWebsocketEcho(b *testing.B) {
 // Read and a writer goroutine waiting on a 64-frame queue, as a chat
 // server keeps per socket. The client side is a raw TCP connection that
 // did the handshake by hand, so it adds almost nothing to the figure.
-// Reported per socket: Go memory obtained from the OS and RSS.
+// Reported per socket: Go memory obtained from the OS and RSS. Run it with
+// -benchtime 1x: later iterations reuse memory the first one obtained.
 func BenchmarkFloorIdleSocket(b *testing.B) {
 	const n = 2000
 	for i := 0; i < b.N; i++ {
