@@ -168,7 +168,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		ok = checkPassword([]byte(u.PasswordHash), req.Password)
 	} else if len(req.Password) <= 4*maxPassword {
 		// Spend the same time as for a wrong password.
-		checkPassword(s.dummyHash, req.Password)
+		checkPassword(s.dummyHash(), req.Password)
 	}
 	if !ok {
 		s.throttle.fail(keys...)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/sqlite3store"
@@ -24,8 +25,10 @@ type Server struct {
 	writer   *msgWriter
 	throttle *loginThrottle
 	// dummyHash is compared against when a login names an unknown user, so
-	// that costs the same time as a wrong password.
-	dummyHash []byte
+	// that costs the same time as a wrong password. It is computed in the
+	// background: at the default cost bcrypt takes ~75 ms, which was most
+	// of the server's start-up time.
+	dummyHash func() []byte
 	handler   http.Handler
 }
 
@@ -37,7 +40,10 @@ func NewServer(cfg Config, db *DB, logger *slog.Logger) *Server {
 		log:      logger,
 		throttle: newLoginThrottle(cfg.LoginFailures, cfg.LoginWindow, db.now),
 	}
-	s.dummyHash = mustHashPassword("not the password of anyone", cfg.BcryptCost)
+	s.dummyHash = sync.OnceValue(func() []byte {
+		return mustHashPassword("not the password of anyone", cfg.BcryptCost)
+	})
+	go s.dummyHash()
 	s.store = newSessionStore(db)
 	s.sessions = scs.New()
 	s.sessions.Store = s.store

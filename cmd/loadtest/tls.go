@@ -1,0 +1,5 @@
+package main
+
+import "crypto/tls"
+
+type tlsConn = tls.Conn
