@@ -59,7 +59,8 @@ type Config struct {
 	RateStrikes int
 	// SendQueue is a socket's outgoing queue, in frames; a socket whose
 	// queue is full is closed with 1008. AdminSendQueue is for admin room
-	// sockets, which carry every room's traffic. Defaults 64 and 1024.
+	// sockets, which carry every room's traffic. Defaults 64 and 8192 (a burst of
+	// arriving visitors sends new_room + presence each to the inbox).
 	SendQueue      int
 	AdminSendQueue int
 	// PingInterval is how often sockets are pinged to find dead
@@ -94,7 +95,7 @@ func DefaultConfig() Config {
 		RateChatter:     60,
 		RateStrikes:     20,
 		SendQueue:       64,
-		AdminSendQueue:  1024,
+		AdminSendQueue:  8192,
 		PingInterval:    30 * time.Second,
 		LoginFailures:   10,
 		LoginWindow:     15 * time.Minute,

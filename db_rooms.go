@@ -125,7 +125,7 @@ func (st *chatStore) RoomsWithMessages(ctx context.Context, userID int64, userna
 		FROM rooms r JOIN messages m ON m.room_id = r.id AND m.id >= coalesce(
 			(SELECT id FROM messages WHERE room_id = r.id ORDER BY id DESC LIMIT 1 OFFSET ?), 0)
 		WHERE r.user_id = ?
-		ORDER BY m.room_id, m.id`, roomMessages-1, userID)
+		ORDER BY r.last_activity DESC, r.id DESC, m.id`, roomMessages-1, userID)
 	if err != nil {
 		return nil, nil, err
 	}
