@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -43,7 +44,10 @@ const (
 )
 
 // client is one open socket. The handler goroutine reads and dispatches;
-// one writer goroutine drains send. Only kick ends a client from outside.
+// a writer goroutine drains send, started only while there is something
+// to send (an idle socket then costs two goroutines, not three: most of
+// a socket's memory is goroutine stacks). Only kick ends a client from
+// outside.
 type client struct {
 	conn     *websocket.Conn
 	kind     socketKind
@@ -62,6 +66,18 @@ type client struct {
 	kickOnce   sync.Once
 	kickCode   websocket.StatusCode
 	kickReason string
+	// live is set once serveSocket runs the socket; before that, frames
+	// and kicks wait in place.
+	live atomic.Bool
+	// writing is true while a drain goroutine runs; at most one does, so
+	// frames keep their order.
+	writing atomic.Bool
+	// closed is closed by the drain goroutine that closed the connection.
+	closed chan struct{}
+
+	pingMu   sync.Mutex
+	pingT    *time.Timer
+	pingDone bool
 
 	// Read-loop state, touched by the handler goroutine only.
 	op writeOp
@@ -86,6 +102,7 @@ func (c *client) author() string {
 func (c *client) push(frame []byte) {
 	select {
 	case c.send <- frame:
+		c.wake()
 	default:
 		c.kick(websocket.StatusPolicyViolation, "too slow: send queue full")
 	}
@@ -97,6 +114,93 @@ func (c *client) kick(code websocket.StatusCode, reason string) {
 		c.kickCode, c.kickReason = code, reason
 		close(c.kicked)
 	})
+	c.wake()
+}
+
+// isKicked reports whether the socket is to be closed.
+func (c *client) isKicked() bool {
+	select {
+	case <-c.kicked:
+		return true
+	default:
+		return false
+	}
+}
+
+// wake starts the drain goroutine unless one runs (or the socket is not
+// live yet).
+func (c *client) wake() {
+	if c.live.Load() && c.writing.CompareAndSwap(false, true) {
+		go c.drain()
+	}
+}
+
+// drain is the socket's only writer while it runs: it writes queued
+// frames until the queue is empty, then ends. A kick wins over queued
+// frames: the drain that sees it closes the connection and leaves writing
+// set, so no other drain ever starts.
+func (c *client) drain() {
+	for {
+		if c.isKicked() {
+			c.conn.Close(c.kickCode, c.kickReason)
+			close(c.closed)
+			return
+		}
+		select {
+		case f := <-c.send:
+			if err := c.writeFrames(f); err != nil {
+				// The peer is gone or stuck; the read loop fails next and
+				// serveSocket kicks, which this loop then handles.
+				c.conn.CloseNow()
+				c.kickOnce.Do(func() {
+					c.kickCode, c.kickReason = websocket.StatusAbnormalClosure, ""
+					close(c.kicked)
+				})
+			}
+			continue
+		default:
+		}
+		c.writing.Store(false)
+		// A frame or kick that came after the queue looked empty found
+		// writing set and started nothing: look again.
+		if (len(c.send) == 0 && !c.isKicked()) || !c.writing.CompareAndSwap(false, true) {
+			return
+		}
+	}
+}
+
+// schedulePing pings the peer every interval from a timer, not from a
+// goroutine of the socket's own; a ping that fails (no pong within
+// pongWait) drops the connection, which ends the read loop.
+func (c *client) schedulePing(interval time.Duration) {
+	if interval <= 0 {
+		return
+	}
+	c.pingMu.Lock()
+	defer c.pingMu.Unlock()
+	if c.pingDone {
+		return
+	}
+	c.pingT = time.AfterFunc(interval, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), min(pongWait, interval))
+		err := c.conn.Ping(ctx)
+		cancel()
+		if err != nil {
+			c.conn.CloseNow()
+			return
+		}
+		c.schedulePing(interval)
+	})
+}
+
+// stopPing stops the ping timer for good.
+func (c *client) stopPing() {
+	c.pingMu.Lock()
+	defer c.pingMu.Unlock()
+	c.pingDone = true
+	if c.pingT != nil {
+		c.pingT.Stop()
+	}
 }
 
 // acceptOptions allow the server's own origin (always) and the
@@ -252,72 +356,34 @@ func (s *Server) newClient(conn *websocket.Conn, kind socketKind, admin bool, u 
 		q = s.cfg.AdminSendQueue
 	}
 	c := &client{conn: conn, kind: kind, admin: admin, userID: u.ID, username: u.Username,
-		send: make(chan []byte, max(q, 1)), kicked: make(chan struct{})}
+		send: make(chan []byte, max(q, 1)), kicked: make(chan struct{}), closed: make(chan struct{})}
 	c.op.done = make(chan struct{}, 1)
 	return c
 }
 
 // serveSocket runs a socket until it ends: register (announcing presence
-// with online, if given), start the writer, read until the connection
-// ends, unregister (announcing offline), and wait for the writer.
+// with online, if given), let the writer run, read until the connection
+// ends, unregister (announcing offline), and wait until the connection is
+// closed.
 func (s *Server) serveSocket(c *client, online, offline []byte) {
 	c.conn.SetReadLimit(s.cfg.MaxFrame)
 	if !s.hub.add(c, online) {
 		c.conn.Close(websocket.StatusGoingAway, "server shutting down")
 		return
 	}
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		s.writeLoop(c)
-	}()
+	c.live.Store(true)
+	c.wake() // frames queued (or a kick) since add
+	c.schedulePing(s.cfg.PingInterval)
 	s.readLoop(c)
+	c.stopPing()
 	s.hub.remove(c, offline)
 	c.kick(websocket.StatusNormalClosure, "")
-	<-writerDone
-}
-
-// writeLoop is the socket's only writer: it drains the queue, pings, and
-// closes the socket when kicked.
-func (s *Server) writeLoop(c *client) {
-	var ping <-chan time.Time
-	if s.cfg.PingInterval > 0 {
-		t := time.NewTicker(s.cfg.PingInterval)
-		defer t.Stop()
-		ping = t.C
-	}
-	for {
-		// A kick wins over queued frames.
-		select {
-		case <-c.kicked:
-			c.conn.Close(c.kickCode, c.kickReason)
-			return
-		default:
-		}
-		select {
-		case <-c.kicked:
-			c.conn.Close(c.kickCode, c.kickReason)
-			return
-		case f := <-c.send:
-			if err := s.writeFrames(c, f); err != nil {
-				c.conn.CloseNow()
-				return
-			}
-		case <-ping:
-			ctx, cancel := context.WithTimeout(context.Background(), min(pongWait, s.cfg.PingInterval))
-			err := c.conn.Ping(ctx)
-			cancel()
-			if err != nil {
-				c.conn.CloseNow()
-				return
-			}
-		}
-	}
+	<-c.closed
 }
 
 // writeFrames writes f and whatever else is queued already under one
 // write deadline.
-func (s *Server) writeFrames(c *client, f []byte) error {
+func (c *client) writeFrames(f []byte) error {
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
 	for {
