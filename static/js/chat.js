@@ -2,7 +2,7 @@
 // over one socket, /ws/chat/{username}/{consumer}, reconnects by itself,
 // and tells a parent page (widget.js) about new messages.
 import {
-  api, applyChatbotStyle, isMessage, ReconnectingSocket, MessageList, sendFileWithProgress, uuid, autoGrow,
+  api, applyChatbotStyle, isMessage, ReconnectingSocket, MessageList, sendFileWithProgress, uuid, autoGrow, bindComposer,
 } from './common.js';
 
 const root = document.getElementById('chat');
@@ -187,17 +187,7 @@ function send() {
   setTyping(false);
   maybeAskEmail();
 }
-form.addEventListener('submit', (ev) => {
-  ev.preventDefault();
-  send();
-  text.focus();
-});
-text.addEventListener('keydown', (ev) => {
-  if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
-    ev.preventDefault();
-    send();
-  }
-});
+bindComposer(form, text, send);
 
 attach.addEventListener('change', async () => {
   const files = [...attach.files];

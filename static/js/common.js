@@ -532,6 +532,27 @@ export async function sendFileWithProgress(list, file, room) {
   }
 }
 
+/**
+ * Wires a composer: the form's submit and Enter in the textarea send,
+ * Shift+Enter (or an IME composition) makes a new line.
+ * @param {HTMLFormElement} form
+ * @param {HTMLTextAreaElement} text
+ * @param {() => void} send
+ */
+export function bindComposer(form, text, send) {
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    send();
+    text.focus();
+  });
+  text.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      send();
+    }
+  });
+}
+
 /** Grows a textarea with its content, up to its CSS max-height. */
 export function autoGrow(ta) {
   const fit = () => {

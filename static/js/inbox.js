@@ -3,7 +3,7 @@
 // socket (/ws/chat/{username}/{consumer}) for history, sending, typing and
 // read receipts. Messages are deduplicated by id everywhere.
 import {
-  api, adminApi, isMessage, ReconnectingSocket, MessageList, sendFileWithProgress, uuid, autoGrow, formatTime,
+  api, adminApi, isMessage, ReconnectingSocket, MessageList, sendFileWithProgress, uuid, autoGrow, bindComposer, formatTime,
 } from './common.js';
 
 const app = document.getElementById('inbox-app');
@@ -470,17 +470,7 @@ function send() {
   fit();
   setTyping(false);
 }
-form.addEventListener('submit', (ev) => {
-  ev.preventDefault();
-  send();
-  text.focus();
-});
-text.addEventListener('keydown', (ev) => {
-  if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
-    ev.preventDefault();
-    send();
-  }
-});
+bindComposer(form, text, send);
 attach.addEventListener('change', async () => {
   const files = [...attach.files];
   attach.value = '';
