@@ -155,3 +155,67 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	}
 	io.WriteString(w, "ok")
 }
+
+// formPart is one field of a multipart form: the file name the client
+// gave (for file fields) and the bytes.
+type formPart struct {
+	filename string
+	data     []byte
+}
+
+// errNotMultipart: the request is not multipart/form-data.
+var errNotMultipart = errors.New("not multipart")
+
+// partTooLargeError: a field was larger than its limit.
+type partTooLargeError struct{ field string }
+
+func (e *partTooLargeError) Error() string { return e.field + " too large" }
+
+// readMultipart reads a multipart body part by part, keeping only the
+// fields named in limits, each read up to its limit in bytes (a larger one
+// stops the reading with *partTooLargeError); other fields are skipped. A
+// body cut off or over the request's MaxBytesReader gives the apiError of
+// uploadReadError. The caller bounds r.Body.
+func readMultipart(r *http.Request, limits map[string]int64) (map[string]formPart, error) {
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, errNotMultipart
+	}
+	parts := map[string]formPart{}
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			return parts, nil
+		}
+		if err != nil {
+			return nil, uploadReadError(err)
+		}
+		field := part.FormName()
+		limit, wanted := limits[field]
+		if !wanted {
+			part.Close()
+			continue
+		}
+		data, err := io.ReadAll(io.LimitReader(part, limit+1))
+		part.Close()
+		if err != nil {
+			return nil, uploadReadError(err)
+		}
+		if int64(len(data)) > limit {
+			return nil, &partTooLargeError{field: field}
+		}
+		if _, seen := parts[field]; !seen {
+			parts[field] = formPart{filename: part.FileName(), data: data}
+		}
+	}
+}
+
+// uploadReadError maps a failure reading a multipart body: too large is
+// 413, anything else a malformed request.
+func uploadReadError(err error) error {
+	var maxErr *http.MaxBytesError
+	if errors.As(err, &maxErr) {
+		return errorf(http.StatusRequestEntityTooLarge, "The upload is too large.")
+	}
+	return errorf(http.StatusBadRequest, "The upload could not be read.")
+}

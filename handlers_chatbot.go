@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"errors"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -96,42 +95,27 @@ var pictureTypes = map[string]bool{"image/png": true, "image/jpeg": true, "image
 func (s *Server) handleUploadPicture(w http.ResponseWriter, r *http.Request, u *User) {
 	// Room for the multipart framing around the file.
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxPicture+16<<10)
-	mr, err := r.MultipartReader()
-	if err != nil {
+	parts, err := readMultipart(r, map[string]int64{"picture": s.cfg.MaxPicture})
+	if errors.Is(err, errNotMultipart) {
 		s.writeError(w, r, errorf(http.StatusBadRequest, "Send the picture as multipart/form-data in the field \"picture\"."))
 		return
 	}
-	var data []byte
-	for {
-		part, err := mr.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			s.writeError(w, r, uploadReadError(err))
-			return
-		}
-		if part.FormName() != "picture" {
-			part.Close()
-			continue
-		}
-		data, err = io.ReadAll(io.LimitReader(part, s.cfg.MaxPicture+1))
-		part.Close()
-		if err != nil {
-			s.writeError(w, r, uploadReadError(err))
-			return
-		}
-		break
+	var tooLarge *partTooLargeError
+	if errors.As(err, &tooLarge) {
+		s.writeError(w, r, &apiError{Status: http.StatusRequestEntityTooLarge, Detail: "The picture is too large (at most " + byteSize(s.cfg.MaxPicture) + ").",
+			Fields: map[string]string{"picture": "At most " + byteSize(s.cfg.MaxPicture) + "."}})
+		return
 	}
-	switch {
-	case data == nil:
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	pic, ok := parts["picture"]
+	if !ok {
 		s.writeError(w, r, fieldErrors(map[string]string{"picture": "No picture was sent."}))
 		return
-	case int64(len(data)) > s.cfg.MaxPicture:
-		s.writeError(w, r, &apiError{Status: http.StatusRequestEntityTooLarge, Detail: "The picture is too large (at most 1 MiB).",
-			Fields: map[string]string{"picture": "At most 1 MiB."}})
-		return
 	}
+	data := pic.data
 	mime := http.DetectContentType(data)
 	if !pictureTypes[mime] {
 		s.writeError(w, r, fieldErrors(map[string]string{"picture": "Must be a PNG, JPEG, GIF or WebP image."}))
@@ -143,16 +127,6 @@ func (s *Server) handleUploadPicture(w http.ResponseWriter, r *http.Request, u *
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"detail": "success", "chatbot_details": c})
-}
-
-// uploadReadError maps a failure reading a multipart body: too large is
-// 413, anything else a malformed request.
-func uploadReadError(err error) error {
-	var maxErr *http.MaxBytesError
-	if errors.As(err, &maxErr) {
-		return errorf(http.StatusRequestEntityTooLarge, "The upload is too large.")
-	}
-	return errorf(http.StatusBadRequest, "The upload could not be read.")
 }
 
 // handleDeletePicture handles "DELETE /chatbot/api/picture".

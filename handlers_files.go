@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"path"
@@ -50,47 +49,32 @@ func cleanFileName(name string) string {
 func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	// Room for the multipart framing and the room field around the file.
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxUpload+64<<10)
-	mr, err := r.MultipartReader()
-	if err != nil {
+	parts, err := readMultipart(r, map[string]int64{"room": 256, "file": s.cfg.MaxUpload})
+	if errors.Is(err, errNotMultipart) {
 		s.writeError(w, r, errorf(http.StatusBadRequest, "Send the file as multipart/form-data with the fields \"file\" and \"room\"."))
 		return
 	}
-	var roomField string
-	var data []byte
-	var name string
-	for {
-		part, err := mr.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			s.writeError(w, r, uploadReadError(err))
-			return
-		}
-		switch part.FormName() {
-		case "room":
-			b, err := io.ReadAll(io.LimitReader(part, 256))
-			if err != nil {
-				s.writeError(w, r, uploadReadError(err))
-				return
-			}
-			roomField = string(b)
-		case "file":
-			name = cleanFileName(part.FileName())
-			data, err = io.ReadAll(io.LimitReader(part, s.cfg.MaxUpload+1))
-			if err != nil {
-				s.writeError(w, r, uploadReadError(err))
-				return
-			}
-			if int64(len(data)) > s.cfg.MaxUpload {
-				s.writeError(w, r, &apiError{Status: http.StatusRequestEntityTooLarge,
-					Detail: "The file is too large (at most " + byteSize(s.cfg.MaxUpload) + ").",
-					Fields: map[string]string{"file": "At most " + byteSize(s.cfg.MaxUpload) + "."}})
-				return
-			}
-		}
-		part.Close()
+	var tooLarge *partTooLargeError
+	switch {
+	case errors.As(err, &tooLarge) && tooLarge.field == "file":
+		s.writeError(w, r, &apiError{Status: http.StatusRequestEntityTooLarge,
+			Detail: "The file is too large (at most " + byteSize(s.cfg.MaxUpload) + ").",
+			Fields: map[string]string{"file": "At most " + byteSize(s.cfg.MaxUpload) + "."}})
+		return
+	case errors.As(err, &tooLarge):
+		s.writeError(w, r, fieldErrors(map[string]string{"room": "Must be \"<username> <consumer>\"."}))
+		return
+	case err != nil:
+		s.writeError(w, r, err)
+		return
 	}
+	roomField := string(parts["room"].data)
+	filePart, hasFile := parts["file"]
+	data := filePart.data
+	if hasFile && data == nil {
+		data = []byte{}
+	}
+	name := cleanFileName(filePart.filename)
 	errs := map[string]string{}
 	username, consumer, ok := strings.Cut(strings.TrimSpace(roomField), " ")
 	username = strings.ToLower(username)
