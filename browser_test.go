@@ -10,10 +10,8 @@ import (
 	"image/color"
 	"image/png"
 	"io"
-	"log/slog"
 	"math"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -31,7 +29,6 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
-	"golang.org/x/crypto/bcrypt"
 	"nhooyr.io/websocket"
 	"nhooyr.io/websocket/wsjson"
 )
@@ -264,7 +261,7 @@ type pagesApp struct {
 	addr   string
 	srv    *Server
 	db     *DB
-	ts     *httptest.Server
+	server *testServer
 	URL    string
 }
 
@@ -272,55 +269,17 @@ func pagesStartApp(t *testing.T) *pagesApp {
 	t.Helper()
 	a := &pagesApp{t: t, dbPath: filepath.Join(t.TempDir(), "t.db")}
 	a.start()
-	t.Cleanup(a.stop)
 	return a
 }
 
 func (a *pagesApp) start() {
 	a.t.Helper()
-	db, err := OpenDB(context.Background(), a.dbPath, "NORMAL")
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	cfg := DefaultConfig()
-	cfg.BcryptCost = bcrypt.MinCost
-	cfg.RateMessages = 0
-	srv := NewServer(cfg, db, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	addr := a.addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	var l net.Listener
-	for i := 0; ; i++ {
-		l, err = net.Listen("tcp", addr)
-		if err == nil || i > 50 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond) // the old listener's port may linger
-	}
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	ts := httptest.NewUnstartedServer(srv.Handler())
-	ts.Listener.Close()
-	ts.Listener = l
-	ts.Start()
-	a.srv, a.db, a.ts = srv, db, ts
-	a.addr = l.Addr().String()
-	a.URL = ts.URL
+	ts := startTestServer(a.t, a.dbPath, a.addr, func(c *Config) { c.RateMessages = 0 })
+	a.server, a.srv, a.db, a.URL = ts, ts.Server, ts.DB, ts.URL
+	a.addr = ts.HTTP.Listener.Addr().String()
 }
 
-func (a *pagesApp) stop() {
-	if a.ts == nil {
-		return
-	}
-	a.srv.CloseSockets()
-	a.ts.CloseClientConnections()
-	a.ts.Close()
-	a.srv.Close()
-	a.db.Close()
-	a.ts = nil
-}
+func (a *pagesApp) stop() { a.server.Close() }
 
 func (a *pagesApp) restart() {
 	a.t.Helper()

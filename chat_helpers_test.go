@@ -5,74 +5,44 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
 	"nhooyr.io/websocket"
 )
 
-// chatEnv is a real server over a real SQLite file, for the chat tests.
+// chatEnv is the test server (testServer) as the chat tests use it.
 type chatEnv struct {
 	t      testing.TB
 	cfg    Config
 	db     *DB
 	srv    *Server
 	ts     *httptest.Server
-	closed bool
+	server *testServer
 }
 
-// chatTestServer starts a server with small limits; edit changes the
-// config before the server starts.
+// chatTestServer starts a server with the message rate limit lifted (most
+// tests are not about it) and slow pings; edit changes the config before
+// the server starts.
 func chatTestServer(t testing.TB, edit func(*Config)) *chatEnv {
 	t.Helper()
-	cfg := DefaultConfig()
-	cfg.DBPath = filepath.Join(t.TempDir(), "livechat.db")
-	cfg.BcryptCost = bcrypt.MinCost
-	cfg.RateMessages = 0           // most tests are not about the rate limit
-	cfg.PingInterval = time.Minute // clients that stop reading must not be dropped mid-test
-	if edit != nil {
-		edit(&cfg)
-	}
-	db, err := OpenDB(context.Background(), cfg.DBPath, cfg.Synchronous)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	env := &chatEnv{t: t, cfg: cfg, db: db, srv: NewServer(cfg, db, logger)}
-	env.ts = httptest.NewServer(env.srv.Handler())
-	t.Cleanup(env.close)
-	return env
+	ts := newTestServer(t, func(c *Config) {
+		c.RateMessages = 0
+		c.PingInterval = time.Minute // clients that stop reading must not be dropped mid-test
+		if edit != nil {
+			edit(c)
+		}
+	})
+	return &chatEnv{t: t, cfg: ts.Server.cfg, db: ts.DB, srv: ts.Server, ts: ts.HTTP, server: ts}
 }
 
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
-
-// close shuts the server down the way run does: sockets (1001), the
-// HTTP server, the writer, then the database.
-func (e *chatEnv) close() {
-	if e.closed {
-		return
-	}
-	e.closed = true
-	e.srv.Close()
-	e.ts.Close()
-	e.db.Close()
-}
+// close shuts the server down (see testServer.Close).
+func (e *chatEnv) close() { e.server.Close() }
 
 // wsURL turns a path into a ws:// URL of the test server.
 func (e *chatEnv) wsURL(path string) string {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -27,7 +28,9 @@ func testConfig() Config {
 	return c
 }
 
-// testServer is a real server over a real SQLite file in a temp dir.
+// testServer is a real server over a real SQLite file in a temp dir. It
+// is the one harness: the chat tests (chatTestServer) and the browser
+// tests (pagesApp) wrap it.
 type testServer struct {
 	t      testing.TB
 	URL    string
@@ -36,36 +39,40 @@ type testServer struct {
 	Server *Server
 	HTTP   *httptest.Server
 	clock  *testClock
+	once   sync.Once
 }
 
-// testClock is a settable clock for the db and the login throttle.
+// testClock is the db's and the login throttle's clock: real time plus an
+// offset that tests move forward.
 type testClock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu     sync.Mutex
+	offset time.Duration
 }
 
 func (c *testClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.t
+	return time.Now().Add(c.offset)
 }
 
 func (c *testClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+	c.offset += d
 }
 
 // newTestServer starts a server on a fresh database file. Options may
 // change the config before the server is built.
 func newTestServer(t testing.TB, opts ...func(*Config)) *testServer {
 	t.Helper()
-	return startTestServer(t, filepath.Join(t.TempDir(), "livechat.db"), opts...)
+	return startTestServer(t, filepath.Join(t.TempDir(), "livechat.db"), "", opts...)
 }
 
-// startTestServer starts a server on the given database file; the server
-// and database are closed at the end of the test (or by Close).
-func startTestServer(t testing.TB, path string, opts ...func(*Config)) *testServer {
+// startTestServer starts a server on the given database file, listening on
+// addr (empty: any free port); the server and database are closed at the
+// end of the test (or by Close). With -v the server's warnings go to the
+// test log.
+func startTestServer(t testing.TB, path, addr string, opts ...func(*Config)) *testServer {
 	t.Helper()
 	cfg := testConfig()
 	cfg.DBPath = path
@@ -76,29 +83,55 @@ func startTestServer(t testing.TB, path string, opts ...func(*Config)) *testServ
 	if err != nil {
 		t.Fatalf("OpenDB: %v", err)
 	}
-	clock := &testClock{t: time.Now()}
+	clock := &testClock{}
 	db.now = clock.Now
-	srv := NewServer(cfg, db, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	hs := httptest.NewServer(srv.Handler())
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	srv := NewServer(cfg, db, logger)
+	hs := httptest.NewUnstartedServer(srv.Handler())
+	if addr != "" {
+		// Restarting on the same address: the old port may linger a moment.
+		var ln net.Listener
+		for i := 0; ; i++ {
+			if ln, err = net.Listen("tcp", addr); err == nil || i > 50 {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs.Listener.Close()
+		hs.Listener = ln
+	}
+	hs.Start()
 	ts := &testServer{t: t, URL: hs.URL, Path: path, DB: db, Server: srv, HTTP: hs, clock: clock}
 	t.Cleanup(ts.Close)
 	return ts
 }
 
-var closeOnce sync.Map
-
-// Close stops the server and closes the database; safe to call twice.
+// Close shuts the server down the way run does: sockets (1001), the HTTP
+// server, the message writer, then the database. Safe to call twice.
 func (ts *testServer) Close() {
-	if _, done := closeOnce.LoadOrStore(ts, true); done {
-		return
-	}
-	ts.HTTP.CloseClientConnections()
-	ts.Server.CloseSockets()
-	ts.HTTP.Close()
-	ts.Server.Close()
-	if err := ts.DB.Close(); err != nil {
-		ts.t.Errorf("close db: %v", err)
-	}
+	ts.once.Do(func() {
+		ts.Server.CloseSockets()
+		ts.HTTP.CloseClientConnections()
+		ts.HTTP.Close()
+		ts.Server.Close()
+		if err := ts.DB.Close(); err != nil {
+			ts.t.Errorf("close db: %v", err)
+		}
+	})
+}
+
+// testWriter sends log lines to the test log.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // testClient is one browser: a cookie jar against a test server.
