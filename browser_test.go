@@ -288,6 +288,14 @@ func (a *pagesApp) restart() {
 }
 
 // pagesSignIn signs an admin in through the sign-in form.
+// openRoom waits for a conversation in the inbox's list and opens it.
+func (tab *pagesTab) openRoom(consumer string) {
+	tab.t.Helper()
+	sel := `#rooms .room[data-consumer="` + consumer + `"]`
+	tab.waitJS("the room "+consumer, "document.querySelector('"+sel+"')", 5*time.Second)
+	tab.run(chromedp.Click(chromedp.CSS(sel)))
+}
+
 func pagesSignIn(tab *pagesTab, base, username string) {
 	tab.t.Helper()
 	tab.run(
@@ -706,8 +714,7 @@ func TestBrowserInboxSurvivesRestart(t *testing.T) {
 	visitor.waitJS("socket open", `document.getElementById("offline").hidden && document.getElementById("status").classList.contains("is-online")`, 5*time.Second)
 
 	pagesSend(visitor, "Before the restart")
-	inbox.waitJS("the room", `document.querySelector('#rooms .room[data-consumer="restart-visitor"]')`, 5*time.Second)
-	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="restart-visitor"]`)))
+	inbox.openRoom("restart-visitor")
 	inbox.waitJS("first message", pagesCount("Before the restart")+" === 1", 5*time.Second)
 	pagesSend(inbox, "Reply before the restart")
 	visitor.waitJS("first reply", pagesCount("Reply before the restart")+" === 1", 5*time.Second)
@@ -1012,8 +1019,7 @@ func TestBrowserHistoryPaging(t *testing.T) {
 
 	inbox := pagesNewTab(t, browser, true)
 	pagesSignIn(inbox, app.URL, "acme")
-	inbox.waitJS("the room", `document.querySelector('#rooms .room[data-consumer="long-talk"]')`, 5*time.Second)
-	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="long-talk"]`)))
+	inbox.openRoom("long-talk")
 	check(inbox)
 }
 
@@ -1069,8 +1075,7 @@ func TestBrowserSeenWhenFramedWithoutWidget(t *testing.T) {
 	frame.waitJS("connected", `document.getElementById("offline").hidden && document.getElementById("status").classList.contains("is-online")`, 10*time.Second)
 	pagesSend(frame, "Hello from a help page")
 
-	inbox.waitJS("the room", `document.querySelector('#rooms .room[data-consumer="framed-visitor"]')`, 5*time.Second)
-	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="framed-visitor"]`)))
+	inbox.openRoom("framed-visitor")
 	inbox.waitJS("the message", pagesCount("Hello from a help page")+" === 1", 5*time.Second)
 	pagesSend(inbox, "Happy to help")
 	frame.waitJS("the reply", pagesCount("Happy to help")+" === 1", 5*time.Second)
@@ -1103,8 +1108,7 @@ func TestBrowserSessionEndsMidInbox(t *testing.T) {
 	pagesVisitorSays(t, app.URL, "acme", "ended-visitor", "", "Hello?")
 	tab := pagesNewTab(t, browser, true)
 	pagesSignIn(tab, app.URL, "acme")
-	tab.waitJS("the room", `document.querySelector('#rooms .room[data-consumer="ended-visitor"]')`, 5*time.Second)
-	tab.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="ended-visitor"]`)))
+	tab.openRoom("ended-visitor")
 	tab.waitJS("the message", pagesCount("Hello?")+" === 1", 5*time.Second)
 	pagesEval[int](tab, `fetch("/accounts/api/logout", { method: "POST" }).then(r => r.status)`)
 	tab.run(chromedp.Evaluate[chromedp.Void](`window.confirm = () => true; window.alert = (m) => { window.alerted = m; }`))
@@ -1130,8 +1134,7 @@ func TestBrowserStorageBlocked(t *testing.T) {
 	inbox := pagesNewTab(t, browser, true)
 	inbox.run(block)
 	pagesSignIn(inbox, app.URL, "acme")
-	inbox.waitJS("the room", `document.querySelector('#rooms .room[data-consumer="nostore-visitor"]')`, 5*time.Second)
-	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="nostore-visitor"]`)))
+	inbox.openRoom("nostore-visitor")
 	inbox.waitJS("the message", pagesCount("Anyone there?")+" === 1", 5*time.Second)
 	inbox.run(chromedp.Click(chromedp.ID("sound")))
 	pagesSend(inbox, "Yes, we are")
@@ -1181,8 +1184,7 @@ func TestBrowserVisitorAfterDelete(t *testing.T) {
 	visitor.waitJS("the deleted message gone", pagesCount("First question")+" === 0", 5*time.Second)
 	inbox := pagesNewTab(t, browser, true)
 	pagesSignIn(inbox, app.URL, "acme")
-	inbox.waitJS("the new room", `document.querySelector('#rooms .room[data-consumer="deleted-visitor"]')`, 5*time.Second)
-	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="deleted-visitor"]`)))
+	inbox.openRoom("deleted-visitor")
 	inbox.waitJS("the message", pagesCount("Second question")+" === 1", 5*time.Second)
 }
 
@@ -1197,8 +1199,7 @@ func TestBrowserInboxConversationDeletedElsewhere(t *testing.T) {
 	pagesVisitorSays(t, app.URL, "acme", "gone-visitor", "", "Hello there")
 	inbox := pagesNewTab(t, browser, true)
 	pagesSignIn(inbox, app.URL, "acme")
-	inbox.waitJS("the room", `document.querySelector('#rooms .room[data-consumer="gone-visitor"]')`, 5*time.Second)
-	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="gone-visitor"]`)))
+	inbox.openRoom("gone-visitor")
 	inbox.waitJS("the message", pagesCount("Hello there")+" === 1", 5*time.Second)
 
 	req, _ := http.NewRequest(http.MethodDelete, app.URL+"/chatbot/api/rooms/gone-visitor", nil)
@@ -1307,8 +1308,7 @@ func TestBrowserOddFrames(t *testing.T) {
 	inbox := pagesNewTab(t, browser, true)
 	inbox.run(keep)
 	pagesSignIn(inbox, app.URL, "acme")
-	inbox.waitJS("the room", `document.querySelector('#rooms .room[data-consumer="odd-visitor"]')`, 5*time.Second)
-	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="odd-visitor"]`)))
+	inbox.openRoom("odd-visitor")
 	inbox.waitJS("the message", pagesCount("Hi")+" === 1", 5*time.Second)
 	inbox.waitJS("two sockets open", `window.sockets.filter(ws => ws.readyState === 1).length === 2`, 5*time.Second)
 	pagesEval[bool](inbox, inject)
@@ -1373,8 +1373,7 @@ func TestBrowserTooLongMessage(t *testing.T) {
 	check(visitor)
 	inbox := pagesNewTab(t, browser, true)
 	pagesSignIn(inbox, app.URL, "acme")
-	inbox.waitJS("the room", `document.querySelector('#rooms .room[data-consumer="long-visitor"]')`, 5*time.Second)
-	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="long-visitor"]`)))
+	inbox.openRoom("long-visitor")
 	inbox.waitJS("the message", pagesCount("Hi")+" === 1", 5*time.Second)
 	check(inbox)
 }
