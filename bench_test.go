@@ -17,9 +17,10 @@ import (
 	"nhooyr.io/websocket"
 )
 
-// benchDB opens a fresh database with one account and one room per
-// consumer given.
-func benchDB(b *testing.B, synchronous string, rooms int) (*DB, *chatStore, *User, []int64) {
+// benchDB opens a fresh database with one account and the given number
+// of rooms (consumers c0, c1, …), and the chat store over it; for the
+// benchmarks and the writer tests.
+func benchDB(b testing.TB, synchronous string, rooms int) (*DB, *chatStore, *User, []int64) {
 	b.Helper()
 	db, err := OpenDB(context.Background(), filepath.Join(b.TempDir(), "bench.db"), synchronous)
 	if err != nil {

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 )
@@ -16,25 +14,8 @@ import (
 // commit (id) order, each only after its commit.
 func TestMessageWriterGroupCommit(t *testing.T) {
 	ctx := context.Background()
-	db, err := OpenDB(ctx, filepath.Join(t.TempDir(), "w.db"), "FULL")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	u, err := db.CreateUser(ctx, "acme", "x", "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := newChatStore(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	var room *roomRow
-	db.inTx(ctx, func(tx *sql.Tx) error {
-		room, _, err = ensureRoomTx(ctx, tx, u.ID, "v", "", db.nowMillis())
-		return err
-	})
+	db, st, u, rooms := benchDB(t, "FULL", 1)
+	room := &roomRow{ID: rooms[0], Consumer: "c0"}
 
 	var mu sync.Mutex
 	var published []int64
@@ -61,8 +42,8 @@ func TestMessageWriterGroupCommit(t *testing.T) {
 	var wg sync.WaitGroup
 	submit := func(i int) {
 		defer wg.Done()
-		op := &writeOp{kind: opMessage, userID: u.ID, username: "acme", consumer: "v", roomID: room.ID,
-			author: "v", content: fmt.Sprint("m", i), fromVisitor: true}
+		op := &writeOp{kind: opMessage, userID: u.ID, username: u.Username, consumer: room.Consumer, roomID: room.ID,
+			author: room.Consumer, content: fmt.Sprint("m", i), fromVisitor: true}
 		if err := w.submit(op); err != nil {
 			t.Error(err)
 		}
@@ -117,29 +98,12 @@ func TestAdminRoomSocketQueue(t *testing.T) {
 // published, or fails and is not stored.
 func TestMessageWriterFailedBatch(t *testing.T) {
 	ctx := context.Background()
-	db, err := OpenDB(ctx, filepath.Join(t.TempDir(), "w.db"), "NORMAL")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	u, err := db.CreateUser(ctx, "acme", "x", "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, st, u, rooms := benchDB(t, "NORMAL", 1)
+	room := &roomRow{ID: rooms[0], Consumer: "c0"}
 	if _, err := db.writer.Exec(`CREATE TRIGGER boom BEFORE INSERT ON messages WHEN NEW.content = 'boom'
 		BEGIN SELECT RAISE(ROLLBACK, 'boom'); END`); err != nil {
 		t.Fatal(err)
 	}
-	st, err := newChatStore(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	var room *roomRow
-	db.inTx(ctx, func(tx *sql.Tx) error {
-		room, _, err = ensureRoomTx(ctx, tx, u.ID, "v", "", db.nowMillis())
-		return err
-	})
 	var mu sync.Mutex
 	published := map[string]bool{}
 	w := newMsgWriter(st, slog.New(slog.NewTextHandler(io.Discard, nil)), 0, func(op *writeOp) {
@@ -158,8 +122,8 @@ func TestMessageWriterFailedBatch(t *testing.T) {
 	var wg sync.WaitGroup
 	submit := func(i int) {
 		defer wg.Done()
-		errs[i] = w.submit(&writeOp{kind: opMessage, userID: u.ID, username: "acme", consumer: "v", roomID: room.ID,
-			author: "v", content: contents[i], fromVisitor: true})
+		errs[i] = w.submit(&writeOp{kind: opMessage, userID: u.ID, username: u.Username, consumer: room.Consumer, roomID: room.ID,
+			author: room.Consumer, content: contents[i], fromVisitor: true})
 	}
 	wg.Add(1)
 	go submit(0)
