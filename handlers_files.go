@@ -93,17 +93,11 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	u, err := s.db.UserByName(ctx, username)
 	if errors.Is(err, errNotFound) {
-		s.writeError(w, r, errorf(http.StatusNotFound, "There is no such conversation."))
-		return
+		err = errNoConversation
 	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	room, err := s.chat.RoomByConsumer(ctx, u.ID, consumer)
-	if errors.Is(err, errNotFound) {
-		s.writeError(w, r, errorf(http.StatusNotFound, "There is no such conversation."))
-		return
+	var room *roomRow
+	if err == nil {
+		room, err = s.conversation(ctx, u.ID, consumer)
 	}
 	if err != nil {
 		s.writeError(w, r, err)
@@ -129,7 +123,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		file: &storedFile{Token: newFileToken(), Name: name, Mime: sniffed, Data: data}}
 	if err := s.writer.submit(op); err != nil {
 		if errors.Is(err, errNotFound) {
-			err = errorf(http.StatusNotFound, "There is no such conversation.")
+			err = errNoConversation // deleted meanwhile
 		}
 		s.writeError(w, r, err)
 		return

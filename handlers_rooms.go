@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -62,17 +63,25 @@ func (s *Server) handleListRooms(w http.ResponseWriter, r *http.Request, u *User
 	writeJSON(w, http.StatusOK, map[string]any{"rooms": rooms, "has_more": more})
 }
 
-// roomOf finds the signed-in account's room named by {consumer}.
-func (s *Server) roomOf(r *http.Request, u *User) (*roomRow, error) {
-	consumer := r.PathValue("consumer")
+// errNoConversation answers any request for a room that does not exist
+// or is not the asker's.
+var errNoConversation = errorf(http.StatusNotFound, "There is no such conversation.")
+
+// conversation finds an account's room by consumer id, or errNoConversation.
+func (s *Server) conversation(ctx context.Context, userID int64, consumer string) (*roomRow, error) {
 	if !consumerRE.MatchString(consumer) {
-		return nil, errorf(http.StatusNotFound, "There is no such conversation.")
+		return nil, errNoConversation
 	}
-	room, err := s.chat.RoomByConsumer(r.Context(), u.ID, consumer)
+	room, err := s.chat.RoomByConsumer(ctx, userID, consumer)
 	if errors.Is(err, errNotFound) {
-		return nil, errorf(http.StatusNotFound, "There is no such conversation.")
+		return nil, errNoConversation
 	}
 	return room, err
+}
+
+// roomOf finds the signed-in account's room named by {consumer}.
+func (s *Server) roomOf(r *http.Request, u *User) (*roomRow, error) {
+	return s.conversation(r.Context(), u.ID, r.PathValue("consumer"))
 }
 
 // handleRoomMessages handles "GET /chatbot/api/rooms/{consumer}/messages":
