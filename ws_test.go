@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -1085,4 +1086,75 @@ func TestChatConsumerIsNotTheUsername(t *testing.T) {
 	if rooms := inbox.probeRooms()["rooms"].([]any); len(rooms) != 1 || rooms[0].(map[string]any)["consumer"] != "ACME" {
 		t.Fatalf("rooms = %v", rooms)
 	}
+}
+
+// TestChatSpecLimitsAtDefaults runs SPEC's socket limits at their default
+// values (the other tests shrink them): content 4000 characters after
+// trimming, frames 64 KiB (1009 beyond), 20 messages per 10 s then
+// rate_limited and 1008 after 20 refusals in a row, fetches of at most
+// 200 messages.
+func TestChatSpecLimitsAtDefaults(t *testing.T) {
+	def := DefaultConfig()
+	if def.MaxContent != 4000 || def.MaxFrame != 64<<10 || def.RateMessages != 20 || def.RateWindow != 10*time.Second ||
+		def.RateStrikes != 20 || def.MaxUpload != 5<<20 || def.MaxPicture != 1<<20 || def.MaxBody != 64<<10 {
+		t.Fatalf("defaults differ from SPEC: %+v", def)
+	}
+	env := chatTestServer(t, func(c *Config) { c.RateMessages = def.RateMessages })
+	env.chatSignup("acme")
+
+	t.Run("content", func(t *testing.T) {
+		v := env.dialWS("/ws/chat/acme/content", nil)
+		longest := strings.Repeat("é", 4000) // characters, not bytes
+		if got := v.say("  " + longest + "\n"); got.str("content") != longest {
+			t.Fatalf("4000 characters (trimmed) came back as %d bytes", len(got.str("content")))
+		}
+		v.send(map[string]any{"command": "new_message", "message": map[string]any{"content": longest + "é"}})
+		v.expectError("bad_field")
+	})
+	t.Run("frame", func(t *testing.T) {
+		v := env.dialWS("/ws/chat/acme/frame", nil)
+		v.send(map[string]any{"command": "fetch_messages", "pad": strings.Repeat("x", 64<<10-100)})
+		v.expect("messages")
+		v.send(map[string]any{"command": "fetch_messages", "pad": strings.Repeat("x", 64<<10)})
+		v.expectClose(websocket.StatusMessageTooBig)
+	})
+	t.Run("rate", func(t *testing.T) {
+		v := env.dialWS("/ws/chat/acme/rate", nil)
+		for i := range 20 {
+			v.say(fmt.Sprint("m", i))
+		}
+		for range 19 {
+			v.send(map[string]any{"command": "new_message", "message": map[string]any{"content": "too many"}})
+			v.expectError("rate_limited")
+		}
+		v.send(map[string]any{"command": "new_message", "message": map[string]any{"content": "the 20th refusal"}})
+		v.expectClose(websocket.StatusPolicyViolation)
+	})
+	t.Run("upload", func(t *testing.T) {
+		env.dialWS("/ws/chat/acme/files", nil) // creates the room
+		data := bytes.Repeat([]byte("a"), 5<<20)
+		if resp, body := env.upload(nil, "acme files", "five.txt", data); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("5 MiB upload: %d %s", resp.StatusCode, body)
+		}
+		if resp, body := env.upload(nil, "acme files", "more.txt", append(data, 'a')); resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Fatalf("5 MiB + 1 upload: %d %s", resp.StatusCode, body)
+		}
+	})
+	t.Run("fetch", func(t *testing.T) {
+		free := chatTestServer(t, nil) // message rate lifted to fill the room
+		admin := free.chatSignup("shop")
+		v := free.dialWS("/ws/chat/shop/history", nil)
+		for i := range 250 {
+			v.send(map[string]any{"command": "new_message", "message": map[string]any{"content": fmt.Sprint("m", i)}})
+		}
+		for range 250 {
+			v.expect("new_message")
+		}
+		a := free.dialWS("/ws/chat/shop/history", admin)
+		a.send(map[string]any{"command": "fetch_messages", "limit": 1000})
+		f := a.expect("messages")
+		if msgs := f["messages"].([]any); len(msgs) != 200 || f["has_more"] != true {
+			t.Fatalf("fetch of 1000 gave %d messages, has_more %v; want 200, true", len(msgs), f["has_more"])
+		}
+	})
 }
