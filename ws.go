@@ -35,6 +35,21 @@ const (
 
 var consumerRE = regexp.MustCompile(`^[A-Za-z0-9_.~-]{1,64}$`)
 
+// consumerProblem says what is wrong with a consumer id for a room of the
+// account username, or "" when nothing is. Every room is created through
+// a socket, and both sockets check here.
+func consumerProblem(consumer, username string) string {
+	switch {
+	case !consumerRE.MatchString(consumer):
+		return "must be 1 to 64 of A-Z a-z 0-9 _ . ~ -."
+	case consumer == username:
+		// The admin writes as the username: a visitor with the same id
+		// would write messages indistinguishable from the business's.
+		return "may not be the account's username."
+	}
+	return ""
+}
+
 // socketKind tells the two endpoints apart.
 type socketKind uint8
 
@@ -309,18 +324,12 @@ func (s *Server) handleRoomSocket(w http.ResponseWriter, r *http.Request) {
 // missing.
 func (s *Server) handleChatSocket(w http.ResponseWriter, r *http.Request) {
 	consumer := r.PathValue("consumer")
-	if !consumerRE.MatchString(consumer) {
-		s.writeError(w, r, errorf(http.StatusBadRequest, "The consumer id must be 1 to 64 of A-Z a-z 0-9 _ . ~ -."))
+	if problem := consumerProblem(consumer, strings.ToLower(r.PathValue("username"))); problem != "" {
+		s.writeError(w, r, errorf(http.StatusBadRequest, "The consumer id %s", problem))
 		return
 	}
 	u, session, ok := s.socketAccount(w, r)
 	if !ok {
-		return
-	}
-	if consumer == u.Username {
-		// The admin writes as the username: a visitor with the same id
-		// would write messages indistinguishable from the business's.
-		s.writeError(w, r, errorf(http.StatusBadRequest, "The consumer id may not be the account's username."))
 		return
 	}
 	admin := session != ""
@@ -596,12 +605,12 @@ func (s *Server) cmdFetchRooms(c *client) {
 // cmdNewRoom answers a visitor's new_room (or room) on the room socket.
 func (s *Server) cmdNewRoom(c *client, f *inFrame) {
 	var consumer, email string
-	if len(f.Consumer) == 0 || json.Unmarshal(f.Consumer, &consumer) != nil || !consumerRE.MatchString(consumer) {
-		c.fail(errBadField, "\"consumer\" must be 1 to 64 of A-Z a-z 0-9 _ . ~ -.")
+	if len(f.Consumer) == 0 || json.Unmarshal(f.Consumer, &consumer) != nil {
+		c.fail(errBadField, "\"consumer\" must be a string.")
 		return
 	}
-	if consumer == c.username {
-		c.fail(errBadField, "\"consumer\" may not be the account's username.")
+	if problem := consumerProblem(consumer, c.username); problem != "" {
+		c.fail(errBadField, "\"consumer\" "+problem)
 		return
 	}
 	if len(f.Email) > 0 && string(f.Email) != "null" {
