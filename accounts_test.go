@@ -127,7 +127,7 @@ func TestBadBodies(t *testing.T) {
 
 func TestLoginLogoutMe(t *testing.T) {
 	ts := newTestServer(t)
-	ts.client().signup("acme", "correct horse")
+	ts.client().signup("acme")
 
 	c := ts.client()
 	c.must(http.StatusUnauthorized, "GET", "/accounts/api/me", nil)
@@ -180,7 +180,7 @@ func sessionCookie(r *response) string {
 // the right password; the window then slides.
 func TestLoginThrottle(t *testing.T) {
 	ts := newTestServer(t)
-	ts.client().signup("acme", "correct horse")
+	ts.client().signup("acme")
 	c := ts.client()
 	for i := 0; i < 10; i++ {
 		c.must(http.StatusUnauthorized, "POST", "/accounts/api/login", map[string]string{"username": "acme", "password": "guess " + strconv.Itoa(i)})
@@ -201,7 +201,7 @@ func TestLoginThrottle(t *testing.T) {
 
 	// Per address: failures spread over many usernames from one client.
 	ts2 := newTestServer(t)
-	ts2.client().signup("shop", "correct horse")
+	ts2.client().signup("shop")
 	c2 := ts2.client()
 	for i := 0; i < 10; i++ {
 		c2.must(http.StatusUnauthorized, "POST", "/accounts/api/login", map[string]string{"username": "user" + strconv.Itoa(i), "password": "whatever1"})
@@ -227,11 +227,11 @@ func TestThrottleTrustProxy(t *testing.T) {
 func TestChangePassword(t *testing.T) {
 	ts := newTestServer(t)
 	a := ts.client()
-	a.signup("acme", "correct horse")
+	a.signup("acme")
 	b := ts.client()
 	b.must(200, "POST", "/accounts/api/login", map[string]string{"username": "acme", "password": "correct horse"})
 	other := ts.client()
-	other.signup("other", "other horse")
+	other.signup("other")
 
 	r := a.must(http.StatusForbidden, "POST", "/accounts/api/changepassword", map[string]string{"old_password": "wrong horse", "new_password": "battery staple"})
 	if r.Detail() == "" {
@@ -257,7 +257,7 @@ func TestChangePassword(t *testing.T) {
 func TestCrossOriginRefused(t *testing.T) {
 	ts := newTestServer(t)
 	c := ts.client()
-	c.signup("acme", "correct horse")
+	c.signup("acme")
 	body := map[string]string{"chatbotName": "Evil"}
 	r := c.must(http.StatusForbidden, "POST", "/chatbot/api", body, "Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example")
 	if r.Detail() == "" {
@@ -281,7 +281,7 @@ func TestCrossOriginRefused(t *testing.T) {
 func TestAPIPathsAndErrors(t *testing.T) {
 	ts := newTestServer(t)
 	c := ts.client()
-	c.signup("acme", "correct horse")
+	c.signup("acme")
 	for _, p := range []string{"/accounts/api/me", "/chatbot/api", "/chatbot/details/acme", "/healthz"} {
 		c.must(200, "GET", p, nil)
 		c.must(200, "GET", p+"/", nil)
@@ -319,7 +319,7 @@ func TestAPIPathsAndErrors(t *testing.T) {
 // timing does not tell which usernames exist. (Figures, not assertions.)
 func BenchmarkLogin(b *testing.B) {
 	ts := newTestServer(b, func(c *Config) { c.BcryptCost = 10; c.LoginFailures = 0 })
-	ts.client().signup("acme", "correct horse")
+	ts.client().signup("acme")
 	for _, who := range []string{"acme", "nobody"} {
 		b.Run(who, func(b *testing.B) {
 			c := ts.client()

@@ -105,14 +105,14 @@ func BenchmarkMessageWriter(b *testing.B) {
 // encode once + 1,000 queue sends + 1,000 socket writes and reads (client
 // side included, on the same 2 cores).
 func BenchmarkBroadcast1000(b *testing.B) {
-	env := chatTestServer(b, func(c *Config) { c.PingInterval = time.Hour })
-	env.chatSignup("acme")
+	ts := newTestServer(b, chatConfig, func(c *Config) { c.PingInterval = time.Hour })
+	ts.client().signup("acme")
 	const sockets = 1000
 	var remaining atomic.Int64
 	done := make(chan struct{}, 1)
 	clients := make([]*wsClient, sockets)
 	for i := range clients {
-		c := env.dialWS("/ws/chat/acme/room", nil)
+		c := ts.dialWS("/ws/chat/acme/room", nil)
 		clients[i] = c
 		go func() {
 			for {
@@ -125,7 +125,7 @@ func BenchmarkBroadcast1000(b *testing.B) {
 			}
 		}()
 	}
-	waitFor(b, "all sockets to register", func() bool { return env.srv.hub.Count() == sockets })
+	waitFor(b, "all sockets to register", func() bool { return ts.Server.hub.Count() == sockets })
 	b.ResetTimer()
 	start := time.Now()
 	for i := range b.N {
@@ -195,13 +195,13 @@ func BenchmarkFetchRooms(b *testing.B) {
 func BenchmarkChatThroughput(b *testing.B) {
 	for _, syncMode := range []string{"NORMAL", "FULL"} {
 		b.Run(syncMode, func(b *testing.B) {
-			env := chatTestServer(b, func(c *Config) {
+			ts := newTestServer(b, chatConfig, func(c *Config) {
 				c.Synchronous = syncMode
 				c.PingInterval = time.Hour
 				c.AdminSendQueue = 1 << 20
 				c.SendQueue = 1 << 12
 			})
-			admin := env.chatSignup("acme")
+			admin := ts.client().signup("acme")
 			const visitors = 100
 			var remaining atomic.Int64
 			done := make(chan struct{}, 1)
@@ -215,10 +215,10 @@ func BenchmarkChatThroughput(b *testing.B) {
 					}
 				}
 			}
-			inbox := env.dialWS("/ws/room/acme", admin)
+			inbox := ts.dialWS("/ws/room/acme", admin)
 			vs := make([]*wsClient, visitors)
 			for i := range vs {
-				vs[i] = env.dialWS(fmt.Sprintf("/ws/chat/acme/v%d", i), nil)
+				vs[i] = ts.dialWS(fmt.Sprintf("/ws/chat/acme/v%d", i), nil)
 			}
 			go count(inbox)
 			for _, v := range vs {
@@ -250,7 +250,7 @@ func BenchmarkChatThroughput(b *testing.B) {
 				<-done
 			}
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
-			b.ReportMetric(float64(env.srv.writer.committed.Load())/float64(env.srv.writer.commits.Load()), "msgs/commit")
+			b.ReportMetric(float64(ts.Server.writer.committed.Load())/float64(ts.Server.writer.commits.Load()), "msgs/commit")
 			b.StopTimer()
 		})
 	}
@@ -260,8 +260,8 @@ func BenchmarkChatThroughput(b *testing.B) {
 // heap plus goroutine stacks per socket pair: the server's side and the
 // test client's side together, so the server's share is roughly half.
 func BenchmarkSocketMemory(b *testing.B) {
-	env := chatTestServer(b, func(c *Config) { c.PingInterval = time.Hour })
-	env.chatSignup("acme")
+	ts := newTestServer(b, chatConfig, func(c *Config) { c.PingInterval = time.Hour })
+	ts.client().signup("acme")
 	const sockets = 2000
 	inuse := func() uint64 {
 		runtime.GC()
@@ -271,7 +271,7 @@ func BenchmarkSocketMemory(b *testing.B) {
 	}
 	before := inuse()
 	for i := range sockets {
-		c := env.dialWS(fmt.Sprintf("/ws/chat/acme/v%d", i%500), nil)
+		c := ts.dialWS(fmt.Sprintf("/ws/chat/acme/v%d", i%500), nil)
 		go c.conn.Read(context.Background()) // a reading client, as a browser is
 	}
 	b.ReportMetric(float64(inuse()-before)/sockets, "bytes/socket-pair")

@@ -253,41 +253,6 @@ func (tab *pagesTab) docScreenshot(name string) {
 	}
 }
 
-// pagesApp is a running app whose server can be restarted on the same
-// address over the same database file.
-type pagesApp struct {
-	t      *testing.T
-	dbPath string
-	addr   string
-	srv    *Server
-	db     *DB
-	server *testServer
-	URL    string
-}
-
-func pagesStartApp(t *testing.T) *pagesApp {
-	t.Helper()
-	a := &pagesApp{t: t, dbPath: filepath.Join(t.TempDir(), "t.db")}
-	a.start()
-	return a
-}
-
-func (a *pagesApp) start() {
-	a.t.Helper()
-	ts := startTestServer(a.t, a.dbPath, a.addr, func(c *Config) { c.RateMessages = 0 })
-	a.server, a.srv, a.db, a.URL = ts, ts.Server, ts.DB, ts.URL
-	a.addr = ts.HTTP.Listener.Addr().String()
-}
-
-func (a *pagesApp) stop() { a.server.Close() }
-
-func (a *pagesApp) restart() {
-	a.t.Helper()
-	a.stop()
-	a.start()
-}
-
-// pagesSignIn signs an admin in through the sign-in form.
 // openRoom waits for a conversation in the inbox's list and opens it.
 func (tab *pagesTab) openRoom(consumer string) {
 	tab.t.Helper()
@@ -296,13 +261,14 @@ func (tab *pagesTab) openRoom(consumer string) {
 	tab.run(chromedp.Click(chromedp.CSS(sel)))
 }
 
+// pagesSignIn signs an admin in through the sign-in form.
 func pagesSignIn(tab *pagesTab, base, username string) {
 	tab.t.Helper()
 	tab.run(
 		chromedp.Navigate(base+"/signin"),
 		chromedp.WaitVisible(chromedp.ID("username")),
 		chromedp.SendKeys(chromedp.ID("username"), username),
-		chromedp.SendKeys(chromedp.ID("password"), "correct horse"),
+		chromedp.SendKeys(chromedp.ID("password"), testPassword),
 		chromedp.Click(chromedp.CSS(`#auth-form button[type="submit"]`)),
 	)
 	tab.waitJS("the inbox", `location.pathname === "/messages" && document.getElementById("inbox-app")`, 10*time.Second)
@@ -310,15 +276,15 @@ func pagesSignIn(tab *pagesTab, base, username string) {
 
 func TestBrowserSignup(t *testing.T) {
 	browser := pagesBrowser(t)
-	app := pagesStartApp(t)
+	ts := newTestServer(t, noMessageRate)
 	tab := pagesNewTab(t, browser, true)
 
-	tab.run(chromedp.Navigate(app.URL + "/"))
+	tab.run(chromedp.Navigate(ts.URL + "/"))
 	tab.waitJS("landing", `document.querySelector(".hero h1")`, 5*time.Second)
 	tab.screenshot("landing")
 
 	tab.run(
-		chromedp.Navigate(app.URL+"/signup"),
+		chromedp.Navigate(ts.URL+"/signup"),
 		chromedp.WaitVisible(chromedp.ID("username")),
 		chromedp.SendKeys(chromedp.ID("username"), "Nordic-Bikes"),
 		chromedp.SendKeys(chromedp.ID("password"), "short"),
@@ -344,20 +310,20 @@ func TestBrowserSignup(t *testing.T) {
 		t.Errorf("inbox username = %q, want nordic-bikes", got)
 	}
 	// Signed in: /signin sends the admin on to the inbox.
-	tab.run(chromedp.Navigate(app.URL + "/signin"))
+	tab.run(chromedp.Navigate(ts.URL + "/signin"))
 	tab.waitJS("redirect to the inbox", `location.pathname === "/messages"`, 5*time.Second)
 }
 
 func TestBrowserSettingsPreview(t *testing.T) {
 	browser := pagesBrowser(t)
-	app := pagesStartApp(t)
-	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	ts := newTestServer(t, noMessageRate)
+	ts.client().signup("acme")
 	tab := pagesNewTab(t, browser, true)
-	pagesSignIn(tab, app.URL, "acme")
+	pagesSignIn(tab, ts.URL, "acme")
 
-	tab.run(chromedp.Navigate(app.URL + "/settings"))
+	tab.run(chromedp.Navigate(ts.URL + "/settings"))
 	tab.waitJS("settings", `document.getElementById("headerBackgroundColor-hex")`, 5*time.Second)
-	tab.waitJS("snippet", `document.getElementById("snippet").textContent === '<script src="`+app.URL+`/widget.js" data-username="acme" async></script>'`, 5*time.Second)
+	tab.waitJS("snippet", `document.getElementById("snippet").textContent === '<script src="`+ts.URL+`/widget.js" data-username="acme" async></script>'`, 5*time.Second)
 
 	tab.run(
 		pagesFill("headerBackgroundColor-hex", "#a1b"),
@@ -389,7 +355,7 @@ func TestBrowserSettingsPreview(t *testing.T) {
 
 	// The visitor window shows the saved style.
 	visitor := pagesNewTab(t, browser, true)
-	visitor.run(chromedp.Navigate(app.URL + "/chatbot/acme/style-check"))
+	visitor.run(chromedp.Navigate(ts.URL + "/chatbot/acme/style-check"))
 	visitor.waitJS("visitor header colour", `getComputedStyle(document.querySelector(".lcw-header")).backgroundColor === "rgb(170, 17, 187)"`, 5*time.Second)
 	visitor.waitJS("visitor name", `document.getElementById("name").textContent === "Acme <Support>"`, 5*time.Second)
 	visitor.waitJS("visitor picture", `(() => { const i = document.getElementById("avatar-img"); return !i.hidden && i.complete && i.naturalWidth > 0 })()`, 5*time.Second)
@@ -412,7 +378,7 @@ func TestBrowserSettingsPreview(t *testing.T) {
 	)
 	tab.waitJS("wrong old password", `document.getElementById("old_password-error").textContent !== ""`, 5*time.Second)
 	tab.run(
-		pagesFill("old_password", "correct horse"),
+		pagesFill("old_password", testPassword),
 		chromedp.Click(chromedp.CSS(`#pw-form button[type="submit"]`)),
 	)
 	tab.waitJS("password changed", `document.getElementById("pw-saved").textContent.includes("changed")`, 5*time.Second)
@@ -420,19 +386,19 @@ func TestBrowserSettingsPreview(t *testing.T) {
 	// Sign out: back to the landing page; the inbox now asks to sign in.
 	tab.run(chromedp.Click(chromedp.CSS(`.topbar .js-signout`)))
 	tab.waitJS("signed out", `location.pathname === "/" && document.querySelector('a[href="/signup"]')`, 5*time.Second)
-	tab.run(chromedp.Navigate(app.URL + "/messages"))
+	tab.run(chromedp.Navigate(ts.URL + "/messages"))
 	tab.waitJS("sent to sign in", `location.pathname === "/signin"`, 5*time.Second)
 }
 
 // Friendly 404 pages, for pages and for unknown chat windows.
 func TestBrowserNotFound(t *testing.T) {
 	browser := pagesBrowser(t)
-	app := pagesStartApp(t)
+	ts := newTestServer(t, noMessageRate)
 	tab := pagesNewTab(t, browser, true)
-	tab.run(chromedp.Navigate(app.URL + "/no/such/page"))
+	tab.run(chromedp.Navigate(ts.URL + "/no/such/page"))
 	tab.waitJS("404 page", `document.querySelector(".nf h1").textContent === "Page not found"`, 5*time.Second)
 	tab.screenshot("404")
-	tab.run(chromedp.Navigate(app.URL + "/chatbot/nobody/some-visitor"))
+	tab.run(chromedp.Navigate(ts.URL + "/chatbot/nobody/some-visitor"))
 	tab.waitJS("unknown chat", `document.querySelector(".nf p:not(.code)").textContent.includes("no chat here")`, 5*time.Second)
 }
 
@@ -493,9 +459,9 @@ func pagesPNG() []byte {
 var _ = http.StatusOK
 
 // pagesStyle updates the chatbot of the signed-in client and gives it a picture.
-func pagesStyle(t *testing.T, admin *http.Client, base, style string) {
+func pagesStyle(t testing.TB, admin *testClient, base, style string) {
 	t.Helper()
-	resp, err := admin.Post(base+"/chatbot/api", "application/json", strings.NewReader(style))
+	resp, err := admin.HTTP.Post(base+"/chatbot/api", "application/json", strings.NewReader(style))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -508,7 +474,7 @@ func pagesStyle(t *testing.T, admin *http.Client, base, style string) {
 	fw, _ := mw.CreateFormFile("picture", "logo.png")
 	fw.Write(pagesPNG())
 	mw.Close()
-	resp, err = admin.Post(base+"/chatbot/api/picture", mw.FormDataContentType(), &body)
+	resp, err = admin.HTTP.Post(base+"/chatbot/api/picture", mw.FormDataContentType(), &body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -583,23 +549,22 @@ func pagesCount(text string) string {
 
 func TestBrowserMessaging(t *testing.T) {
 	browser := pagesBrowser(t)
-	app := pagesStartApp(t)
-	admin := pagesClient(t)
-	pagesSignup(t, admin, app.URL, "acme")
+	ts := newTestServer(t, noMessageRate)
+	admin := ts.client().signup("acme")
 	// Two earlier conversations, so the inbox looks lived-in.
-	pagesVisitorSays(t, app.URL, "acme", "e3b0c442-98fc-4c14", "maria@example.com", "Hi! Is the Trail 29 still in stock in size L?")
-	pagesVisitorSays(t, app.URL, "acme", "9f86d081-884c-4d63", "", "Do you offer repairs for e-bikes?", "I live close to the shop.")
+	pagesVisitorSays(t, ts.URL, "acme", "e3b0c442-98fc-4c14", "maria@example.com", "Hi! Is the Trail 29 still in stock in size L?")
+	pagesVisitorSays(t, ts.URL, "acme", "9f86d081-884c-4d63", "", "Do you offer repairs for e-bikes?", "I live close to the shop.")
 	// A styled chatbot with a picture, for the visitor's screenshot.
-	pagesStyle(t, admin, app.URL, `{"chatbotName":"Nordic Bikes","introductionText":"Hi! Questions about a bike, a repair or a test ride? We usually answer within minutes.",`+
+	pagesStyle(t, admin, ts.URL, `{"chatbotName":"Nordic Bikes","introductionText":"Hi! Questions about a bike, a repair or a test ride? We usually answer within minutes.",`+
 		`"headerBackgroundColor":"#14532d","senderBackground":"#15803d","introductionBackgroundColor":"#f0fdf4","introductionTextColor":"#14532d"}`)
 
 	inbox := pagesNewTab(t, browser, true)
-	pagesSignIn(inbox, app.URL, "acme")
+	pagesSignIn(inbox, ts.URL, "acme")
 	inbox.waitJS("two rooms", `document.querySelectorAll("#rooms .room").length === 2`, 5*time.Second)
 	inbox.waitJS("unread count in the title", `document.title.startsWith("(3)")`, 5*time.Second)
 
 	visitor := pagesNewTab(t, browser, true)
-	visitor.run(chromedp.Navigate(app.URL + "/chatbot/acme/visitor-one"))
+	visitor.run(chromedp.Navigate(ts.URL + "/chatbot/acme/visitor-one"))
 	visitor.waitJS("business online", `document.getElementById("status").classList.contains("is-online")`, 5*time.Second)
 	visitor.waitJS("socket open", `document.getElementById("offline").hidden`, 5*time.Second)
 
@@ -635,8 +600,8 @@ func TestBrowserMessaging(t *testing.T) {
 	)
 	visitor.waitJS("the email prompt gone", `document.getElementById("email-form").hidden`, 5*time.Second)
 	pagesWait(t, "the visitor's email stored", 5*time.Second, func() bool {
-		_, body := pagesGet(t, admin, app.URL+"/chatbot/api/rooms")
-		return strings.Contains(body, `"consumer":"visitor-one","consumer_email":"ola@example.com"`)
+		r := admin.do("GET", "/chatbot/api/rooms", nil)
+		return strings.Contains(string(r.Body), `"consumer":"visitor-one","consumer_email":"ola@example.com"`)
 	})
 	// ... and shows in the open inbox at once, without a reload.
 	inbox.waitJS("the email in the inbox", `document.getElementById("convo-name").textContent === "ola@example.com"`, 5*time.Second)
@@ -693,9 +658,9 @@ func TestBrowserMessaging(t *testing.T) {
 	visitor.docScreenshot("visitor")
 
 	// Export and delete.
-	resp, body := pagesGet(t, admin, app.URL+"/chatbot/api/rooms/visitor-one/export")
-	if resp.StatusCode != 200 || !strings.Contains(body, "Great, thank you!") {
-		t.Errorf("export: %d", resp.StatusCode)
+	r := admin.do("GET", "/chatbot/api/rooms/visitor-one/export", nil)
+	if r.Status != 200 || !strings.Contains(string(r.Body), "Great, thank you!") {
+		t.Errorf("export: %d", r.Status)
 	}
 	inbox.run(chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`))
 	inbox.run(chromedp.Click(chromedp.ID("delete")))
@@ -704,13 +669,13 @@ func TestBrowserMessaging(t *testing.T) {
 
 func TestBrowserInboxSurvivesRestart(t *testing.T) {
 	browser := pagesBrowser(t)
-	app := pagesStartApp(t)
-	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	ts := newTestServer(t, noMessageRate)
+	ts.client().signup("acme")
 
 	inbox := pagesNewTab(t, browser, true)
-	pagesSignIn(inbox, app.URL, "acme")
+	pagesSignIn(inbox, ts.URL, "acme")
 	visitor := pagesNewTab(t, browser, true)
-	visitor.run(chromedp.Navigate(app.URL + "/chatbot/acme/restart-visitor"))
+	visitor.run(chromedp.Navigate(ts.URL + "/chatbot/acme/restart-visitor"))
 	visitor.waitJS("socket open", `document.getElementById("offline").hidden && document.getElementById("status").classList.contains("is-online")`, 5*time.Second)
 
 	pagesSend(visitor, "Before the restart")
@@ -720,7 +685,7 @@ func TestBrowserInboxSurvivesRestart(t *testing.T) {
 	visitor.waitJS("first reply", pagesCount("Reply before the restart")+" === 1", 5*time.Second)
 
 	// The server goes away: both windows say so, and keep what is typed.
-	app.stop()
+	ts.Close()
 	inbox.waitJS("offline banner in the inbox", `!document.getElementById("offline").hidden`, 5*time.Second)
 	visitor.waitJS("offline banner at the visitor", `!document.getElementById("offline").hidden`, 5*time.Second)
 	inbox.screenshot("offline")
@@ -730,7 +695,7 @@ func TestBrowserInboxSurvivesRestart(t *testing.T) {
 
 	// Same address, same database file.
 	start := time.Now()
-	app.start()
+	ts.start()
 	inbox.waitJS("inbox back online", `document.getElementById("offline").hidden`, 20*time.Second)
 	visitor.waitJS("visitor back online", `document.getElementById("offline").hidden`, 20*time.Second)
 	for _, tab := range []*pagesTab{inbox, visitor} {
@@ -821,15 +786,15 @@ func pagesFrame(t *testing.T, tab *pagesTab, urlPrefix string) *pagesTab {
 
 func TestBrowserWidgetCrossOrigin(t *testing.T) {
 	browser := pagesBrowser(t)
-	app := pagesStartApp(t)
-	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	ts := newTestServer(t, noMessageRate)
+	ts.client().signup("acme")
 	// The app is reached as localhost, the business's site as 127.0.0.1:
 	// two origins and two sites.
-	appOrigin := strings.Replace(app.URL, "127.0.0.1", "localhost", 1)
+	appOrigin := strings.Replace(ts.URL, "127.0.0.1", "localhost", 1)
 	host := pagesHostSite(t, appOrigin)
 
 	inbox := pagesNewTab(t, browser, true)
-	pagesSignIn(inbox, app.URL, "acme")
+	pagesSignIn(inbox, ts.URL, "acme")
 
 	site := pagesNewTab(t, browser, true)
 	site.run(chromedp.Navigate(host.URL))
@@ -884,16 +849,16 @@ func TestBrowserWidgetCrossOrigin(t *testing.T) {
 
 func TestBrowserPhone(t *testing.T) {
 	browser := pagesBrowser(t)
-	app := pagesStartApp(t)
-	pagesSignup(t, pagesClient(t), app.URL, "acme")
-	pagesVisitorSays(t, app.URL, "acme", "phone-visitor", "ola@example.com", "Hi! Is the shop open on Sunday?")
+	ts := newTestServer(t, noMessageRate)
+	ts.client().signup("acme")
+	pagesVisitorSays(t, ts.URL, "acme", "phone-visitor", "ola@example.com", "Hi! Is the shop open on Sunday?")
 
 	// The visitor window at phone size: no sideways scrolling, the composer
 	// on screen, big enough to tap.
 	visitor := pagesNewTab(t, browser, true)
 	visitor.run(
 		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2)),
-		chromedp.Navigate(app.URL+"/chatbot/acme/phone-visitor"),
+		chromedp.Navigate(ts.URL+"/chatbot/acme/phone-visitor"),
 	)
 	visitor.waitJS("history", pagesCount("Hi! Is the shop open on Sunday?")+" === 1", 5*time.Second)
 	visitor.waitJS("no sideways scroll", `document.documentElement.scrollWidth <= innerWidth`, 2*time.Second)
@@ -907,7 +872,7 @@ func TestBrowserPhone(t *testing.T) {
 	// The inbox at phone size: the list, then one conversation with a way back.
 	inbox := pagesNewTab(t, browser, true)
 	inbox.run(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
-	pagesSignIn(inbox, app.URL, "acme")
+	pagesSignIn(inbox, ts.URL, "acme")
 	inbox.waitJS("the room", `document.querySelector('#rooms .room[data-consumer="phone-visitor"]')`, 5*time.Second)
 	inbox.screenshot("inbox-list")
 	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="phone-visitor"]`)))
@@ -918,13 +883,13 @@ func TestBrowserPhone(t *testing.T) {
 	inbox.waitJS("back to the list", `getComputedStyle(document.querySelector(".rooms-pane")).display !== "none"`, 5*time.Second)
 
 	// Settings at phone size: one column, nothing sideways.
-	inbox.run(chromedp.Navigate(app.URL + "/settings"))
+	inbox.run(chromedp.Navigate(ts.URL + "/settings"))
 	inbox.waitJS("settings", `document.getElementById("headerBackgroundColor-hex")`, 5*time.Second)
 	inbox.waitJS("no sideways scroll in settings", `document.documentElement.scrollWidth <= innerWidth`, 2*time.Second)
 	inbox.screenshot("settings")
 
 	// The widget opens full screen on a phone.
-	host := pagesHostSite(t, strings.Replace(app.URL, "127.0.0.1", "localhost", 1))
+	host := pagesHostSite(t, strings.Replace(ts.URL, "127.0.0.1", "localhost", 1))
 	site := pagesNewTab(t, browser, true)
 	site.run(
 		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2)),
@@ -934,7 +899,7 @@ func TestBrowserPhone(t *testing.T) {
 	site.run(chromedp.Evaluate[chromedp.Void](pagesWidgetJS(`sr.querySelector(".btn").click()`)))
 	site.waitJS("full screen panel", pagesWidgetJS(`const r = sr.querySelector(".panel").getBoundingClientRect(); return r.left === 0 && r.top === 0 && r.width === innerWidth && r.height === innerHeight`), 5*time.Second)
 	site.waitJS("close button", pagesWidgetJS(`return getComputedStyle(sr.querySelector(".close")).display === "block"`), 5*time.Second)
-	pagesFrame(t, site, strings.Replace(app.URL, "127.0.0.1", "localhost", 1)+"/chatbot/acme/").
+	pagesFrame(t, site, strings.Replace(ts.URL, "127.0.0.1", "localhost", 1)+"/chatbot/acme/").
 		waitJS("widget connected", `document.getElementById("offline").hidden`, 10*time.Second)
 	site.screenshot("widget")
 	site.run(chromedp.Evaluate[chromedp.Void](pagesWidgetJS(`sr.querySelector(".close").click()`)))
@@ -945,14 +910,14 @@ func TestBrowserPhone(t *testing.T) {
 // our pages are caught, so the other browser tests would fail on them.
 func TestBrowserCatchesCSPViolations(t *testing.T) {
 	browser := pagesBrowser(t)
-	app := pagesStartApp(t)
+	ts := newTestServer(t, noMessageRate)
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 	defer cancel()
 	tab := &pagesTab{t: t, ctx: ctx}
 	if err := chromedp.Listen(ctx, tab.onEvent); err != nil {
 		t.Fatal(err)
 	}
-	tab.run(chromedp.Navigate(app.URL + "/"))
+	tab.run(chromedp.Navigate(ts.URL + "/"))
 	tab.run(chromedp.Evaluate[chromedp.Void](`(() => {
 		const s = document.createElement("script"); s.textContent = "window.x = 1"; document.body.append(s);
 		const i = document.createElement("img"); i.src = "https://example.invalid/x.png"; document.body.append(i);
@@ -980,14 +945,14 @@ func TestBrowserCatchesCSPViolations(t *testing.T) {
 // in order and without duplicates.
 func TestBrowserHistoryPaging(t *testing.T) {
 	browser := pagesBrowser(t)
-	app := pagesStartApp(t)
-	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	ts := newTestServer(t, noMessageRate)
+	ts.client().signup("acme")
 	const n = 130
 	texts := make([]string, n)
 	for i := range texts {
 		texts[i] = fmt.Sprintf("Message number %d", i+1)
 	}
-	pagesVisitorSays(t, app.URL, "acme", "long-talk", "", texts...)
+	pagesVisitorSays(t, ts.URL, "acme", "long-talk", "", texts...)
 
 	check := func(tab *pagesTab) {
 		tab.t.Helper()
@@ -1014,11 +979,11 @@ func TestBrowserHistoryPaging(t *testing.T) {
 	}
 
 	visitor := pagesNewTab(t, browser, true)
-	visitor.run(chromedp.Navigate(app.URL + "/chatbot/acme/long-talk"))
+	visitor.run(chromedp.Navigate(ts.URL + "/chatbot/acme/long-talk"))
 	check(visitor)
 
 	inbox := pagesNewTab(t, browser, true)
-	pagesSignIn(inbox, app.URL, "acme")
+	pagesSignIn(inbox, ts.URL, "acme")
 	inbox.openRoom("long-talk")
 	check(inbox)
 }
@@ -1028,10 +993,10 @@ func TestBrowserHistoryPaging(t *testing.T) {
 // javascript: or data: URL) shows as plain text, never as a link.
 func TestBrowserFileLinksSameOriginOnly(t *testing.T) {
 	browser := pagesBrowser(t)
-	app := pagesStartApp(t)
-	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	ts := newTestServer(t, noMessageRate)
+	ts.client().signup("acme")
 	tab := pagesNewTab(t, browser, true)
-	tab.run(chromedp.Navigate(app.URL + "/chatbot/acme/file-guard"))
+	tab.run(chromedp.Navigate(ts.URL + "/chatbot/acme/file-guard"))
 	tab.waitJS("the window", `document.getElementById("messages")`, 5*time.Second)
 	got := pagesEval[[]string](tab, `import("/static/js/common.js").then(({ fillBubble }) => [
 		["/files/abc/ok.pdf", "application/pdf"],
@@ -1057,9 +1022,9 @@ func TestBrowserFileLinksSameOriginOnly(t *testing.T) {
 // widget to say it is open) sends "Seen" once the visitor is in it.
 func TestBrowserSeenWhenFramedWithoutWidget(t *testing.T) {
 	browser := pagesBrowser(t)
-	app := pagesStartApp(t)
-	pagesSignup(t, pagesClient(t), app.URL, "acme")
-	appOrigin := strings.Replace(app.URL, "127.0.0.1", "localhost", 1)
+	ts := newTestServer(t, noMessageRate)
+	ts.client().signup("acme")
+	appOrigin := strings.Replace(ts.URL, "127.0.0.1", "localhost", 1)
 	frameURL := appOrigin + "/chatbot/acme/framed-visitor"
 	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -1068,7 +1033,7 @@ func TestBrowserSeenWhenFramedWithoutWidget(t *testing.T) {
 	t.Cleanup(host.Close)
 
 	inbox := pagesNewTab(t, browser, true)
-	pagesSignIn(inbox, app.URL, "acme")
+	pagesSignIn(inbox, ts.URL, "acme")
 	site := pagesNewTab(t, browser, true)
 	site.run(chromedp.Navigate(host.URL))
 	frame := pagesFrame(t, site, frameURL)
@@ -1088,11 +1053,11 @@ func TestBrowserSeenWhenFramedWithoutWidget(t *testing.T) {
 // instead of showing an error the admin cannot fix there.
 func TestBrowserSessionEndsMidPage(t *testing.T) {
 	browser := pagesBrowser(t)
-	app := pagesStartApp(t)
-	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	ts := newTestServer(t, noMessageRate)
+	ts.client().signup("acme")
 	tab := pagesNewTab(t, browser, true)
-	pagesSignIn(tab, app.URL, "acme")
-	tab.run(chromedp.Navigate(app.URL + "/settings"))
+	pagesSignIn(tab, ts.URL, "acme")
+	tab.run(chromedp.Navigate(ts.URL + "/settings"))
 	tab.waitJS("settings", `document.getElementById("headerBackgroundColor-hex")`, 5*time.Second)
 	pagesEval[int](tab, `fetch("/accounts/api/logout", { method: "POST" }).then(r => r.status)`)
 	tab.run(pagesFill("chatbotName", "New name"), chromedp.Click(chromedp.CSS(`#style-form button[type="submit"]`)))
@@ -1103,11 +1068,11 @@ func TestBrowserSessionEndsMidPage(t *testing.T) {
 // goes to the sign-in page (no alert, nothing deleted).
 func TestBrowserSessionEndsMidInbox(t *testing.T) {
 	browser := pagesBrowser(t)
-	app := pagesStartApp(t)
-	pagesSignup(t, pagesClient(t), app.URL, "acme")
-	pagesVisitorSays(t, app.URL, "acme", "ended-visitor", "", "Hello?")
+	ts := newTestServer(t, noMessageRate)
+	ts.client().signup("acme")
+	pagesVisitorSays(t, ts.URL, "acme", "ended-visitor", "", "Hello?")
 	tab := pagesNewTab(t, browser, true)
-	pagesSignIn(tab, app.URL, "acme")
+	pagesSignIn(tab, ts.URL, "acme")
 	tab.openRoom("ended-visitor")
 	tab.waitJS("the message", pagesCount("Hello?")+" === 1", 5*time.Second)
 	pagesEval[int](tab, `fetch("/accounts/api/logout", { method: "POST" }).then(r => r.status)`)
@@ -1121,9 +1086,9 @@ func TestBrowserSessionEndsMidInbox(t *testing.T) {
 // still work.
 func TestBrowserStorageBlocked(t *testing.T) {
 	browser := pagesBrowser(t)
-	app := pagesStartApp(t)
-	pagesSignup(t, pagesClient(t), app.URL, "acme")
-	pagesVisitorSays(t, app.URL, "acme", "nostore-visitor", "", "Anyone there?")
+	ts := newTestServer(t, noMessageRate)
+	ts.client().signup("acme")
+	pagesVisitorSays(t, ts.URL, "acme", "nostore-visitor", "", "Anyone there?")
 	block := chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
 		_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
 			Source: `Object.defineProperty(window, "localStorage", { get() { throw new DOMException("The operation is insecure.", "SecurityError"); } });`,
@@ -1133,7 +1098,7 @@ func TestBrowserStorageBlocked(t *testing.T) {
 
 	inbox := pagesNewTab(t, browser, true)
 	inbox.run(block)
-	pagesSignIn(inbox, app.URL, "acme")
+	pagesSignIn(inbox, ts.URL, "acme")
 	inbox.openRoom("nostore-visitor")
 	inbox.waitJS("the message", pagesCount("Anyone there?")+" === 1", 5*time.Second)
 	inbox.run(chromedp.Click(chromedp.ID("sound")))
@@ -1141,12 +1106,12 @@ func TestBrowserStorageBlocked(t *testing.T) {
 	inbox.waitJS("sent", pagesCount("Yes, we are")+" === 1 && !document.querySelector('#messages .is-pending')", 5*time.Second)
 
 	visitor := pagesNewTab(t, browser, true)
-	visitor.run(block, chromedp.Navigate(app.URL+"/chatbot/acme/nostore-visitor"))
+	visitor.run(block, chromedp.Navigate(ts.URL+"/chatbot/acme/nostore-visitor"))
 	visitor.waitJS("history", pagesCount("Yes, we are")+" === 1", 5*time.Second)
 	pagesSend(visitor, "Great")
 	visitor.waitJS("sent", pagesCount("Great")+" === 1 && !document.querySelector('#messages .is-pending')", 5*time.Second)
 
-	appOrigin := strings.Replace(app.URL, "127.0.0.1", "localhost", 1)
+	appOrigin := strings.Replace(ts.URL, "127.0.0.1", "localhost", 1)
 	site := pagesNewTab(t, browser, true)
 	site.run(block, chromedp.Navigate(pagesHostSite(t, appOrigin).URL))
 	site.waitJS("the chat button", `document.querySelector("[data-livechat-widget]")?.shadowRoot?.querySelector(".btn")`, 5*time.Second)
@@ -1160,17 +1125,16 @@ func TestBrowserStorageBlocked(t *testing.T) {
 // a new conversation that reaches the inbox.
 func TestBrowserVisitorAfterDelete(t *testing.T) {
 	browser := pagesBrowser(t)
-	app := pagesStartApp(t)
-	admin := pagesClient(t)
-	pagesSignup(t, admin, app.URL, "acme")
+	ts := newTestServer(t, noMessageRate)
+	admin := ts.client().signup("acme")
 	visitor := pagesNewTab(t, browser, true)
-	visitor.run(chromedp.Navigate(app.URL + "/chatbot/acme/deleted-visitor"))
+	visitor.run(chromedp.Navigate(ts.URL + "/chatbot/acme/deleted-visitor"))
 	visitor.waitJS("connected", `document.getElementById("offline").hidden`, 5*time.Second)
 	pagesSend(visitor, "First question")
 	visitor.waitJS("sent", pagesCount("First question")+" === 1 && !document.querySelector('#messages .is-pending')", 5*time.Second)
 
-	req, _ := http.NewRequest(http.MethodDelete, app.URL+"/chatbot/api/rooms/deleted-visitor", nil)
-	resp, err := admin.Do(req)
+	req, _ := http.NewRequest(http.MethodDelete, ts.URL+"/chatbot/api/rooms/deleted-visitor", nil)
+	resp, err := admin.HTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1183,7 +1147,7 @@ func TestBrowserVisitorAfterDelete(t *testing.T) {
 	visitor.waitJS("delivered", pagesCount("Second question")+" === 1 && !document.querySelector('#messages .is-pending')", 10*time.Second)
 	visitor.waitJS("the deleted message gone", pagesCount("First question")+" === 0", 5*time.Second)
 	inbox := pagesNewTab(t, browser, true)
-	pagesSignIn(inbox, app.URL, "acme")
+	pagesSignIn(inbox, ts.URL, "acme")
 	inbox.openRoom("deleted-visitor")
 	inbox.waitJS("the message", pagesCount("Second question")+" === 1", 5*time.Second)
 }
@@ -1193,17 +1157,16 @@ func TestBrowserVisitorAfterDelete(t *testing.T) {
 // closes it instead of showing "Sending…" for good.
 func TestBrowserInboxConversationDeletedElsewhere(t *testing.T) {
 	browser := pagesBrowser(t)
-	app := pagesStartApp(t)
-	admin := pagesClient(t)
-	pagesSignup(t, admin, app.URL, "acme")
-	pagesVisitorSays(t, app.URL, "acme", "gone-visitor", "", "Hello there")
+	ts := newTestServer(t, noMessageRate)
+	admin := ts.client().signup("acme")
+	pagesVisitorSays(t, ts.URL, "acme", "gone-visitor", "", "Hello there")
 	inbox := pagesNewTab(t, browser, true)
-	pagesSignIn(inbox, app.URL, "acme")
+	pagesSignIn(inbox, ts.URL, "acme")
 	inbox.openRoom("gone-visitor")
 	inbox.waitJS("the message", pagesCount("Hello there")+" === 1", 5*time.Second)
 
-	req, _ := http.NewRequest(http.MethodDelete, app.URL+"/chatbot/api/rooms/gone-visitor", nil)
-	resp, err := admin.Do(req)
+	req, _ := http.NewRequest(http.MethodDelete, ts.URL+"/chatbot/api/rooms/gone-visitor", nil)
+	resp, err := admin.HTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1217,14 +1180,14 @@ func TestBrowserInboxConversationDeletedElsewhere(t *testing.T) {
 // fills up and then gives way to the file message.
 func TestBrowserUploadProgress(t *testing.T) {
 	browser := pagesBrowser(t)
-	app := pagesStartApp(t)
-	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	ts := newTestServer(t, noMessageRate)
+	ts.client().signup("acme")
 	file := filepath.Join(t.TempDir(), "manual.pdf")
 	if err := os.WriteFile(file, append([]byte("%PDF-1.4\n"), bytes.Repeat([]byte("0123456789abcdef"), 3<<16)...), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	tab := pagesNewTab(t, browser, true)
-	tab.run(chromedp.Navigate(app.URL + "/chatbot/acme/upload-visitor"))
+	tab.run(chromedp.Navigate(ts.URL + "/chatbot/acme/upload-visitor"))
 	tab.waitJS("connected", `document.getElementById("offline").hidden`, 5*time.Second)
 	// Record the bar as it appears and every value it is given.
 	tab.run(chromedp.Evaluate[chromedp.Void](`(() => {
@@ -1253,13 +1216,13 @@ func TestBrowserUploadProgress(t *testing.T) {
 // the clipboard, or, where the clipboard is refused, selects it.
 func TestBrowserSnippetCopy(t *testing.T) {
 	browser := pagesBrowser(t)
-	app := pagesStartApp(t)
-	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	ts := newTestServer(t, noMessageRate)
+	ts.client().signup("acme")
 	tab := pagesNewTab(t, browser, true)
-	pagesSignIn(tab, app.URL, "acme")
-	tab.run(chromedp.Navigate(app.URL + "/settings"))
+	pagesSignIn(tab, ts.URL, "acme")
+	tab.run(chromedp.Navigate(ts.URL + "/settings"))
 	tab.waitJS("settings", `document.getElementById("snippet").textContent`, 5*time.Second)
-	want := `<script src="` + app.URL + `/widget.js" data-username="acme" async></script>`
+	want := `<script src="` + ts.URL + `/widget.js" data-username="acme" async></script>`
 	if got := pagesEval[string](tab, `document.getElementById("snippet").textContent`); got != want {
 		t.Errorf("snippet = %q, want %q", got, want)
 	}
@@ -1281,9 +1244,9 @@ func TestBrowserSnippetCopy(t *testing.T) {
 // fields, not even objects) throw nothing, and the page keeps working.
 func TestBrowserOddFrames(t *testing.T) {
 	browser := pagesBrowser(t)
-	app := pagesStartApp(t)
-	pagesSignup(t, pagesClient(t), app.URL, "acme")
-	pagesVisitorSays(t, app.URL, "acme", "odd-visitor", "", "Hi")
+	ts := newTestServer(t, noMessageRate)
+	ts.client().signup("acme")
+	pagesVisitorSays(t, ts.URL, "acme", "odd-visitor", "", "Hi")
 	// Keep every socket the page opens, to hand it made-up frames.
 	keep := chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
 		_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
@@ -1307,7 +1270,7 @@ func TestBrowserOddFrames(t *testing.T) {
 
 	inbox := pagesNewTab(t, browser, true)
 	inbox.run(keep)
-	pagesSignIn(inbox, app.URL, "acme")
+	pagesSignIn(inbox, ts.URL, "acme")
 	inbox.openRoom("odd-visitor")
 	inbox.waitJS("the message", pagesCount("Hi")+" === 1", 5*time.Second)
 	inbox.waitJS("two sockets open", `window.sockets.filter(ws => ws.readyState === 1).length === 2`, 5*time.Second)
@@ -1316,7 +1279,7 @@ func TestBrowserOddFrames(t *testing.T) {
 	inbox.waitJS("sent", pagesCount("Still working")+" === 1 && !document.querySelector('#messages .is-pending')", 5*time.Second)
 
 	visitor := pagesNewTab(t, browser, true)
-	visitor.run(keep, chromedp.Navigate(app.URL+"/chatbot/acme/odd-visitor"))
+	visitor.run(keep, chromedp.Navigate(ts.URL+"/chatbot/acme/odd-visitor"))
 	visitor.waitJS("history", pagesCount("Still working")+" === 1", 5*time.Second)
 	pagesEval[bool](visitor, inject)
 	pagesSend(visitor, "Me too")
@@ -1327,11 +1290,11 @@ func TestBrowserOddFrames(t *testing.T) {
 // emoji (outside the BMP): the script agrees with the server's initial.
 func TestBrowserAvatarInitialEmoji(t *testing.T) {
 	browser := pagesBrowser(t)
-	app := pagesStartApp(t)
-	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	ts := newTestServer(t, noMessageRate)
+	ts.client().signup("acme")
 	tab := pagesNewTab(t, browser, true)
-	pagesSignIn(tab, app.URL, "acme")
-	tab.run(chromedp.Navigate(app.URL + "/settings"))
+	pagesSignIn(tab, ts.URL, "acme")
+	tab.run(chromedp.Navigate(ts.URL + "/settings"))
 	tab.waitJS("settings", `document.getElementById("headerBackgroundColor-hex")`, 5*time.Second)
 	tab.run(pagesFill("chatbotName", "x"), chromedp.Evaluate[chromedp.Void](
 		`(el => { el.value = "🚲 Nordic Bikes"; el.dispatchEvent(new Event("input", {bubbles: true})) })(document.getElementById("chatbotName"))`))
@@ -1345,9 +1308,9 @@ func TestBrowserAvatarInitialEmoji(t *testing.T) {
 // server answers bad_field, which names no client_id).
 func TestBrowserTooLongMessage(t *testing.T) {
 	browser := pagesBrowser(t)
-	app := pagesStartApp(t)
-	pagesSignup(t, pagesClient(t), app.URL, "acme")
-	pagesVisitorSays(t, app.URL, "acme", "long-visitor", "", "Hi")
+	ts := newTestServer(t, noMessageRate)
+	ts.client().signup("acme")
+	pagesVisitorSays(t, ts.URL, "acme", "long-visitor", "", "Hi")
 	long := `"` + strings.Repeat("a", 4001) + `"`
 	check := func(tab *pagesTab) {
 		t.Helper()
@@ -1368,11 +1331,11 @@ func TestBrowserTooLongMessage(t *testing.T) {
 		tab.waitJS("sent", pagesCount("Short one")+" >= 1 && !document.querySelector('#messages .is-pending')", 5*time.Second)
 	}
 	visitor := pagesNewTab(t, browser, true)
-	visitor.run(chromedp.Navigate(app.URL + "/chatbot/acme/long-visitor"))
+	visitor.run(chromedp.Navigate(ts.URL + "/chatbot/acme/long-visitor"))
 	visitor.waitJS("connected", `document.getElementById("offline").hidden`, 5*time.Second)
 	check(visitor)
 	inbox := pagesNewTab(t, browser, true)
-	pagesSignIn(inbox, app.URL, "acme")
+	pagesSignIn(inbox, ts.URL, "acme")
 	inbox.openRoom("long-visitor")
 	inbox.waitJS("the message", pagesCount("Hi")+" === 1", 5*time.Second)
 	check(inbox)
@@ -1382,10 +1345,10 @@ func TestBrowserTooLongMessage(t *testing.T) {
 // ring (the real file input is invisible; its label is the button).
 func TestBrowserAttachFocusVisible(t *testing.T) {
 	browser := pagesBrowser(t)
-	app := pagesStartApp(t)
-	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	ts := newTestServer(t, noMessageRate)
+	ts.client().signup("acme")
 	tab := pagesNewTab(t, browser, true)
-	tab.run(chromedp.Navigate(app.URL + "/chatbot/acme/keyboard-visitor"))
+	tab.run(chromedp.Navigate(ts.URL + "/chatbot/acme/keyboard-visitor"))
 	tab.waitJS("connected", `document.getElementById("offline").hidden`, 5*time.Second)
 	tab.run(chromedp.Focus(chromedp.ID("text")), chromedp.KeyEvent(kb.Tab, chromedp.KeyModifiers(chromedp.ModifierShift)))
 	tab.waitJS("focus on the file input", `document.activeElement.id === "attach"`, 2*time.Second)
@@ -1399,20 +1362,19 @@ func TestBrowserAttachFocusVisible(t *testing.T) {
 // blocked here to look at the page as it is before the script.
 func TestBrowserVisitorColoursWithoutScript(t *testing.T) {
 	browser := pagesBrowser(t)
-	app := pagesStartApp(t)
-	admin := pagesClient(t)
-	pagesSignup(t, admin, app.URL, "acme")
-	pagesStyle(t, admin, app.URL, `{"headerBackgroundColor":"#b45309","senderBackground":"#065f46","background_color":"#fef3c7"}`)
+	ts := newTestServer(t, noMessageRate)
+	admin := ts.client().signup("acme")
+	pagesStyle(t, admin, ts.URL, `{"headerBackgroundColor":"#b45309","senderBackground":"#065f46","background_color":"#fef3c7"}`)
 	tab := pagesNewTab(t, browser, true)
 	tab.run(
 		chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
 			if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
 				return err
 			}
-			_, err := chromedp.Call(ctx, network.SetBlockedURLs, network.SetBlockedURLsParams{URLPatterns: []*network.BlockPattern{{URLPattern: app.URL + "/static/js/chat.js", Block: true}}})
+			_, err := chromedp.Call(ctx, network.SetBlockedURLs, network.SetBlockedURLsParams{URLPatterns: []*network.BlockPattern{{URLPattern: ts.URL + "/static/js/chat.js", Block: true}}})
 			return err
 		}),
-		chromedp.Navigate(app.URL+"/chatbot/acme/no-script"),
+		chromedp.Navigate(ts.URL+"/chatbot/acme/no-script"),
 	)
 	tab.waitJS("the page", `document.querySelector(".lcw-header")`, 5*time.Second)
 	if got := pagesEval[string](tab, `getComputedStyle(document.querySelector(".lcw-header")).backgroundColor`); got != "rgb(180, 83, 9)" {
@@ -1428,13 +1390,13 @@ func TestBrowserVisitorColoursWithoutScript(t *testing.T) {
 // the socket.
 func TestBrowserOlderLoadingAfterDrop(t *testing.T) {
 	browser := pagesBrowser(t)
-	app := pagesStartApp(t)
-	pagesSignup(t, pagesClient(t), app.URL, "acme")
+	ts := newTestServer(t, noMessageRate)
+	ts.client().signup("acme")
 	texts := make([]string, 80)
 	for i := range texts {
 		texts[i] = fmt.Sprintf("Line %d", i+1)
 	}
-	pagesVisitorSays(t, app.URL, "acme", "drop-visitor", "", texts...)
+	pagesVisitorSays(t, ts.URL, "acme", "drop-visitor", "", texts...)
 	tab := pagesNewTab(t, browser, true)
 	tab.run(chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
 		// Older-page requests are swallowed, as if the socket died first.
@@ -1445,7 +1407,7 @@ func TestBrowserOlderLoadingAfterDrop(t *testing.T) {
 			};`,
 		})
 		return err
-	}), chromedp.Navigate(app.URL+"/chatbot/acme/drop-visitor"))
+	}), chromedp.Navigate(ts.URL+"/chatbot/acme/drop-visitor"))
 	tab.waitJS("history", pagesCount("Line 80")+" === 1", 5*time.Second)
 	tab.run(chromedp.Evaluate[chromedp.Void](`document.getElementById("log").scrollTop = 0`))
 	tab.waitJS("loading older", `!document.getElementById("more").hidden`, 5*time.Second)

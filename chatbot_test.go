@@ -21,7 +21,7 @@ func TestChatbotDefaultsAndUpdate(t *testing.T) {
 	c := ts.client()
 	c.must(http.StatusUnauthorized, "GET", "/chatbot/api", nil)
 	c.must(http.StatusUnauthorized, "POST", "/chatbot/api", map[string]string{"chatbotName": "x"})
-	c.signup("acme", "correct horse")
+	c.signup("acme")
 
 	r := c.must(200, "GET", "/chatbot/api", nil)
 	bot := r.JSON["chatbot_details"].(map[string]any)
@@ -69,7 +69,7 @@ func TestChatbotDefaultsAndUpdate(t *testing.T) {
 func TestChatbotValidation(t *testing.T) {
 	ts := newTestServer(t)
 	c := ts.client()
-	c.signup("acme", "correct horse")
+	c.signup("acme")
 	before := c.must(200, "GET", "/chatbot/api", nil).Body
 	cases := []struct {
 		name  string
@@ -110,7 +110,7 @@ func TestChatbotPicture(t *testing.T) {
 	anon := ts.client()
 	body, ctype := multipartBody(t, "picture", "p.png", tinyPNG)
 	anon.must(http.StatusUnauthorized, "POST", "/chatbot/api/picture", body, "Content-Type", ctype)
-	c.signup("acme", "correct horse")
+	c.signup("acme")
 	c.must(http.StatusNotFound, "GET", "/chatbot/acme/picture", nil)
 
 	// PNG last: it is the one that stays.

@@ -26,24 +26,24 @@ type messagesPage struct {
 // TestRoomsAPI: the inbox's REST side — list, paging, history, export,
 // delete.
 func TestRoomsAPI(t *testing.T) {
-	env := chatTestServer(t, nil)
+	ts := newTestServer(t, chatConfig)
 	// A clock that moves a second per reading, so that no two rooms share
 	// a last_activity (paging by last_activity cannot split ties).
 	var mu sync.Mutex
 	clock := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
-	env.db.now = func() time.Time {
+	ts.DB.now = func() time.Time {
 		mu.Lock()
 		defer mu.Unlock()
 		clock = clock.Add(time.Second)
 		return clock
 	}
-	admin := env.chatSignup("acme")
-	other := env.chatSignup("other")
+	admin := ts.client().signup("acme")
+	other := ts.client().signup("other")
 
 	// Five rooms; each visitor writes (i+1) messages, one stays online.
 	var online *wsClient
 	for i := range 5 {
-		v := env.dialWS(fmt.Sprintf("/ws/chat/acme/v%d", i), nil)
+		v := ts.dialWS(fmt.Sprintf("/ws/chat/acme/v%d", i), nil)
 		for j := range i + 1 {
 			v.say(fmt.Sprintf("v%d says %d", i, j))
 		}
@@ -53,13 +53,13 @@ func TestRoomsAPI(t *testing.T) {
 			v.conn.CloseNow()
 		}
 	}
-	waitFor(t, "sockets to close", func() bool { return env.srv.hub.Count() == 1 })
-	reg := env.dialWS("/ws/room/acme", nil)
+	waitFor(t, "sockets to close", func() bool { return ts.Server.hub.Count() == 1 })
+	reg := ts.dialWS("/ws/room/acme", nil)
 	reg.send(map[string]any{"command": "new_room", "consumer": "v2", "email": "v2@example.com"})
 	reg.expect("room_exists")
 
 	var page roomsPage
-	env.getJSON(admin, "/chatbot/api/rooms?limit=2", http.StatusOK, &page)
+	ts.getJSON(admin, "/chatbot/api/rooms?limit=2", http.StatusOK, &page)
 	if len(page.Rooms) != 2 || !page.HasMore || page.Rooms[0].Consumer != "v4" || page.Rooms[1].Consumer != "v3" {
 		t.Fatalf("first page = %+v", page)
 	}
@@ -72,7 +72,7 @@ func TestRoomsAPI(t *testing.T) {
 	for page.HasMore {
 		before := page.Rooms[len(page.Rooms)-1].LastActivity
 		page = roomsPage{}
-		env.getJSON(admin, "/chatbot/api/rooms/?limit=2&before="+url.QueryEscape(before), http.StatusOK, &page)
+		ts.getJSON(admin, "/chatbot/api/rooms/?limit=2&before="+url.QueryEscape(before), http.StatusOK, &page)
 		all = append(all, page.Rooms...)
 	}
 	if len(all) != 5 {
@@ -86,37 +86,37 @@ func TestRoomsAPI(t *testing.T) {
 			t.Fatalf("room v2 = %+v", r)
 		}
 	}
-	env.getJSON(other, "/chatbot/api/rooms", http.StatusOK, &page)
+	ts.getJSON(other, "/chatbot/api/rooms", http.StatusOK, &page)
 	if len(page.Rooms) != 0 {
 		t.Fatalf("another account sees %d rooms", len(page.Rooms))
 	}
-	env.getJSON(nil, "/chatbot/api/rooms", http.StatusUnauthorized, nil)
-	env.getJSON(admin, "/chatbot/api/rooms?limit=0", http.StatusBadRequest, nil)
-	env.getJSON(admin, "/chatbot/api/rooms?limit=x", http.StatusBadRequest, nil)
-	env.getJSON(admin, "/chatbot/api/rooms?before=yesterday", http.StatusBadRequest, nil)
-	env.getJSON(admin, "/chatbot/api/rooms?limit=1000", http.StatusOK, &page)
+	ts.getJSON(nil, "/chatbot/api/rooms", http.StatusUnauthorized, nil)
+	ts.getJSON(admin, "/chatbot/api/rooms?limit=0", http.StatusBadRequest, nil)
+	ts.getJSON(admin, "/chatbot/api/rooms?limit=x", http.StatusBadRequest, nil)
+	ts.getJSON(admin, "/chatbot/api/rooms?before=yesterday", http.StatusBadRequest, nil)
+	ts.getJSON(admin, "/chatbot/api/rooms?limit=1000", http.StatusOK, &page)
 	if len(page.Rooms) != 5 {
 		t.Fatalf("limit over 200 is capped, not refused: %d rooms", len(page.Rooms))
 	}
 
 	// History.
 	var msgs messagesPage
-	env.getJSON(admin, "/chatbot/api/rooms/v4/messages?limit=3", http.StatusOK, &msgs)
+	ts.getJSON(admin, "/chatbot/api/rooms/v4/messages?limit=3", http.StatusOK, &msgs)
 	if len(msgs.Messages) != 3 || !msgs.HasMore || msgs.Messages[0].Content != "v4 says 2" || msgs.Messages[2].Content != "v4 says 4" {
 		t.Fatalf("messages = %+v", msgs)
 	}
-	env.getJSON(admin, fmt.Sprintf("/chatbot/api/rooms/v4/messages/?before=%d", msgs.Messages[0].ID), http.StatusOK, &msgs)
+	ts.getJSON(admin, fmt.Sprintf("/chatbot/api/rooms/v4/messages/?before=%d", msgs.Messages[0].ID), http.StatusOK, &msgs)
 	if len(msgs.Messages) != 2 || msgs.HasMore || msgs.Messages[0].Content != "v4 says 0" {
 		t.Fatalf("older messages = %+v", msgs)
 	}
-	env.getJSON(admin, "/chatbot/api/rooms/nobody/messages", http.StatusNotFound, nil)
-	env.getJSON(other, "/chatbot/api/rooms/v4/messages", http.StatusNotFound, nil)
-	env.getJSON(admin, "/chatbot/api/rooms/v4/messages?before=x", http.StatusBadRequest, nil)
-	env.getJSON(nil, "/chatbot/api/rooms/v4/messages", http.StatusUnauthorized, nil)
+	ts.getJSON(admin, "/chatbot/api/rooms/nobody/messages", http.StatusNotFound, nil)
+	ts.getJSON(other, "/chatbot/api/rooms/v4/messages", http.StatusNotFound, nil)
+	ts.getJSON(admin, "/chatbot/api/rooms/v4/messages?before=x", http.StatusBadRequest, nil)
+	ts.getJSON(nil, "/chatbot/api/rooms/v4/messages", http.StatusUnauthorized, nil)
 
 	// Export.
 	var export roomExport
-	resp := env.getJSON(admin, "/chatbot/api/rooms/v4/export", http.StatusOK, &export)
+	resp := ts.getJSON(admin, "/chatbot/api/rooms/v4/export", http.StatusOK, &export)
 	if cd := resp.Header.Get("Content-Disposition"); !strings.HasPrefix(cd, "attachment;") || !strings.Contains(cd, "v4") {
 		t.Fatalf("Content-Disposition = %q", cd)
 	}
@@ -125,17 +125,17 @@ func TestRoomsAPI(t *testing.T) {
 	}
 
 	// Delete: the room, its messages and its files are gone.
-	up, body := env.upload(nil, "acme v2", "photo.gif", gifBytes)
+	up, body := ts.upload(nil, "acme v2", "photo.gif", gifBytes)
 	if up.StatusCode != http.StatusCreated {
 		t.Fatalf("upload: %d %s", up.StatusCode, body)
 	}
 	var fm Message
 	json.Unmarshal(body, &fm)
 	online.expect("new_message")
-	env.getJSON(nil, fm.File, http.StatusOK, nil)
-	del := func(c *http.Client, path string) int {
-		req, _ := http.NewRequest(http.MethodDelete, env.ts.URL+path, nil)
-		resp, err := c.Do(req)
+	ts.getJSON(nil, fm.File, http.StatusOK, nil)
+	del := func(c *testClient, path string) int {
+		req, _ := http.NewRequest(http.MethodDelete, ts.URL+path, nil)
+		resp, err := c.HTTP.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,12 +152,12 @@ func TestRoomsAPI(t *testing.T) {
 	if got := del(admin, "/chatbot/api/rooms/v2/"); got != http.StatusNotFound {
 		t.Fatalf("second delete: %d", got)
 	}
-	env.getJSON(nil, fm.File, http.StatusNotFound, nil)
-	env.getJSON(admin, "/chatbot/api/rooms/v2/messages", http.StatusNotFound, nil)
+	ts.getJSON(nil, fm.File, http.StatusNotFound, nil)
+	ts.getJSON(admin, "/chatbot/api/rooms/v2/messages", http.StatusNotFound, nil)
 	var n int
-	env.db.reader.QueryRow("SELECT count(*) FROM messages m JOIN rooms r ON r.id = m.room_id WHERE r.consumer = 'v2'").Scan(&n)
+	ts.DB.reader.QueryRow("SELECT count(*) FROM messages m JOIN rooms r ON r.id = m.room_id WHERE r.consumer = 'v2'").Scan(&n)
 	var files int
-	env.db.reader.QueryRow("SELECT count(*) FROM files").Scan(&files)
+	ts.DB.reader.QueryRow("SELECT count(*) FROM files").Scan(&files)
 	if n != 0 || files != 0 {
 		t.Fatalf("after delete: %d messages, %d files", n, files)
 	}
@@ -172,16 +172,16 @@ var gifBytes = []byte("GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xf
 // TestChatFiles: uploads by the visitor and by the admin, broadcast and
 // serving rules, limits.
 func TestChatFiles(t *testing.T) {
-	env := chatTestServer(t, func(c *Config) { c.MaxUpload = 1000 })
-	admin := env.chatSignup("acme")
-	other := env.chatSignup("other")
-	inbox := env.dialWS("/ws/room/acme", admin)
-	vis := env.dialWS("/ws/chat/acme/v1", nil)
+	ts := newTestServer(t, chatConfig, func(c *Config) { c.MaxUpload = 1000 })
+	admin := ts.client().signup("acme")
+	other := ts.client().signup("other")
+	inbox := ts.dialWS("/ws/room/acme", admin)
+	vis := ts.dialWS("/ws/chat/acme/v1", nil)
 	inbox.expect("new_room")
 	inbox.expect("presence")
 
 	// A visitor's image: inline.
-	resp, body := env.upload(nil, "acme v1", "../../cat picture.gif", gifBytes)
+	resp, body := ts.upload(nil, "acme v1", "../../cat picture.gif", gifBytes)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("upload: %d %s", resp.StatusCode, body)
 	}
@@ -202,14 +202,14 @@ func TestChatFiles(t *testing.T) {
 			t.Fatalf("broadcast = %v", got)
 		}
 	}
-	r := env.getJSON(nil, m.File, http.StatusOK, nil)
+	r := ts.getJSON(nil, m.File, http.StatusOK, nil)
 	if r.Header.Get("Content-Type") != "image/gif" || !strings.HasPrefix(r.Header.Get("Content-Disposition"), "inline") ||
 		r.Header.Get("X-Content-Type-Options") != "nosniff" {
 		t.Fatalf("image headers = %v", r.Header)
 	}
 
 	// The admin's HTML file: an attachment, never rendered.
-	resp, body = env.upload(admin, "acme v1", "page.html", []byte("<html><script>alert(1)</script></html>"))
+	resp, body = ts.upload(admin, "acme v1", "page.html", []byte("<html><script>alert(1)</script></html>"))
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("upload: %d %s", resp.StatusCode, body)
 	}
@@ -219,13 +219,13 @@ func TestChatFiles(t *testing.T) {
 	}
 	vis.expect("new_message")
 	inbox.expect("new_message")
-	r = env.getJSON(nil, m.File, http.StatusOK, nil)
+	r = ts.getJSON(nil, m.File, http.StatusOK, nil)
 	if !strings.HasPrefix(r.Header.Get("Content-Disposition"), "attachment") || r.Header.Get("X-Content-Type-Options") != "nosniff" {
 		t.Fatalf("html headers = %v", r.Header)
 	}
 
 	// Signed in as another account is just a visitor.
-	resp, body = env.upload(other, "acme v1", "a.txt", []byte("hello"))
+	resp, body = ts.upload(other, "acme v1", "a.txt", []byte("hello"))
 	json.Unmarshal(body, &m)
 	if resp.StatusCode != http.StatusCreated || m.Author != "v1" {
 		t.Fatalf("other account upload: %d %+v", resp.StatusCode, m)
@@ -247,7 +247,7 @@ func TestChatFiles(t *testing.T) {
 		{"unknown account", "nobody v1", []byte("x"), http.StatusNotFound},
 		{"unknown room", "acme v9", []byte("x"), http.StatusNotFound},
 	} {
-		resp, body := env.upload(nil, tc.room, "f.bin", tc.data)
+		resp, body := ts.upload(nil, tc.room, "f.bin", tc.data)
 		if resp.StatusCode != tc.want {
 			t.Errorf("%s: status %d, want %d: %s", tc.name, resp.StatusCode, tc.want, body)
 		}
@@ -256,30 +256,30 @@ func TestChatFiles(t *testing.T) {
 	inbox.probeRooms()
 
 	// Names outside ASCII survive the URL round trip.
-	resp, body = env.upload(nil, "acme v1", "résumé 2025 (final).pdf", []byte("%PDF-1.4 hello"))
+	resp, body = ts.upload(nil, "acme v1", "résumé 2025 (final).pdf", []byte("%PDF-1.4 hello"))
 	json.Unmarshal(body, &m)
 	if resp.StatusCode != http.StatusCreated || m.Type != "application/pdf" || m.Content != "résumé 2025 (final).pdf" {
 		t.Fatalf("pdf upload: %d %+v", resp.StatusCode, m)
 	}
 	vis.expect("new_message")
 	inbox.expect("new_message")
-	r = env.getJSON(nil, m.File, http.StatusOK, nil)
+	r = ts.getJSON(nil, m.File, http.StatusOK, nil)
 	if cd := r.Header.Get("Content-Disposition"); !strings.HasPrefix(cd, "attachment") || !strings.Contains(cd, "r%C3%A9sum%C3%A9") {
 		t.Fatalf("pdf Content-Disposition = %q", cd)
 	}
 
-	env.getJSON(nil, "/files/"+token+"/other-name.gif", http.StatusNotFound, nil)
-	env.getJSON(nil, "/files/00000000000000000000000000000000/x", http.StatusNotFound, nil)
-	env.getJSON(nil, "/files/short/x", http.StatusNotFound, nil)
+	ts.getJSON(nil, "/files/"+token+"/other-name.gif", http.StatusNotFound, nil)
+	ts.getJSON(nil, "/files/00000000000000000000000000000000/x", http.StatusNotFound, nil)
+	ts.getJSON(nil, "/files/short/x", http.StatusNotFound, nil)
 }
 
 // TestChatShapes: Room, RoomSummary and Message carry exactly SPEC's
 // fields, every one present (last_message null for a room without
 // messages), wherever they appear.
 func TestChatShapes(t *testing.T) {
-	env := chatTestServer(t, nil)
-	admin := env.chatSignup("acme")
-	inbox := env.dialWS("/ws/room/acme", admin)
+	ts := newTestServer(t, chatConfig)
+	admin := ts.client().signup("acme")
+	inbox := ts.dialWS("/ws/room/acme", admin)
 	keys := func(what string, v any, want ...string) {
 		t.Helper()
 		if f, ok := v.(frame); ok {
@@ -303,10 +303,10 @@ func TestChatShapes(t *testing.T) {
 	summaryKeys := []string{"consumer", "consumer_email", "last_message", "unread", "online", "created", "last_activity"}
 	msgKeys := []string{"id", "author", "content", "type", "file", "room", "created"}
 
-	env.dialWS("/ws/chat/acme/empty", nil)
+	ts.dialWS("/ws/chat/acme/empty", nil)
 	keys("new_room room", inbox.expect("new_room")["room"], roomKeys...)
 	inbox.expect("presence")
-	v := env.dialWS("/ws/chat/acme/v", nil)
+	v := ts.dialWS("/ws/chat/acme/v", nil)
 	inbox.expect("new_room")
 	inbox.expect("presence")
 	keys("message", v.say("hi"), msgKeys...)
@@ -318,7 +318,7 @@ func TestChatShapes(t *testing.T) {
 		}
 	}
 	var page map[string]any
-	env.getJSON(admin, "/chatbot/api/rooms", http.StatusOK, &page)
+	ts.getJSON(admin, "/chatbot/api/rooms", http.StatusOK, &page)
 	keys("rooms page", page, "rooms", "has_more")
 	for _, r := range page["rooms"].([]any) {
 		keys("summary", r, summaryKeys...)
@@ -333,10 +333,10 @@ func TestChatShapes(t *testing.T) {
 		}
 	}
 	page = nil
-	env.getJSON(admin, "/chatbot/api/rooms/v/messages", http.StatusOK, &page)
+	ts.getJSON(admin, "/chatbot/api/rooms/v/messages", http.StatusOK, &page)
 	keys("messages page", page, "messages", "has_more")
 	page = nil
-	env.getJSON(admin, "/chatbot/api/rooms/empty/messages", http.StatusOK, &page)
+	ts.getJSON(admin, "/chatbot/api/rooms/empty/messages", http.StatusOK, &page)
 	if msgs, ok := page["messages"].([]any); !ok || len(msgs) != 0 {
 		t.Fatalf("messages of an empty room = %v, want []", page["messages"])
 	}
@@ -349,10 +349,10 @@ func TestChatShapes(t *testing.T) {
 // time) are neither lost nor repeated when a page boundary falls among
 // them.
 func TestRoomsPagingTies(t *testing.T) {
-	env := chatTestServer(t, nil)
+	ts := newTestServer(t, chatConfig)
 	var mu sync.Mutex
 	clock := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
-	env.db.now = func() time.Time {
+	ts.DB.now = func() time.Time {
 		mu.Lock()
 		defer mu.Unlock()
 		return clock
@@ -362,14 +362,14 @@ func TestRoomsPagingTies(t *testing.T) {
 		clock = clock.Add(time.Second)
 		mu.Unlock()
 	}
-	admin := env.chatSignup("acme")
+	admin := ts.client().signup("acme")
 	// a at T1; b, c, d, e at T2; x at T3; then f, g, h at T4.
 	for _, step := range []string{"a", "", "b", "c", "d", "e", "", "x", "", "f", "g", "h"} {
 		if step == "" {
 			tick()
 			continue
 		}
-		env.dialWS("/ws/chat/acme/"+step, nil).conn.CloseNow()
+		ts.dialWS("/ws/chat/acme/"+step, nil).conn.CloseNow()
 	}
 	for _, limit := range []int{1, 2, 3, 50} {
 		var seen []string
@@ -377,7 +377,7 @@ func TestRoomsPagingTies(t *testing.T) {
 		path := fmt.Sprintf("/chatbot/api/rooms?limit=%d", limit)
 		for i := 0; ; i++ {
 			page = roomsPage{}
-			env.getJSON(admin, path, http.StatusOK, &page)
+			ts.getJSON(admin, path, http.StatusOK, &page)
 			for _, r := range page.Rooms {
 				seen = append(seen, r.Consumer)
 			}
@@ -399,10 +399,10 @@ func TestRoomsPagingTies(t *testing.T) {
 // TestChatFileErrorsAreJSON: every error of the files path is the API's
 // JSON, the range and precondition errors of file serving included.
 func TestChatFileErrorsAreJSON(t *testing.T) {
-	env := chatTestServer(t, nil)
-	env.chatSignup("acme")
-	env.dialWS("/ws/chat/acme/v", nil)
-	resp, body := env.upload(nil, "acme v", "a.txt", []byte("hello, world"))
+	ts := newTestServer(t, chatConfig)
+	ts.client().signup("acme")
+	ts.dialWS("/ws/chat/acme/v", nil)
+	resp, body := ts.upload(nil, "acme v", "a.txt", []byte("hello, world"))
 	var m Message
 	json.Unmarshal(body, &m)
 	if resp.StatusCode != http.StatusCreated {
@@ -415,7 +415,7 @@ func TestChatFileErrorsAreJSON(t *testing.T) {
 		{"Range", "bytes=1000-2000", http.StatusRequestedRangeNotSatisfiable},
 		{"If-Match", `"nope"`, http.StatusPreconditionFailed},
 	} {
-		req, _ := http.NewRequest(http.MethodGet, env.ts.URL+m.File, nil)
+		req, _ := http.NewRequest(http.MethodGet, ts.URL+m.File, nil)
 		req.Header.Set(tc.header, tc.value)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -432,7 +432,7 @@ func TestChatFileErrorsAreJSON(t *testing.T) {
 		}
 	}
 	// A good range still works.
-	req, _ := http.NewRequest(http.MethodGet, env.ts.URL+m.File, nil)
+	req, _ := http.NewRequest(http.MethodGet, ts.URL+m.File, nil)
 	req.Header.Set("Range", "bytes=0-4")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

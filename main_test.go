@@ -148,7 +148,7 @@ func TestSessionsSurviveRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "livechat.db")
 	addr, _, stop := runMain(t, "--db", path)
 	c := (&testServer{t: t, URL: "http://" + addr}).client()
-	c.signup("acme", "correct horse")
+	c.signup("acme")
 	c.must(200, "GET", "/accounts/api/me", nil)
 	if err := stop(); err != nil {
 		t.Fatal(err)

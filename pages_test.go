@@ -1,81 +1,20 @@
 package main
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
-	"net/http/httptest"
-	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-
-	"golang.org/x/crypto/bcrypt"
 )
 
-// pagesTestServer starts the whole app over a fresh database in a temp dir.
-func pagesTestServer(t testing.TB) (*Server, *httptest.Server) {
-	t.Helper()
-	db, err := OpenDB(context.Background(), filepath.Join(t.TempDir(), "t.db"), "NORMAL")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := DefaultConfig()
-	cfg.BcryptCost = bcrypt.MinCost
-	srv := NewServer(cfg, db, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		ts.Close()
-		srv.Close()
-		db.Close()
-	})
-	return srv, ts
-}
-
-// pagesClient is an HTTP client with a cookie jar that does not follow
-// redirects, so tests see them.
-func pagesClient(t testing.TB) *http.Client {
-	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-}
-
-// pagesSignup creates an account and signs the client in.
-func pagesSignup(t testing.TB, c *http.Client, base, username string) {
-	t.Helper()
-	resp, err := c.PostForm(base+"/accounts/api/signup", url.Values{"username": {username}, "password": {"correct horse"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("signup %s: status %d", username, resp.StatusCode)
-	}
-}
-
-func pagesGet(t testing.TB, c *http.Client, u string) (*http.Response, string) {
-	t.Helper()
-	resp, err := c.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
-}
-
 func TestPages(t *testing.T) {
-	_, ts := pagesTestServer(t)
-	anon := pagesClient(t)
-	admin := pagesClient(t)
-	pagesSignup(t, admin, ts.URL, "acme")
+	ts := newTestServer(t)
+	anon := ts.client()
+	admin := ts.client().signup("acme")
 
 	tests := []struct {
 		name       string
-		client     *http.Client
+		client     *testClient
 		path       string
 		wantStatus int
 		wantLoc    string // redirect target
@@ -103,8 +42,9 @@ func TestPages(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, body := pagesGet(t, tt.client, ts.URL+tt.path)
-			if got, want := resp.StatusCode, tt.wantStatus; got != want {
+			resp := tt.client.do("GET", tt.path, nil)
+			body := string(resp.Body)
+			if got, want := resp.Status, tt.wantStatus; got != want {
 				t.Fatalf("status=%d, want %d", got, want)
 			}
 			if tt.wantLoc != "" {
@@ -148,10 +88,9 @@ func TestPages(t *testing.T) {
 // The visitor window carries the chatbot's text escaped: a chatbot name
 // with markup is shown as text.
 func TestVisitorPageEscapes(t *testing.T) {
-	_, ts := pagesTestServer(t)
-	admin := pagesClient(t)
-	pagesSignup(t, admin, ts.URL, "acme")
-	resp, err := admin.Post(ts.URL+"/chatbot/api", "application/json",
+	ts := newTestServer(t)
+	admin := ts.client().signup("acme")
+	resp, err := admin.HTTP.Post(ts.URL+"/chatbot/api", "application/json",
 		strings.NewReader(`{"chatbotName":"<img src=x onerror=alert(1)>","introductionText":"\"'><script>alert(1)</script>"}`))
 	if err != nil {
 		t.Fatal(err)
@@ -160,7 +99,7 @@ func TestVisitorPageEscapes(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("update chatbot: %d", resp.StatusCode)
 	}
-	_, body := pagesGet(t, pagesClient(t), ts.URL+"/chatbot/acme/v1")
+	body := string(ts.client().do("GET", "/chatbot/acme/v1", nil).Body)
 	for _, bad := range []string{"<img src=x", "<script>alert"} {
 		if strings.Contains(body, bad) {
 			t.Errorf("visitor page contains unescaped %q", bad)
@@ -172,13 +111,13 @@ func TestVisitorPageEscapes(t *testing.T) {
 }
 
 func TestStaticAssets(t *testing.T) {
-	_, ts := pagesTestServer(t)
-	c := pagesClient(t)
+	ts := newTestServer(t)
+	c := ts.client()
 	for _, p := range []string{"/static/css/app.css", "/static/css/chat.css", "/static/js/common.js", "/static/js/inbox.js",
 		"/static/js/chat.js", "/static/js/settings.js", "/static/js/auth.js", "/static/img/icon.svg"} {
-		resp, body := pagesGet(t, c, ts.URL+p)
-		if resp.StatusCode != 200 || body == "" {
-			t.Fatalf("%s: status %d", p, resp.StatusCode)
+		resp := c.do("GET", p, nil)
+		if resp.Status != 200 || len(resp.Body) == 0 {
+			t.Fatalf("%s: status %d", p, resp.Status)
 		}
 		etag := resp.Header.Get("ETag")
 		if etag == "" || resp.Header.Get("Cache-Control") != "no-cache" {
@@ -187,24 +126,18 @@ func TestStaticAssets(t *testing.T) {
 		if strings.HasSuffix(p, ".js") && resp.Header.Get("Content-Type") != "text/javascript; charset=utf-8" {
 			t.Errorf("%s: Content-Type=%q", p, resp.Header.Get("Content-Type"))
 		}
-		req, _ := http.NewRequest("GET", ts.URL+p, nil)
-		req.Header.Set("If-None-Match", etag)
-		resp2, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp2.Body.Close()
-		if resp2.StatusCode != http.StatusNotModified {
-			t.Errorf("%s with If-None-Match: status %d, want 304", p, resp2.StatusCode)
+		if resp2 := c.do("GET", p, nil, "If-None-Match", etag); resp2.Status != http.StatusNotModified {
+			t.Errorf("%s with If-None-Match: status %d, want 304", p, resp2.Status)
 		}
 	}
 }
 
 func TestWidgetJS(t *testing.T) {
-	_, ts := pagesTestServer(t)
-	resp, body := pagesGet(t, pagesClient(t), ts.URL+"/widget.js")
-	if resp.StatusCode != 200 {
-		t.Fatalf("status %d", resp.StatusCode)
+	ts := newTestServer(t)
+	resp := ts.client().do("GET", "/widget.js", nil)
+	body := string(resp.Body)
+	if resp.Status != 200 {
+		t.Fatalf("status %d", resp.Status)
 	}
 	for h, want := range map[string]string{
 		"Content-Type":                 "text/javascript; charset=utf-8",
@@ -222,23 +155,22 @@ func TestWidgetJS(t *testing.T) {
 		t.Errorf("widget.js must be one IIFE (no globals)")
 	}
 	// It is not also served under /static/.
-	if resp, _ := pagesGet(t, pagesClient(t), ts.URL+"/static/widget.js"); resp.StatusCode != 404 {
-		t.Errorf("/static/widget.js: status %d, want 404", resp.StatusCode)
+	if resp := ts.client().do("GET", "/static/widget.js", nil); resp.Status != 404 {
+		t.Errorf("/static/widget.js: status %d, want 404", resp.Status)
 	}
 }
 
 // With a picture, the visitor window is rendered showing the picture and
 // not also the letter avatar (which the script would hide only later).
 func TestVisitorPagePictureAvatar(t *testing.T) {
-	_, ts := pagesTestServer(t)
-	admin := pagesClient(t)
-	pagesSignup(t, admin, ts.URL, "acme")
-	_, body := pagesGet(t, pagesClient(t), ts.URL+"/chatbot/acme/v1")
+	ts := newTestServer(t)
+	admin := ts.client().signup("acme")
+	body := string(ts.client().do("GET", "/chatbot/acme/v1", nil).Body)
 	if !strings.Contains(body, `id="avatar-initial" aria-hidden="true">a<`) || !strings.Contains(body, `id="avatar-img" alt="" hidden>`) {
 		t.Errorf("without a picture: want the letter shown and the image hidden")
 	}
 	pagesStyle(t, admin, ts.URL, `{"chatbotName":"Acme"}`)
-	_, body = pagesGet(t, pagesClient(t), ts.URL+"/chatbot/acme/v1")
+	body = string(ts.client().do("GET", "/chatbot/acme/v1", nil).Body)
 	if !strings.Contains(body, `id="avatar-initial" aria-hidden="true" hidden>A<`) {
 		t.Errorf("with a picture, the letter avatar is not hidden")
 	}

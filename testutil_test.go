@@ -28,18 +28,21 @@ func testConfig() Config {
 	return c
 }
 
-// testServer is a real server over a real SQLite file in a temp dir. It
-// is the one harness: the chat tests (chatTestServer) and the browser
-// tests (pagesApp) wrap it.
+// testServer is the one test harness: a real server over a real SQLite
+// file in a temp dir, on a real port. Every test starts one with
+// newTestServer; the socket helpers (ws_helpers_test.go) and the browser
+// tests (browser_helpers_test.go) use it as it is.
 type testServer struct {
-	t      testing.TB
-	URL    string
-	Path   string // the database file
-	DB     *DB
-	Server *Server
-	HTTP   *httptest.Server
-	clock  *testClock
-	once   sync.Once
+	t       testing.TB
+	opts    []func(*Config)
+	URL     string // http://127.0.0.1:port; the same after a restart
+	Path    string // the database file
+	Config  Config // the config the server runs with
+	DB      *DB
+	Server  *Server
+	HTTP    *httptest.Server
+	clock   *testClock
+	running bool
 }
 
 // testClock is the db's and the login throttle's clock: real time plus an
@@ -61,38 +64,52 @@ func (c *testClock) Advance(d time.Duration) {
 	c.offset += d
 }
 
-// newTestServer starts a server on a fresh database file. Options may
-// change the config before the server is built.
-func newTestServer(t testing.TB, opts ...func(*Config)) *testServer {
-	t.Helper()
-	return startTestServer(t, filepath.Join(t.TempDir(), "livechat.db"), "", opts...)
+// chatConfig is the option most socket tests start with: the message
+// rate limit lifted (most tests are not about it) and slow pings (clients
+// that stop reading must not be dropped mid-test).
+func chatConfig(c *Config) {
+	c.RateMessages = 0
+	c.PingInterval = time.Minute
 }
 
-// startTestServer starts a server on the given database file, listening on
-// addr (empty: any free port); the server and database are closed at the
-// end of the test (or by Close). With -v the server's warnings go to the
-// test log.
-func startTestServer(t testing.TB, path, addr string, opts ...func(*Config)) *testServer {
+// noMessageRate lifts the message rate limit only (the browser tests).
+func noMessageRate(c *Config) { c.RateMessages = 0 }
+
+// newTestServer starts a server on a fresh database file; options change
+// the config, in order, before the server is built. The server and the
+// database are closed at the end of the test (or earlier by Close). With
+// -v the server's warnings go to the test log.
+func newTestServer(t testing.TB, opts ...func(*Config)) *testServer {
 	t.Helper()
+	ts := &testServer{t: t, opts: opts, Path: filepath.Join(t.TempDir(), "livechat.db"), clock: &testClock{}}
+	ts.start()
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// start starts the server over ts.Path. After Close it starts it again
+// on the same address, over the same database file.
+func (ts *testServer) start() {
+	ts.t.Helper()
 	cfg := testConfig()
-	cfg.DBPath = path
-	for _, o := range opts {
+	cfg.DBPath = ts.Path
+	for _, o := range ts.opts {
 		o(&cfg)
 	}
-	db, err := OpenDB(context.Background(), path, cfg.Synchronous)
+	db, err := OpenDB(context.Background(), ts.Path, cfg.Synchronous)
 	if err != nil {
-		t.Fatalf("OpenDB: %v", err)
+		ts.t.Fatalf("OpenDB: %v", err)
 	}
-	clock := &testClock{}
-	db.now = clock.Now
+	db.now = ts.clock.Now
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		logger = slog.New(slog.NewTextHandler(testWriter{ts.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	srv := NewServer(cfg, db, logger)
 	hs := httptest.NewUnstartedServer(srv.Handler())
-	if addr != "" {
+	if ts.HTTP != nil {
 		// Restarting on the same address: the old port may linger a moment.
+		addr := ts.HTTP.Listener.Addr().String()
 		var ln net.Listener
 		for i := 0; ; i++ {
 			if ln, err = net.Listen("tcp", addr); err == nil || i > 50 {
@@ -101,29 +118,29 @@ func startTestServer(t testing.TB, path, addr string, opts ...func(*Config)) *te
 			time.Sleep(100 * time.Millisecond)
 		}
 		if err != nil {
-			t.Fatal(err)
+			ts.t.Fatal(err)
 		}
 		hs.Listener.Close()
 		hs.Listener = ln
 	}
 	hs.Start()
-	ts := &testServer{t: t, URL: hs.URL, Path: path, DB: db, Server: srv, HTTP: hs, clock: clock}
-	t.Cleanup(ts.Close)
-	return ts
+	ts.URL, ts.Config, ts.DB, ts.Server, ts.HTTP, ts.running = hs.URL, cfg, db, srv, hs, true
 }
 
 // Close shuts the server down the way run does: sockets (1001), the HTTP
 // server, the message writer, then the database. Safe to call twice.
 func (ts *testServer) Close() {
-	ts.once.Do(func() {
-		ts.Server.CloseSockets()
-		ts.HTTP.CloseClientConnections()
-		ts.HTTP.Close()
-		ts.Server.Close()
-		if err := ts.DB.Close(); err != nil {
-			ts.t.Errorf("close db: %v", err)
-		}
-	})
+	if !ts.running {
+		return
+	}
+	ts.running = false
+	ts.Server.CloseSockets()
+	ts.HTTP.CloseClientConnections()
+	ts.HTTP.Close()
+	ts.Server.Close()
+	if err := ts.DB.Close(); err != nil {
+		ts.t.Errorf("close db: %v", err)
+	}
 }
 
 // testWriter sends log lines to the test log.
@@ -134,7 +151,8 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// testClient is one browser: a cookie jar against a test server.
+// testClient is one browser: a cookie jar against a test server. It does
+// not follow redirects, so tests see them.
 type testClient struct {
 	t    testing.TB
 	base string
@@ -143,7 +161,11 @@ type testClient struct {
 
 func (ts *testServer) client() *testClient {
 	jar, _ := cookiejar.New(nil)
-	return &testClient{t: ts.t, base: ts.URL, HTTP: &http.Client{Jar: jar, Timeout: 10 * time.Second}}
+	return &testClient{t: ts.t, base: ts.URL, HTTP: &http.Client{
+		Jar:           jar,
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
 }
 
 // response is a finished request: status, headers, raw body and, when the
@@ -224,10 +246,79 @@ func (c *testClient) must(want int, method, path string, body any, headers ...st
 	return r
 }
 
-// signup creates an account and leaves the client signed in.
-func (c *testClient) signup(username, password string) *response {
+// testPassword is the password of every account signup makes.
+const testPassword = "correct horse"
+
+// signup creates an account with testPassword and returns the client,
+// now signed in to it. It is the tests' one way to sign up when signing
+// up is not what they test.
+func (c *testClient) signup(username string) *testClient {
 	c.t.Helper()
-	return c.must(http.StatusCreated, "POST", "/accounts/api/signup", map[string]string{"username": username, "password": password})
+	c.must(http.StatusCreated, "POST", "/accounts/api/signup", map[string]string{"username": username, "password": testPassword})
+	return c
+}
+
+// getJSON does a GET (client nil: anonymous) and decodes the JSON answer.
+func (ts *testServer) getJSON(client *testClient, path string, want int, dst any) *http.Response {
+	ts.t.Helper()
+	hc := http.DefaultClient
+	if client != nil {
+		hc = client.HTTP
+	}
+	resp, err := hc.Get(ts.URL + path)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		ts.t.Fatalf("GET %s: status %d, want %d: %s", path, resp.StatusCode, want, b)
+	}
+	if dst != nil {
+		if err := json.Unmarshal(b, dst); err != nil {
+			ts.t.Fatalf("GET %s: %v: %s", path, err, b)
+		}
+	}
+	return resp
+}
+
+// upload posts a chat file (client nil: anonymous).
+func (ts *testServer) upload(client *testClient, room, name string, data []byte) (*http.Response, []byte) {
+	ts.t.Helper()
+	hc := http.DefaultClient
+	if client != nil {
+		hc = client.HTTP
+	}
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	if room != "" {
+		mw.WriteField("room", room)
+	}
+	if data != nil {
+		fw, _ := mw.CreateFormFile("file", name)
+		fw.Write(data)
+	}
+	mw.Close()
+	resp, err := hc.Post(ts.URL+"/chatbot/message/file/upload", mw.FormDataContentType(), &buf)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+// waitFor polls cond until it holds (something the test waits to happen,
+// not a proof that nothing happened).
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // multipartBody builds a multipart form with one file field and extra

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/cookiejar"
 	"runtime"
 	"strings"
 	"sync"
@@ -20,10 +19,10 @@ import (
 // two tabs, a visitor arriving, messages both ways, history, typing, read
 // receipts and presence.
 func TestChatConversation(t *testing.T) {
-	env := chatTestServer(t, nil)
-	admin := env.chatSignup("acme")
-	tab1 := env.dialWS("/ws/room/acme", admin)
-	tab2 := env.dialWS("/ws/room/ACME", admin) // usernames are matched case-insensitively
+	ts := newTestServer(t, chatConfig)
+	admin := ts.client().signup("acme")
+	tab1 := ts.dialWS("/ws/room/acme", admin)
+	tab2 := ts.dialWS("/ws/room/ACME", admin) // usernames are matched case-insensitively
 	if got := tab1.probeRooms()["rooms"].([]any); len(got) != 0 {
 		t.Fatalf("rooms = %v, want none", got)
 	}
@@ -31,7 +30,7 @@ func TestChatConversation(t *testing.T) {
 
 	// A visitor opens the chat: the room is created and announced, then
 	// the visitor is online.
-	vis := env.dialWS("/ws/chat/acme/visitor-1", nil)
+	vis := ts.dialWS("/ws/chat/acme/visitor-1", nil)
 	for _, tab := range []*wsClient{tab1, tab2} {
 		f := tab.expect("new_room")
 		room := f["room"].(map[string]any)
@@ -61,7 +60,7 @@ func TestChatConversation(t *testing.T) {
 	}
 
 	// The admin answers from a chat socket of the room.
-	adminChat := env.dialWS("/ws/chat/acme/visitor-1", admin)
+	adminChat := ts.dialWS("/ws/chat/acme/visitor-1", admin)
 	a := adminChat.say("Hi, how can I help?")
 	if a.str("author") != "acme" {
 		t.Fatalf("admin message author = %q", a.str("author"))
@@ -136,7 +135,7 @@ func TestChatConversation(t *testing.T) {
 	}
 
 	// Presence: a second visitor socket is not news; the last one leaving is.
-	vis2 := env.dialWS("/ws/chat/acme/visitor-1", nil)
+	vis2 := ts.dialWS("/ws/chat/acme/visitor-1", nil)
 	vis2.probe()
 	vis.conn.Close(websocket.StatusNormalClosure, "")
 	vis2.say("from the second tab")
@@ -154,14 +153,14 @@ func TestChatConversation(t *testing.T) {
 // TestChatVisitorsAreIsolated: several visitors at once, each sees only
 // its own room; the inbox sees everything once.
 func TestChatVisitorsAreIsolated(t *testing.T) {
-	env := chatTestServer(t, nil)
-	admin := env.chatSignup("shop")
-	other := env.chatSignup("other")
-	inbox := env.dialWS("/ws/room/shop", admin)
-	otherInbox := env.dialWS("/ws/room/other", other)
+	ts := newTestServer(t, chatConfig)
+	admin := ts.client().signup("shop")
+	other := ts.client().signup("other")
+	inbox := ts.dialWS("/ws/room/shop", admin)
+	otherInbox := ts.dialWS("/ws/room/other", other)
 	var visitors []*wsClient
 	for i := range 3 {
-		v := env.dialWS(fmt.Sprintf("/ws/chat/shop/v%d", i), nil)
+		v := ts.dialWS(fmt.Sprintf("/ws/chat/shop/v%d", i), nil)
 		inbox.expect("new_room")
 		inbox.expect("presence")
 		visitors = append(visitors, v)
@@ -182,10 +181,10 @@ func TestChatVisitorsAreIsolated(t *testing.T) {
 	otherInbox.probeRooms() // another account hears nothing
 
 	// Being signed in as another account makes one a visitor here.
-	asOther := env.dialWS("/ws/room/shop", other)
+	asOther := ts.dialWS("/ws/room/shop", other)
 	asOther.send(map[string]any{"command": "fetch_rooms"})
 	asOther.expectError("forbidden")
-	chatAsOther := env.dialWS("/ws/chat/shop/v0", other)
+	chatAsOther := ts.dialWS("/ws/chat/shop/v0", other)
 	if m := chatAsOther.say("hi"); m.str("author") != "v0" {
 		t.Fatalf("author = %q, want the consumer", m.str("author"))
 	}
@@ -194,10 +193,10 @@ func TestChatVisitorsAreIsolated(t *testing.T) {
 // TestChatRoomSocketVisitor covers the two-socket handshake of the
 // original client and what a visitor may not do.
 func TestChatRoomSocketVisitor(t *testing.T) {
-	env := chatTestServer(t, nil)
-	admin := env.chatSignup("acme")
-	inbox := env.dialWS("/ws/room/acme", admin)
-	vis := env.dialWS("/ws/room/acme", nil)
+	ts := newTestServer(t, chatConfig)
+	admin := ts.client().signup("acme")
+	inbox := ts.dialWS("/ws/room/acme", admin)
+	vis := ts.dialWS("/ws/room/acme", nil)
 
 	for _, cmd := range []string{"fetch_rooms", "fetch_messages", "new_message", "typing", "read", "whatever"} {
 		vis.send(map[string]any{"command": cmd})
@@ -226,7 +225,7 @@ func TestChatRoomSocketVisitor(t *testing.T) {
 	vis.expectError("bad_field")
 
 	// The visitor's chat socket for that room exists already: no new_room.
-	chat := env.dialWS("/ws/chat/acme/abc", nil)
+	chat := ts.dialWS("/ws/chat/acme/abc", nil)
 	inbox.expect("presence")
 	chat.say("hello")
 	inbox.expect("new_message")
@@ -249,9 +248,9 @@ func TestChatRoomSocketVisitor(t *testing.T) {
 // TestChatErrors: every bad frame gets an error frame and the socket
 // stays usable.
 func TestChatErrors(t *testing.T) {
-	env := chatTestServer(t, func(c *Config) { c.MaxContent = 10 })
-	env.chatSignup("acme")
-	vis := env.dialWS("/ws/chat/acme/v", nil)
+	ts := newTestServer(t, chatConfig, func(c *Config) { c.MaxContent = 10 })
+	ts.client().signup("acme")
+	vis := ts.dialWS("/ws/chat/acme/v", nil)
 	cases := []struct{ frame, code string }{
 		{`not json`, "bad_json"},
 		{`[1,2]`, "bad_json"},
@@ -296,13 +295,13 @@ func TestChatErrors(t *testing.T) {
 // back (to the sender only); re-sending an uploaded message's id creates
 // nothing.
 func TestChatClientIDAndResend(t *testing.T) {
-	env := chatTestServer(t, nil)
-	admin := env.chatSignup("acme")
-	inbox := env.dialWS("/ws/room/acme", admin)
-	vis := env.dialWS("/ws/chat/acme/v1", nil)
+	ts := newTestServer(t, chatConfig)
+	admin := ts.client().signup("acme")
+	inbox := ts.dialWS("/ws/room/acme", admin)
+	vis := ts.dialWS("/ws/chat/acme/v1", nil)
 	inbox.expect("new_room")
 	inbox.expect("presence")
-	adminChat := env.dialWS("/ws/chat/acme/v1", admin)
+	adminChat := ts.dialWS("/ws/chat/acme/v1", admin)
 
 	send := func(content, cid string) {
 		vis.send(map[string]any{"command": "new_message", "message": map[string]any{"content": content, "client_id": cid}})
@@ -319,7 +318,7 @@ func TestChatClientIDAndResend(t *testing.T) {
 	inbox.probeRooms()
 	adminChat.probe()
 	// The same client_id in another room is another message.
-	vis2 := env.dialWS("/ws/chat/acme/v2", nil)
+	vis2 := ts.dialWS("/ws/chat/acme/v2", nil)
 	inbox.expect("new_room")
 	inbox.expect("presence")
 	vis2.send(map[string]any{"command": "new_message", "message": map[string]any{"content": "other room", "client_id": "k1"}})
@@ -329,7 +328,7 @@ func TestChatClientIDAndResend(t *testing.T) {
 	inbox.expect("new_message")
 
 	// The original client re-sends an upload's message by id.
-	resp, body := env.upload(nil, "acme v1", "notes.txt", []byte("some notes\n"))
+	resp, body := ts.upload(nil, "acme v1", "notes.txt", []byte("some notes\n"))
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("upload: %d %s", resp.StatusCode, body)
 	}
@@ -352,8 +351,8 @@ func TestChatClientIDAndResend(t *testing.T) {
 // TestChatHandshake covers what happens before the upgrade: unknown
 // usernames, bad consumer ids, origins.
 func TestChatHandshake(t *testing.T) {
-	env := chatTestServer(t, func(c *Config) { c.AllowedOrigins = []string{"*.partner.example"} })
-	env.chatSignup("acme")
+	ts := newTestServer(t, chatConfig, func(c *Config) { c.AllowedOrigins = []string{"*.partner.example"} })
+	ts.client().signup("acme")
 	for _, tc := range []struct {
 		path   string
 		origin string
@@ -366,7 +365,7 @@ func TestChatHandshake(t *testing.T) {
 		{"/ws/chat/acme/v1", "https://evil.example", http.StatusForbidden},
 		{"/ws/room/acme", "https://evil.example", http.StatusForbidden},
 		{"/ws/chat/acme/v1", "https://www.partner.example", http.StatusSwitchingProtocols},
-		{"/ws/chat/acme/v1", env.ts.URL, http.StatusSwitchingProtocols},
+		{"/ws/chat/acme/v1", ts.URL, http.StatusSwitchingProtocols},
 		{"/ws/chat/acme/v1", "", http.StatusSwitchingProtocols},
 		{"/ws/chat/Acme/v1", "", http.StatusSwitchingProtocols},
 	} {
@@ -374,7 +373,7 @@ func TestChatHandshake(t *testing.T) {
 		if tc.origin != "" {
 			h.Set("Origin", tc.origin)
 		}
-		c, resp, err := env.tryDial(tc.path, nil, h)
+		c, resp, err := ts.tryDial(tc.path, nil, h)
 		got := 0
 		if resp != nil {
 			got = resp.StatusCode
@@ -391,23 +390,23 @@ func TestChatHandshake(t *testing.T) {
 // TestChatLimits: a frame over the limit closes with 1009; the rate limit
 // refuses, then closes a socket that keeps going with 1008.
 func TestChatLimits(t *testing.T) {
-	env := chatTestServer(t, func(c *Config) {
+	ts := newTestServer(t, chatConfig, func(c *Config) {
 		c.MaxFrame = 1024
 		c.RateMessages = 3
 		c.RateWindow = time.Hour
 		c.RateStrikes = 2
 	})
-	env.chatSignup("acme")
+	ts.client().signup("acme")
 
 	t.Run("frame", func(t *testing.T) {
-		v := env.dialWS("/ws/chat/acme/big", nil)
+		v := ts.dialWS("/ws/chat/acme/big", nil)
 		v.send(map[string]any{"command": "fetch_messages", "pad": strings.Repeat("x", 900)})
 		v.expect("messages")
 		v.send(map[string]any{"command": "fetch_messages", "pad": strings.Repeat("x", 1100)})
 		v.expectClose(websocket.StatusMessageTooBig)
 	})
 	t.Run("rate", func(t *testing.T) {
-		v := env.dialWS("/ws/chat/acme/fast", nil)
+		v := ts.dialWS("/ws/chat/acme/fast", nil)
 		for i := range 3 {
 			v.say(fmt.Sprint("message ", i))
 		}
@@ -417,7 +416,7 @@ func TestChatLimits(t *testing.T) {
 		v.send(map[string]any{"command": "new_message", "message": map[string]any{"content": "again"}})
 		v.expectClose(websocket.StatusPolicyViolation)
 		// The limit is per socket.
-		v2 := env.dialWS("/ws/chat/acme/fast", nil)
+		v2 := ts.dialWS("/ws/chat/acme/fast", nil)
 		v2.say("fresh socket")
 	})
 }
@@ -425,24 +424,24 @@ func TestChatLimits(t *testing.T) {
 // TestChatSlowSocketKicked: a socket whose queue is full is closed with
 // 1008 while the room goes on.
 func TestChatSlowSocketKicked(t *testing.T) {
-	env := chatTestServer(t, func(c *Config) {
+	ts := newTestServer(t, chatConfig, func(c *Config) {
 		c.SendQueue = 4
 		c.PingInterval = time.Hour
 		c.MaxContent = 60000 // big frames fill the loopback buffers sooner
 		c.MaxFrame = 64000
 	})
-	admin := env.chatSignup("acme")
-	slow := env.dialWS("/ws/chat/acme/slow", nil) // stops reading after the probe
-	slow.probe()                                  // registered before the admin's socket
-	fast := env.dialWS("/ws/chat/acme/slow", admin)
+	admin := ts.client().signup("acme")
+	slow := ts.dialWS("/ws/chat/acme/slow", nil) // stops reading after the probe
+	slow.probe()                                 // registered before the admin's socket
+	fast := ts.dialWS("/ws/chat/acme/slow", admin)
 	big := strings.Repeat("x", 60000)
 	// Loopback buffers hold a few MB; keep writing until the server has
 	// kicked the slow socket, then check the room still works.
 	deadline := time.Now().Add(20 * time.Second)
 	kicked := func() bool {
-		env.srv.hub.mu.Lock()
-		defer env.srv.hub.mu.Unlock()
-		for c := range env.srv.hub.all {
+		ts.Server.hub.mu.Lock()
+		defer ts.Server.hub.mu.Unlock()
+		for c := range ts.Server.hub.all {
 			select {
 			case <-c.kicked:
 				return true
@@ -494,14 +493,14 @@ func TestHubKicksFullQueue(t *testing.T) {
 
 // TestChatDeadConnection: a peer that stops answering pings is dropped.
 func TestChatDeadConnection(t *testing.T) {
-	env := chatTestServer(t, func(c *Config) { c.PingInterval = 50 * time.Millisecond })
-	env.chatSignup("acme")
+	ts := newTestServer(t, chatConfig, func(c *Config) { c.PingInterval = 50 * time.Millisecond })
+	ts.client().signup("acme")
 	// Without a Read call the client library never answers pings.
-	env.dialWS("/ws/chat/acme/ghost", nil)
-	waitFor(t, "the dead socket to be dropped", func() bool { return env.srv.hub.Count() == 0 })
+	ts.dialWS("/ws/chat/acme/ghost", nil)
+	waitFor(t, "the dead socket to be dropped", func() bool { return ts.Server.hub.Count() == 0 })
 	// A client that keeps reading (Read answers pings) survives many ping
 	// intervals: it keeps getting answers over ten of them.
-	v := env.dialWS("/ws/chat/acme/alive", nil)
+	v := ts.dialWS("/ws/chat/acme/alive", nil)
 	frames := make(chan frame, 1)
 	go func() {
 		defer close(frames)
@@ -527,20 +526,20 @@ func TestChatDeadConnection(t *testing.T) {
 			t.Fatal("live socket: no answer")
 		}
 	}
-	if n := env.srv.hub.Count(); n != 1 {
+	if n := ts.Server.hub.Count(); n != 1 {
 		t.Fatalf("%d sockets open, want the live one", n)
 	}
 }
 
 // TestChatShutdown: every socket is closed with 1001.
 func TestChatShutdown(t *testing.T) {
-	env := chatTestServer(t, nil)
-	admin := env.chatSignup("acme")
+	ts := newTestServer(t, chatConfig)
+	admin := ts.client().signup("acme")
 	sockets := []*wsClient{
-		env.dialWS("/ws/room/acme", admin),
-		env.dialWS("/ws/room/acme", nil),
-		env.dialWS("/ws/chat/acme/v1", nil),
-		env.dialWS("/ws/chat/acme/v1", admin),
+		ts.dialWS("/ws/room/acme", admin),
+		ts.dialWS("/ws/room/acme", nil),
+		ts.dialWS("/ws/chat/acme/v1", nil),
+		ts.dialWS("/ws/chat/acme/v1", admin),
 	}
 	var wg sync.WaitGroup
 	codes := make([]websocket.StatusCode, len(sockets))
@@ -556,18 +555,18 @@ func TestChatShutdown(t *testing.T) {
 			}
 		}()
 	}
-	env.srv.CloseSockets()
+	ts.Server.CloseSockets()
 	wg.Wait()
 	for i, c := range codes {
 		if c != websocket.StatusGoingAway {
 			t.Errorf("socket %d closed with %v, want 1001", i, c)
 		}
 	}
-	if n := env.srv.hub.Count(); n != 0 {
+	if n := ts.Server.hub.Count(); n != 0 {
 		t.Fatalf("%d sockets left", n)
 	}
 	// New sockets are refused once the hub is closed.
-	late, _, err := env.tryDial("/ws/chat/acme/v2", nil, nil)
+	late, _, err := ts.tryDial("/ws/chat/acme/v2", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -579,13 +578,13 @@ func TestChatShutdown(t *testing.T) {
 // order; and after a restart the database holds every message anyone was
 // sent.
 func TestChatConcurrentDurable(t *testing.T) {
-	env := chatTestServer(t, nil)
-	admin := env.chatSignup("acme")
-	tabs := []*wsClient{env.dialWS("/ws/room/acme", admin), env.dialWS("/ws/room/acme", admin)}
+	ts := newTestServer(t, chatConfig)
+	admin := ts.client().signup("acme")
+	tabs := []*wsClient{ts.dialWS("/ws/room/acme", admin), ts.dialWS("/ws/room/acme", admin)}
 	const visitors, each = 8, 25
 	var vs []*wsClient
 	for i := range visitors {
-		v := env.dialWS(fmt.Sprintf("/ws/chat/acme/v%d", i), nil)
+		v := ts.dialWS(fmt.Sprintf("/ws/chat/acme/v%d", i), nil)
 		for _, tab := range tabs {
 			tab.expect("new_room")
 			tab.expect("presence")
@@ -655,8 +654,8 @@ func TestChatConcurrentDurable(t *testing.T) {
 	for _, c := range append(vs, tabs...) {
 		c.conn.Close(websocket.StatusNormalClosure, "")
 	}
-	env.close()
-	db, err := OpenDB(context.Background(), env.cfg.DBPath, "NORMAL")
+	ts.Close()
+	db, err := OpenDB(context.Background(), ts.Config.DBPath, "NORMAL")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -688,18 +687,17 @@ func TestChatConcurrentDurable(t *testing.T) {
 // TestChatAdminSessionRequired: a socket whose session is stale (signed
 // out) is a visitor's.
 func TestChatAdminSessionRequired(t *testing.T) {
-	env := chatTestServer(t, nil)
-	admin := env.chatSignup("acme")
-	resp, err := admin.Post(env.ts.URL+"/accounts/api/logout", "application/json", nil)
+	ts := newTestServer(t, chatConfig)
+	admin := ts.client().signup("acme")
+	resp, err := admin.HTTP.Post(ts.URL+"/accounts/api/logout", "application/json", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	s := env.dialWS("/ws/room/acme", admin)
+	s := ts.dialWS("/ws/room/acme", admin)
 	s.send(map[string]any{"command": "fetch_rooms"})
 	s.expectError("forbidden")
-	jar, _ := cookiejar.New(nil)
-	s = env.dialWS("/ws/room/acme", &http.Client{Jar: jar})
+	s = ts.dialWS("/ws/room/acme", ts.client())
 	s.send(map[string]any{"command": "fetch_rooms"})
 	s.expectError("forbidden")
 }
@@ -707,20 +705,20 @@ func TestChatAdminSessionRequired(t *testing.T) {
 // TestChatRoomsMatchHistory: the messages fetch_rooms builds in SQL are
 // the ones fetch_messages encodes in Go, field for field, last 50 only.
 func TestChatRoomsMatchHistory(t *testing.T) {
-	env := chatTestServer(t, nil)
-	admin := env.chatSignup("acme")
-	vis := env.dialWS("/ws/chat/acme/v.1~x", nil)
+	ts := newTestServer(t, chatConfig)
+	admin := ts.client().signup("acme")
+	vis := ts.dialWS("/ws/chat/acme/v.1~x", nil)
 	tricky := []string{`quote " backslash \ slash / <b>&amp;</b>`, "tab\tnewline\nunicode é 😀 \u2028", "plain"}
 	for i := range 55 {
 		vis.send(map[string]any{"command": "new_message", "message": map[string]any{
 			"content": tricky[i%len(tricky)], "client_id": map[bool]any{true: fmt.Sprint("id-", i), false: nil}[i%2 == 0]}})
 		vis.expect("new_message")
 	}
-	if resp, body := env.upload(nil, "acme v.1~x", "ä b.txt", []byte("x")); resp.StatusCode != http.StatusCreated {
+	if resp, body := ts.upload(nil, "acme v.1~x", "ä b.txt", []byte("x")); resp.StatusCode != http.StatusCreated {
 		t.Fatalf("upload: %d %s", resp.StatusCode, body)
 	}
 	vis.expect("new_message")
-	inbox := env.dialWS("/ws/room/acme", admin)
+	inbox := ts.dialWS("/ws/room/acme", admin)
 	rooms := inbox.probeRooms()["rooms"].([]any)
 	got := rooms[0].(map[string]any)["messages"].([]any)
 	vis.send(map[string]any{"command": "fetch_messages", "limit": 50})
@@ -738,10 +736,10 @@ func TestChatRoomsMatchHistory(t *testing.T) {
 // TestChatReadMark: a read mark past the last message does not hide later
 // messages from the unread count; a mark that does not move is not news.
 func TestChatReadMark(t *testing.T) {
-	env := chatTestServer(t, nil)
-	admin := env.chatSignup("acme")
-	vis := env.dialWS("/ws/chat/acme/v", nil)
-	adminChat := env.dialWS("/ws/chat/acme/v", admin)
+	ts := newTestServer(t, chatConfig)
+	admin := ts.client().signup("acme")
+	vis := ts.dialWS("/ws/chat/acme/v", nil)
+	adminChat := ts.dialWS("/ws/chat/acme/v", admin)
 	vis.say("one")
 	adminChat.expect("new_message")
 	adminChat.send(map[string]any{"command": "read", "up_to": 1_000_000})
@@ -752,7 +750,7 @@ func TestChatReadMark(t *testing.T) {
 	vis.say("two")
 	adminChat.expect("new_message")
 	var page roomsPage
-	env.getJSON(admin, "/chatbot/api/rooms", http.StatusOK, &page)
+	ts.getJSON(admin, "/chatbot/api/rooms", http.StatusOK, &page)
 	if len(page.Rooms) != 1 || page.Rooms[0].Unread != 1 {
 		t.Fatalf("rooms = %+v, want 1 unread", page.Rooms)
 	}
@@ -762,10 +760,10 @@ func TestChatReadMark(t *testing.T) {
 // stored as the last message; it must not block the same socket's later
 // marks, and the other side hears the mark as stored.
 func TestChatReadMarkPastEnd(t *testing.T) {
-	env := chatTestServer(t, nil)
-	admin := env.chatSignup("acme")
-	vis := env.dialWS("/ws/chat/acme/v", nil)
-	adminChat := env.dialWS("/ws/chat/acme/v", admin)
+	ts := newTestServer(t, chatConfig)
+	admin := ts.client().signup("acme")
+	vis := ts.dialWS("/ws/chat/acme/v", nil)
+	adminChat := ts.dialWS("/ws/chat/acme/v", admin)
 	one := vis.say("one")
 	adminChat.expect("new_message")
 	adminChat.send(map[string]any{"command": "read", "up_to": 1_000_000})
@@ -780,7 +778,7 @@ func TestChatReadMarkPastEnd(t *testing.T) {
 		t.Fatalf("read = %v, want up_to %d", f, two.num("id"))
 	}
 	var page roomsPage
-	env.getJSON(admin, "/chatbot/api/rooms", http.StatusOK, &page)
+	ts.getJSON(admin, "/chatbot/api/rooms", http.StatusOK, &page)
 	if len(page.Rooms) != 1 || page.Rooms[0].Unread != 0 {
 		t.Fatalf("rooms = %+v, want 0 unread", page.Rooms)
 	}
@@ -791,13 +789,13 @@ func TestChatReadMarkPastEnd(t *testing.T) {
 // burst straddling a fixed window's end must not get 2N through.
 func TestChatRateWindowSlides(t *testing.T) {
 	const window = 2 * time.Second
-	env := chatTestServer(t, func(c *Config) {
+	ts := newTestServer(t, chatConfig, func(c *Config) {
 		c.RateMessages = 3
 		c.RateWindow = window
 		c.RateStrikes = 100
 	})
-	env.chatSignup("acme")
-	v := env.dialWS("/ws/chat/acme/v", nil)
+	ts.client().signup("acme")
+	v := ts.dialWS("/ws/chat/acme/v", nil)
 	v.say("m1")
 	m1 := time.Now() // the server took m1 before this
 	time.Sleep(window * 7 / 10)
@@ -818,8 +816,8 @@ func TestChatRateWindowSlides(t *testing.T) {
 // TestChatHandshakeErrorsAreJSON: a refused upgrade is an API error like
 // any other: JSON {"detail":...}, never the library's plain text.
 func TestChatHandshakeErrorsAreJSON(t *testing.T) {
-	env := chatTestServer(t, nil)
-	env.chatSignup("acme")
+	ts := newTestServer(t, chatConfig)
+	ts.client().signup("acme")
 	for _, tc := range []struct {
 		name   string
 		path   string
@@ -831,7 +829,7 @@ func TestChatHandshakeErrorsAreJSON(t *testing.T) {
 		{"not an upgrade", "/ws/chat/acme/v1", nil, http.StatusUpgradeRequired},
 		{"not an upgrade, room", "/ws/room/acme", nil, http.StatusUpgradeRequired},
 	} {
-		req, _ := http.NewRequest(http.MethodGet, env.ts.URL+tc.path, nil)
+		req, _ := http.NewRequest(http.MethodGet, ts.URL+tc.path, nil)
 		if tc.header["Origin"] != "" {
 			req.Header.Set("Connection", "Upgrade")
 			req.Header.Set("Upgrade", "websocket")
@@ -854,7 +852,7 @@ func TestChatHandshakeErrorsAreJSON(t *testing.T) {
 	}
 	// Nothing was created by the refused sockets.
 	var n int
-	env.db.reader.QueryRow("SELECT count(*) FROM rooms").Scan(&n)
+	ts.DB.reader.QueryRow("SELECT count(*) FROM rooms").Scan(&n)
 	if n != 0 {
 		t.Fatalf("%d rooms created by refused upgrades", n)
 	}
@@ -865,12 +863,11 @@ func TestChatHandshakeErrorsAreJSON(t *testing.T) {
 // password change, which ends the account's other sessions) the socket
 // must not go on receiving every conversation.
 func TestChatSessionEndClosesAdminSockets(t *testing.T) {
-	env := chatTestServer(t, nil)
-	owner := env.chatSignup("acme")
-	login := func() *http.Client {
-		jar, _ := cookiejar.New(nil)
-		c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-		resp, err := c.Post(env.ts.URL+"/accounts/api/login", "application/json", strings.NewReader(`{"username":"acme","password":"password123"}`))
+	ts := newTestServer(t, chatConfig)
+	owner := ts.client().signup("acme")
+	login := func() *testClient {
+		c := ts.client()
+		resp, err := c.HTTP.Post(ts.URL+"/accounts/api/login", "application/json", strings.NewReader(`{"username":"acme","password":"`+testPassword+`"}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -880,9 +877,9 @@ func TestChatSessionEndClosesAdminSockets(t *testing.T) {
 		}
 		return c
 	}
-	post := func(c *http.Client, path, body string, want int) {
+	post := func(c *testClient, path, body string, want int) {
 		t.Helper()
-		resp, err := c.Post(env.ts.URL+path, "application/json", strings.NewReader(body))
+		resp, err := c.HTTP.Post(ts.URL+path, "application/json", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -894,9 +891,9 @@ func TestChatSessionEndClosesAdminSockets(t *testing.T) {
 
 	t.Run("logout", func(t *testing.T) {
 		other := login()
-		stays := env.dialWS("/ws/room/acme", owner)
-		inbox := env.dialWS("/ws/room/acme", other)
-		chat := env.dialWS("/ws/chat/acme/v1", other)
+		stays := ts.dialWS("/ws/room/acme", owner)
+		inbox := ts.dialWS("/ws/room/acme", other)
+		chat := ts.dialWS("/ws/chat/acme/v1", other)
 		post(other, "/accounts/api/logout", "", http.StatusNoContent)
 		inbox.expectClose(websocket.StatusPolicyViolation)
 		chat.expectClose(websocket.StatusPolicyViolation)
@@ -905,15 +902,15 @@ func TestChatSessionEndClosesAdminSockets(t *testing.T) {
 	})
 	t.Run("password change", func(t *testing.T) {
 		thief := login()
-		inbox := env.dialWS("/ws/room/acme", thief)
-		chat := env.dialWS("/ws/chat/acme/v2", thief)
-		mine := env.dialWS("/ws/room/acme", owner)
-		post(owner, "/accounts/api/changepassword", `{"old_password":"password123","new_password":"password456"}`, http.StatusOK)
+		inbox := ts.dialWS("/ws/room/acme", thief)
+		chat := ts.dialWS("/ws/chat/acme/v2", thief)
+		mine := ts.dialWS("/ws/room/acme", owner)
+		post(owner, "/accounts/api/changepassword", `{"old_password":"`+testPassword+`","new_password":"password456"}`, http.StatusOK)
 		inbox.expectClose(websocket.StatusPolicyViolation)
 		chat.expectClose(websocket.StatusPolicyViolation)
 		mine.expectClose(websocket.StatusPolicyViolation)
 		// The owner's browser reconnects with its renewed session.
-		env.dialWS("/ws/room/acme", owner).probeRooms()
+		ts.dialWS("/ws/room/acme", owner).probeRooms()
 	})
 }
 
@@ -921,23 +918,23 @@ func TestChatSessionEndClosesAdminSockets(t *testing.T) {
 // gone (closed cleanly, dropped, kicked), the hub counts none and their
 // goroutines are gone.
 func TestChatSocketsLeaveNothing(t *testing.T) {
-	env := chatTestServer(t, func(c *Config) { c.SendQueue = 2 })
-	admin := env.chatSignup("acme")
-	admin.CloseIdleConnections()
+	ts := newTestServer(t, chatConfig, func(c *Config) { c.SendQueue = 2 })
+	admin := ts.client().signup("acme")
+	admin.HTTP.CloseIdleConnections()
 	time.Sleep(100 * time.Millisecond)
 	base := runtime.NumGoroutine()
 
-	inbox := env.dialWS("/ws/room/acme", admin)
-	adminChat := env.dialWS("/ws/chat/acme/v0", admin)
-	handshake := env.dialWS("/ws/room/acme", nil)
+	inbox := ts.dialWS("/ws/room/acme", admin)
+	adminChat := ts.dialWS("/ws/chat/acme/v0", admin)
+	handshake := ts.dialWS("/ws/room/acme", nil)
 	var visitors []*wsClient
 	for i := range 6 {
-		v := env.dialWS(fmt.Sprintf("/ws/chat/acme/v%d", i%3), nil)
+		v := ts.dialWS(fmt.Sprintf("/ws/chat/acme/v%d", i%3), nil)
 		v.say("hi")
 		visitors = append(visitors, v)
 	}
 	// A visitor that never reads is kicked by the traffic of its room.
-	slow := env.dialWS("/ws/chat/acme/v0", nil)
+	slow := ts.dialWS("/ws/chat/acme/v0", nil)
 	for range 10 {
 		adminChat.send(map[string]any{"command": "new_message", "message": map[string]any{"content": "flood"}})
 	}
@@ -952,8 +949,8 @@ func TestChatSocketsLeaveNothing(t *testing.T) {
 	adminChat.conn.Close(websocket.StatusNormalClosure, "")
 	inbox.conn.CloseNow()
 	slow.conn.CloseNow()
-	waitFor(t, "the hub to empty", func() bool { return env.srv.hub.Count() == 0 })
-	admin.CloseIdleConnections()
+	waitFor(t, "the hub to empty", func() bool { return ts.Server.hub.Count() == 0 })
+	admin.HTTP.CloseIdleConnections()
 	deadline := time.Now().Add(5 * time.Second)
 	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
@@ -968,15 +965,15 @@ func TestChatSocketsLeaveNothing(t *testing.T) {
 // and uploads of another account are a visitor's; REST shows only one's
 // own rooms.
 func TestChatOtherAccountIsAVisitor(t *testing.T) {
-	env := chatTestServer(t, nil)
-	acme := env.chatSignup("acme")
-	other := env.chatSignup("other")
-	inbox := env.dialWS("/ws/room/acme", acme)
+	ts := newTestServer(t, chatConfig)
+	acme := ts.client().signup("acme")
+	other := ts.client().signup("other")
+	inbox := ts.dialWS("/ws/room/acme", acme)
 
-	room := env.dialWS("/ws/room/ACME", other)
+	room := ts.dialWS("/ws/room/ACME", other)
 	room.send(map[string]any{"command": "fetch_rooms"})
 	room.expectError("forbidden")
-	chat := env.dialWS("/ws/chat/Acme/v1", other)
+	chat := ts.dialWS("/ws/chat/Acme/v1", other)
 	inbox.expect("new_room")
 	if p := inbox.expect("presence"); p["online"] != true {
 		t.Fatalf("presence = %v: the other account's chat socket counts as a visitor's", p)
@@ -985,7 +982,7 @@ func TestChatOtherAccountIsAVisitor(t *testing.T) {
 		t.Fatalf("message = %v, want the visitor's", m)
 	}
 	inbox.expect("new_message")
-	resp, body := env.upload(other, "ACME v1", "a.txt", []byte("hello"))
+	resp, body := ts.upload(other, "ACME v1", "a.txt", []byte("hello"))
 	var m Message
 	json.Unmarshal(body, &m)
 	if resp.StatusCode != http.StatusCreated || m.Author != "v1" || m.Room != "acme v1" {
@@ -994,11 +991,11 @@ func TestChatOtherAccountIsAVisitor(t *testing.T) {
 	chat.expect("new_message")
 	inbox.expect("new_message")
 	for _, p := range []string{"/chatbot/api/rooms/v1/messages", "/chatbot/api/rooms/v1/export"} {
-		env.getJSON(other, p, http.StatusNotFound, nil)
-		env.getJSON(acme, p, http.StatusOK, nil)
+		ts.getJSON(other, p, http.StatusNotFound, nil)
+		ts.getJSON(acme, p, http.StatusOK, nil)
 	}
 	var page roomsPage
-	env.getJSON(other, "/chatbot/api/rooms", http.StatusOK, &page)
+	ts.getJSON(other, "/chatbot/api/rooms", http.StatusOK, &page)
 	if len(page.Rooms) != 0 {
 		t.Fatalf("other sees %+v", page.Rooms)
 	}
@@ -1009,13 +1006,13 @@ func TestChatOtherAccountIsAVisitor(t *testing.T) {
 // does, so it is under the same per-socket limit: one anonymous socket
 // must not fill the database and flood the admin's inbox.
 func TestChatRoomCreationRateLimited(t *testing.T) {
-	env := chatTestServer(t, func(c *Config) {
+	ts := newTestServer(t, chatConfig, func(c *Config) {
 		c.RateMessages = 3
 		c.RateWindow = time.Hour
 		c.RateStrikes = 2
 	})
-	env.chatSignup("acme")
-	v := env.dialWS("/ws/room/acme", nil)
+	ts.client().signup("acme")
+	v := ts.dialWS("/ws/room/acme", nil)
 	for i := range 3 {
 		v.send(map[string]any{"command": "new_room", "consumer": fmt.Sprint("c", i)})
 		v.expect("new_room")
@@ -1025,7 +1022,7 @@ func TestChatRoomCreationRateLimited(t *testing.T) {
 	v.send(map[string]any{"command": "room", "consumer": "c4"})
 	v.expectClose(websocket.StatusPolicyViolation)
 	var n int
-	env.db.reader.QueryRow("SELECT count(*) FROM rooms").Scan(&n)
+	ts.DB.reader.QueryRow("SELECT count(*) FROM rooms").Scan(&n)
 	if n != 3 {
 		t.Fatalf("%d rooms, want 3", n)
 	}
@@ -1036,10 +1033,10 @@ func TestChatRoomCreationRateLimited(t *testing.T) {
 // rate_limited), so one anonymous visitor cannot flood the inbox; the
 // socket stays usable and the admin is not limited.
 func TestChatChatterLimit(t *testing.T) {
-	env := chatTestServer(t, func(c *Config) { c.RateChatter = 3; c.RateWindow = time.Hour })
-	admin := env.chatSignup("acme")
-	inbox := env.dialWS("/ws/room/acme", admin)
-	vis := env.dialWS("/ws/chat/acme/v1", nil)
+	ts := newTestServer(t, chatConfig, func(c *Config) { c.RateChatter = 3; c.RateWindow = time.Hour })
+	admin := ts.client().signup("acme")
+	inbox := ts.dialWS("/ws/room/acme", admin)
+	vis := ts.dialWS("/ws/chat/acme/v1", nil)
 	inbox.expect("new_room")
 	inbox.expect("presence")
 
@@ -1057,7 +1054,7 @@ func TestChatChatterLimit(t *testing.T) {
 		t.Fatalf("inbox got %v", f)
 	}
 	// The admin's own chat socket is not limited.
-	adminChat := env.dialWS("/ws/chat/acme/v1", admin)
+	adminChat := ts.dialWS("/ws/chat/acme/v1", admin)
 	for i := 0; i < 10; i++ {
 		adminChat.probe()
 	}
@@ -1067,18 +1064,18 @@ func TestChatChatterLimit(t *testing.T) {
 // username as author, so a visitor may not take the username as consumer
 // id (its messages would look like the business's). Other cases are fine.
 func TestChatConsumerIsNotTheUsername(t *testing.T) {
-	env := chatTestServer(t, nil)
-	admin := env.chatSignup("acme")
-	inbox := env.dialWS("/ws/room/acme", admin)
-	_, resp, err := env.tryDial("/ws/chat/acme/acme", nil, nil)
+	ts := newTestServer(t, chatConfig)
+	admin := ts.client().signup("acme")
+	inbox := ts.dialWS("/ws/room/acme", admin)
+	_, resp, err := ts.tryDial("/ws/chat/acme/acme", nil, nil)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("chat socket with the username as consumer: err=%v resp=%v", err, resp)
 	}
-	vis := env.dialWS("/ws/room/acme", nil)
+	vis := ts.dialWS("/ws/room/acme", nil)
 	vis.send(map[string]any{"command": "new_room", "consumer": "acme"})
 	vis.expectError("bad_field")
 	// "ACME" is another id (consumer ids are case-sensitive, usernames lowercase).
-	other := env.dialWS("/ws/chat/acme/ACME", nil)
+	other := ts.dialWS("/ws/chat/acme/ACME", nil)
 	other.say("hi")
 	inbox.expect("new_room")
 	inbox.expect("presence")
@@ -1099,11 +1096,11 @@ func TestChatSpecLimitsAtDefaults(t *testing.T) {
 		def.RateStrikes != 20 || def.MaxUpload != 5<<20 || def.MaxPicture != 1<<20 || def.MaxBody != 64<<10 {
 		t.Fatalf("defaults differ from SPEC: %+v", def)
 	}
-	env := chatTestServer(t, func(c *Config) { c.RateMessages = def.RateMessages })
-	env.chatSignup("acme")
+	ts := newTestServer(t, chatConfig, func(c *Config) { c.RateMessages = def.RateMessages })
+	ts.client().signup("acme")
 
 	t.Run("content", func(t *testing.T) {
-		v := env.dialWS("/ws/chat/acme/content", nil)
+		v := ts.dialWS("/ws/chat/acme/content", nil)
 		longest := strings.Repeat("é", 4000) // characters, not bytes
 		if got := v.say("  " + longest + "\n"); got.str("content") != longest {
 			t.Fatalf("4000 characters (trimmed) came back as %d bytes", len(got.str("content")))
@@ -1112,14 +1109,14 @@ func TestChatSpecLimitsAtDefaults(t *testing.T) {
 		v.expectError("bad_field")
 	})
 	t.Run("frame", func(t *testing.T) {
-		v := env.dialWS("/ws/chat/acme/frame", nil)
+		v := ts.dialWS("/ws/chat/acme/frame", nil)
 		v.send(map[string]any{"command": "fetch_messages", "pad": strings.Repeat("x", 64<<10-100)})
 		v.expect("messages")
 		v.send(map[string]any{"command": "fetch_messages", "pad": strings.Repeat("x", 64<<10)})
 		v.expectClose(websocket.StatusMessageTooBig)
 	})
 	t.Run("rate", func(t *testing.T) {
-		v := env.dialWS("/ws/chat/acme/rate", nil)
+		v := ts.dialWS("/ws/chat/acme/rate", nil)
 		for i := range 20 {
 			v.say(fmt.Sprint("m", i))
 		}
@@ -1131,18 +1128,18 @@ func TestChatSpecLimitsAtDefaults(t *testing.T) {
 		v.expectClose(websocket.StatusPolicyViolation)
 	})
 	t.Run("upload", func(t *testing.T) {
-		env.dialWS("/ws/chat/acme/files", nil) // creates the room
+		ts.dialWS("/ws/chat/acme/files", nil) // creates the room
 		data := bytes.Repeat([]byte("a"), 5<<20)
-		if resp, body := env.upload(nil, "acme files", "five.txt", data); resp.StatusCode != http.StatusCreated {
+		if resp, body := ts.upload(nil, "acme files", "five.txt", data); resp.StatusCode != http.StatusCreated {
 			t.Fatalf("5 MiB upload: %d %s", resp.StatusCode, body)
 		}
-		if resp, body := env.upload(nil, "acme files", "more.txt", append(data, 'a')); resp.StatusCode != http.StatusRequestEntityTooLarge {
+		if resp, body := ts.upload(nil, "acme files", "more.txt", append(data, 'a')); resp.StatusCode != http.StatusRequestEntityTooLarge {
 			t.Fatalf("5 MiB + 1 upload: %d %s", resp.StatusCode, body)
 		}
 	})
 	t.Run("fetch", func(t *testing.T) {
-		free := chatTestServer(t, nil) // message rate lifted to fill the room
-		admin := free.chatSignup("shop")
+		free := newTestServer(t, chatConfig) // message rate lifted to fill the room
+		admin := free.client().signup("shop")
 		v := free.dialWS("/ws/chat/shop/history", nil)
 		for i := range 250 {
 			v.send(map[string]any{"command": "new_message", "message": map[string]any{"content": fmt.Sprint("m", i)}})

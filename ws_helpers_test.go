@@ -1,14 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"mime/multipart"
 	"net/http"
-	"net/http/cookiejar"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -16,54 +11,9 @@ import (
 	"nhooyr.io/websocket"
 )
 
-// chatEnv is the test server (testServer) as the chat tests use it.
-type chatEnv struct {
-	t      testing.TB
-	cfg    Config
-	db     *DB
-	srv    *Server
-	ts     *httptest.Server
-	server *testServer
-}
-
-// chatTestServer starts a server with the message rate limit lifted (most
-// tests are not about it) and slow pings; edit changes the config before
-// the server starts.
-func chatTestServer(t testing.TB, edit func(*Config)) *chatEnv {
-	t.Helper()
-	ts := newTestServer(t, func(c *Config) {
-		c.RateMessages = 0
-		c.PingInterval = time.Minute // clients that stop reading must not be dropped mid-test
-		if edit != nil {
-			edit(c)
-		}
-	})
-	return &chatEnv{t: t, cfg: ts.Server.cfg, db: ts.DB, srv: ts.Server, ts: ts.HTTP, server: ts}
-}
-
-// close shuts the server down (see testServer.Close).
-func (e *chatEnv) close() { e.server.Close() }
-
 // wsURL turns a path into a ws:// URL of the test server.
-func (e *chatEnv) wsURL(path string) string {
-	return "ws" + strings.TrimPrefix(e.ts.URL, "http") + path
-}
-
-// chatSignup creates an account and returns a client signed in to it.
-func (e *chatEnv) chatSignup(username string) *http.Client {
-	e.t.Helper()
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-	body := `{"username":"` + username + `","password":"password123"}`
-	resp, err := c.Post(e.ts.URL+"/accounts/api/signup", "application/json", strings.NewReader(body))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		e.t.Fatalf("signup %s: status %d", username, resp.StatusCode)
-	}
-	return c
+func (ts *testServer) wsURL(path string) string {
+	return "ws" + strings.TrimPrefix(ts.URL, "http") + path
 }
 
 // wsClient is a test websocket client.
@@ -78,31 +28,36 @@ type wsClient struct {
 // before the server's hub knows the socket, so it sends a frame every
 // kind of socket answers (an empty object: unknown_command) and waits for
 // the answer.
-func (e *chatEnv) dialWS(path string, client *http.Client) *wsClient {
-	e.t.Helper()
-	c, resp, err := e.tryDial(path, client, nil)
+func (ts *testServer) dialWS(path string, client *testClient) *wsClient {
+	ts.t.Helper()
+	c, resp, err := ts.tryDial(path, client, nil)
 	if err != nil {
 		status := 0
 		if resp != nil {
 			status = resp.StatusCode
 		}
-		e.t.Fatalf("dial %s: %v (status %d)", path, err, status)
+		ts.t.Fatalf("dial %s: %v (status %d)", path, err, status)
 	}
 	c.send("{}")
 	c.expectError("unknown_command")
 	return c
 }
 
-func (e *chatEnv) tryDial(path string, client *http.Client, header http.Header) (*wsClient, *http.Response, error) {
+// tryDial opens a socket and returns what the handshake gave.
+func (ts *testServer) tryDial(path string, client *testClient, header http.Header) (*wsClient, *http.Response, error) {
+	var hc *http.Client
+	if client != nil {
+		hc = client.HTTP
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	conn, resp, err := websocket.Dial(ctx, e.wsURL(path), &websocket.DialOptions{HTTPClient: client, HTTPHeader: header})
+	conn, resp, err := websocket.Dial(ctx, ts.wsURL(path), &websocket.DialOptions{HTTPClient: hc, HTTPHeader: header})
 	if err != nil {
 		return nil, resp, err
 	}
 	conn.SetReadLimit(64 << 20)
-	c := &wsClient{t: e.t, conn: conn, name: path}
-	e.t.Cleanup(func() { conn.CloseNow() })
+	c := &wsClient{t: ts.t, conn: conn, name: path}
+	ts.t.Cleanup(func() { conn.CloseNow() })
 	return c, resp, nil
 }
 
@@ -213,65 +168,4 @@ func (c *wsClient) say(content string) frame {
 	c.t.Helper()
 	c.send(map[string]any{"command": "new_message", "message": map[string]any{"content": content}})
 	return c.expect("new_message").msg()
-}
-
-// getJSON does a GET and decodes the JSON answer.
-func (e *chatEnv) getJSON(client *http.Client, path string, want int, dst any) *http.Response {
-	e.t.Helper()
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Get(e.ts.URL + path)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		e.t.Fatalf("GET %s: status %d, want %d: %s", path, resp.StatusCode, want, b)
-	}
-	if dst != nil {
-		if err := json.Unmarshal(b, dst); err != nil {
-			e.t.Fatalf("GET %s: %v: %s", path, err, b)
-		}
-	}
-	return resp
-}
-
-// upload posts a chat file.
-func (e *chatEnv) upload(client *http.Client, room, name string, data []byte) (*http.Response, []byte) {
-	e.t.Helper()
-	if client == nil {
-		client = http.DefaultClient
-	}
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	if room != "" {
-		mw.WriteField("room", room)
-	}
-	if data != nil {
-		fw, _ := mw.CreateFormFile("file", name)
-		fw.Write(data)
-	}
-	mw.Close()
-	resp, err := client.Post(e.ts.URL+"/chatbot/message/file/upload", mw.FormDataContentType(), &buf)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, b
-}
-
-// waitFor polls cond until it holds (something the test waits to happen,
-// not a proof that nothing happened).
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
