@@ -270,18 +270,6 @@ func pagesSignIn(tab *pagesTab, base, username string) {
 	tab.waitJS("the inbox", `location.pathname === "/messages" && document.getElementById("inbox-app")`, 10*time.Second)
 }
 
-// pagesWait polls a condition on the Go side.
-func pagesWait(t *testing.T, what string, within time.Duration, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // pagesClearComposer empties the composer (a key event sent over CDP can
 // leave a newline behind that a real Enter does not) and blurs it, for
 // screenshots.

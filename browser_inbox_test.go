@@ -68,7 +68,7 @@ func TestBrowserMessaging(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#email-form button[type="submit"]`)),
 	)
 	visitor.waitJS("the email prompt gone", `document.getElementById("email-form").hidden`, 5*time.Second)
-	pagesWait(t, "the visitor's email stored", 5*time.Second, func() bool {
+	waitFor(t, "the visitor's email stored", func() bool {
 		r := admin.do("GET", "/chatbot/api/rooms", nil)
 		return strings.Contains(string(r.Body), `"consumer":"visitor-one","consumer_email":"ola@example.com"`)
 	})
