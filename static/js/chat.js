@@ -1,9 +1,12 @@
 // The visitor's chat window, /chatbot/{username}/{consumer}. It speaks
 // over one socket, /ws/chat/{username}/{consumer}, reconnects by itself,
 // and tells a parent page (widget.js) about new messages.
-import {
-  api, applyChatbotStyle, isMessage, ReconnectingSocket, MessageList, sendFileWithProgress, uuid, autoGrow, bindComposer,
-} from './common.js';
+import { api } from './api.js';
+import { applyChatbotStyle } from './style.js';
+import { ReconnectingSocket } from './socket.js';
+import { isMessage, MessageList, uuid } from './messages.js';
+import { sendFileWithProgress } from './upload.js';
+import { autoGrow, bindComposer } from './conversation.js';
 
 const root = document.getElementById('chat');
 const username = root.dataset.username;

@@ -2,9 +2,12 @@
 // the list of conversations live; the open conversation has its own chat
 // socket (/ws/chat/{username}/{consumer}) for history, sending, typing and
 // read receipts. Messages are deduplicated by id everywhere.
-import {
-  api, adminApi, isMessage, ReconnectingSocket, MessageList, sendFileWithProgress, uuid, autoGrow, bindComposer, formatTime,
-} from './common.js';
+import { api, adminApi } from './api.js';
+import { ReconnectingSocket } from './socket.js';
+import { formatTime, isMessage, MessageList, uuid } from './messages.js';
+import { sendFileWithProgress } from './upload.js';
+import { autoGrow, bindComposer } from './conversation.js';
+import './signout.js';
 
 const app = document.getElementById('inbox-app');
 const username = app.dataset.username;
