@@ -1,6 +1,7 @@
 // Sign-in and sign-up forms: posted as JSON, errors shown inline next to
 // their fields.
-import { api } from './common.js';
+import { api } from './api.js';
+import './signout.js';
 
 const form = document.getElementById('auth-form');
 const formError = document.getElementById('form-error');

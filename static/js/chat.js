@@ -1,116 +1,60 @@
-// The visitor's chat window, /chatbot/{username}/{consumer}. It speaks
-// over one socket, /ws/chat/{username}/{consumer}, reconnects by itself,
-// and tells a parent page (widget.js) about new messages.
-import {
-  api, applyChatbotStyle, isMessage, ReconnectingSocket, MessageList, sendFileWithProgress, uuid, autoGrow, bindComposer,
-} from './common.js';
+// The visitor's chat window, /chatbot/{username}/{consumer}. The
+// conversation (one socket, /ws/chat/{username}/{consumer}, which
+// reconnects by itself) is conversation.js; this page adds the chatbot's
+// style and online status, the optional email, and the handshake with a
+// parent page (widget.js), which it tells about new messages.
+import { api } from './api.js';
+import { applyChatbotStyle } from './style.js';
+import { Conversation } from './conversation.js';
 
 const root = document.getElementById('chat');
 const username = root.dataset.username;
 const consumer = root.dataset.consumer;
-const maxContent = Number(root.dataset.maxContent) || 4000;
-const room = `${username} ${consumer}`;
 const framed = window.parent !== window;
 let style = JSON.parse(root.dataset.chatbot || '{}');
 applyChatbotStyle(root, style);
 
-const log = document.getElementById('log');
-const more = document.getElementById('more');
-const typingEl = document.getElementById('typing');
 const offline = document.getElementById('offline');
 const statusEl = document.getElementById('status');
-const form = document.getElementById('composer');
+const typingEl = document.getElementById('typing');
 const text = document.getElementById('text');
-const attach = document.getElementById('attach');
 const emailForm = document.getElementById('email-form');
 const emailInput = document.getElementById('email');
 
-const list = new MessageList(document.getElementById('messages'), log, (m) => m.author === consumer);
-const fit = autoGrow(text);
-
-/** Requests in flight on the socket, answered in order: "latest" or "older". */
-let fetches = [];
-let hasMore = false;
-let loaded = false;
 /**
  * What our widget last said: true (open), false (closed), or null while no
  * widget has spoken (the window opened directly, or framed by another page).
  */
 let widgetOpen = null;
-let lastReadSent = 0;
 
-const sock = new ReconnectingSocket(`/ws/chat/${encodeURIComponent(username)}/${encodeURIComponent(consumer)}`, {
-  onopen() {
-    // The first load is one page; after a reconnect, catch up on up to
-    // 200 (the server's default), deduplicated by id.
-    fetches = ['latest'];
-    more.hidden = true; // an older page asked for on the old socket died with it
-    sock.send(loaded ? { command: 'fetch_messages' } : { command: 'fetch_messages', limit: 50 });
-    for (const [clientId, p] of list.pending) {
-      if (!clientId.startsWith('upload-')) sock.send({ command: 'new_message', message: { content: p.content, client_id: clientId } });
+const conv = new Conversation({
+  username,
+  me: consumer,
+  maxContent: Number(root.dataset.maxContent) || 4000,
+  typingLabel: () => `${style.chatbotName || 'They'} is typing…`,
+  tooLong: (max) => `Your message is too long: at most ${max} characters.`,
+  looking,
+  onPage(msgs, first) {
+    for (const m of msgs) if (conv.list.add(m) && !first) notifyParent(m);
+  },
+  onMessage(m) {
+    if (conv.list.add(m)) {
+      notifyParent(m);
+      if (m.author !== consumer) conv.showTyping(false);
+      conv.markRead();
     }
   },
-  onstatus(on) {
+  // The business deleted this conversation: a new socket starts a new one,
+  // and sends what is still pending. The old messages are gone (and their
+  // ids may be used again).
+  onNotFound: () => conv.restart(),
+  onStatus(on) {
     offline.hidden = on;
     if (on) refreshDetails();
   },
-  onmessage(msg) {
-    switch (msg.command) {
-      case 'messages': {
-        const kind = fetches.shift() || 'latest';
-        const msgs = Array.isArray(msg.messages) ? msg.messages.filter(isMessage) : [];
-        if (kind === 'older') {
-          list.prepend(msgs);
-          hasMore = !!msg.has_more;
-          more.hidden = true;
-        } else {
-          const first = !loaded;
-          for (const m of msgs) if (list.add(m) && !first) notifyParent(m);
-          if (first) {
-            hasMore = !!msg.has_more;
-            loaded = true;
-            list.scrollToBottom();
-          }
-        }
-        markRead();
-        break;
-      }
-      case 'new_message':
-        if (list.add(msg.message)) {
-          notifyParent(msg.message);
-          if (msg.message.author !== consumer) showTyping(false);
-          markRead();
-        }
-        break;
-      case 'typing':
-        showTyping(!!msg.typing);
-        break;
-      case 'read':
-        if (msg.by !== consumer) list.markSeen(Number(msg.up_to) || 0);
-        break;
-      case 'error':
-        console.warn('livechat:', msg.error, msg.detail);
-        // The business deleted this conversation: a new socket starts a
-        // new one, and onopen sends what is still pending. The old
-        // messages are gone (and their ids may be used again).
-        if (msg.error === 'not_found') {
-          list.forgetSent();
-          loaded = false;
-          hasMore = false;
-          lastReadSent = 0;
-          sock.reconnect();
-        }
-        break;
-    }
-  },
+  onSent: maybeAskEmail,
 });
-
-let typingTimer = 0;
-function showTyping(on) {
-  clearTimeout(typingTimer);
-  typingEl.textContent = on ? `${style.chatbotName || 'They'} is typing…` : '';
-  if (on) typingTimer = setTimeout(() => showTyping(false), 8000);
-}
+conv.open(consumer);
 
 /** Tells the widget (if framed) that the business wrote. */
 function notifyParent(m) {
@@ -128,15 +72,7 @@ function looking() {
   if (widgetOpen !== null) return widgetOpen;
   return !framed || document.hasFocus();
 }
-
-/** Sends a read receipt for the business's newest message while looking. */
-function markRead() {
-  if (!looking()) return;
-  const id = list.lastOtherId();
-  if (id > lastReadSent && sock.send({ command: 'read', up_to: id })) lastReadSent = id;
-}
-document.addEventListener('visibilitychange', markRead);
-window.addEventListener('focus', markRead);
+window.addEventListener('focus', () => conv.markRead());
 
 // The widget tells the window when it is opened or closed.
 window.addEventListener('message', (ev) => {
@@ -144,7 +80,7 @@ window.addEventListener('message', (ev) => {
   if (ev.data.type === 'state') {
     widgetOpen = !!ev.data.open;
     if (widgetOpen) {
-      markRead();
+      conv.markRead();
       text.focus();
     }
   }
@@ -158,54 +94,6 @@ if (framed) {
 } else if (matchMedia('(pointer: fine)').matches) {
   text.focus(); // not on phones, where it would pop the keyboard up
 }
-
-// Typing: tell the business while the visitor types; stop after a pause.
-let typingSent = false;
-let stopTimer = 0;
-function setTyping(on) {
-  clearTimeout(stopTimer);
-  if (on) stopTimer = setTimeout(() => setTyping(false), 3000);
-  if (on === typingSent) return;
-  if (sock.send({ command: 'typing', typing: on })) typingSent = on;
-}
-text.addEventListener('input', () => setTyping(text.value.trim() !== ''));
-
-function send() {
-  const content = text.value.trim();
-  if (!content) return;
-  if ([...content].length > maxContent) {
-    // The server would refuse it (bad_field, naming no client_id).
-    showTyping(false);
-    typingEl.textContent = `Your message is too long: at most ${maxContent} characters.`;
-    return;
-  }
-  const clientId = uuid();
-  list.addPending(clientId, content);
-  sock.send({ command: 'new_message', message: { content, client_id: clientId } });
-  text.value = '';
-  fit();
-  setTyping(false);
-  maybeAskEmail();
-}
-bindComposer(form, text, send);
-
-attach.addEventListener('change', async () => {
-  const files = [...attach.files];
-  attach.value = '';
-  for (const f of files) await sendFileWithProgress(list, f, room);
-  maybeAskEmail();
-});
-
-// Older messages load when the visitor scrolls to the top.
-log.addEventListener('scroll', () => {
-  if (log.scrollTop < 40 && hasMore && loaded && !fetches.includes('older')) {
-    const before = list.oldestId();
-    if (before && sock.send({ command: 'fetch_messages', before, limit: 50 })) {
-      fetches.push('older');
-      more.hidden = false;
-    }
-  }
-});
 
 // Optional email, asked once after the first message.
 const emailKey = `livechat-email:${username}:${consumer}`;

@@ -1,14 +1,16 @@
 // The inbox, /messages. One admin room socket (/ws/room/{username}) keeps
-// the list of conversations live; the open conversation has its own chat
-// socket (/ws/chat/{username}/{consumer}) for history, sending, typing and
-// read receipts. Messages are deduplicated by id everywhere.
-import {
-  api, adminApi, isMessage, ReconnectingSocket, MessageList, sendFileWithProgress, uuid, autoGrow, bindComposer, formatTime,
-} from './common.js';
+// the list of conversations live (presence, unread badges, the tab title,
+// alerts); the open conversation (conversation.js) has its own chat socket
+// (/ws/chat/{username}/{consumer}) for history, sending, typing and read
+// receipts. Messages are deduplicated by id everywhere.
+import { api, adminApi } from './api.js';
+import { ReconnectingSocket } from './socket.js';
+import { formatTime, isMessage, uuid } from './messages.js';
+import { Conversation } from './conversation.js';
+import './signout.js';
 
 const app = document.getElementById('inbox-app');
 const username = app.dataset.username;
-const maxContent = Number(app.dataset.maxContent) || 4000;
 const inbox = document.getElementById('inbox');
 const roomsEl = document.getElementById('rooms');
 const roomsEmpty = document.getElementById('rooms-empty');
@@ -17,12 +19,7 @@ const offline = document.getElementById('offline');
 const convo = document.getElementById('convo');
 const convoEmpty = document.getElementById('convo-empty');
 const convoNotice = document.getElementById('convo-notice');
-const log = document.getElementById('log');
-const more = document.getElementById('more');
-const typingEl = document.getElementById('typing');
-const form = document.getElementById('composer');
 const text = document.getElementById('text');
-const attach = document.getElementById('attach');
 const soundBox = document.getElementById('sound');
 const notifyBtn = document.getElementById('notify');
 const baseTitle = document.title;
@@ -34,14 +31,39 @@ const rooms = new Map();
 /** Message ids already counted, so a message seen on two sockets counts once. */
 const counted = new Set();
 let openConsumer = null;
-let chat = null; // ReconnectingSocket of the open conversation
-let fetches = [];
-let hasMore = false;
-let loaded = false;
-let lastReadSent = 0;
 
-const list = new MessageList(document.getElementById('messages'), log, (m) => m.author === username);
-const fit = autoGrow(text);
+const conv = new Conversation({
+  username,
+  me: username,
+  maxContent: Number(app.dataset.maxContent) || 4000,
+  typingLabel: () => 'The visitor is typing…',
+  tooLong: (max) => `Your reply is too long: at most ${max} characters.`,
+  looking: () => document.visibilityState === 'visible',
+  onPage(msgs, first) {
+    // The first page is history, not news: no sound, no unread count.
+    if (first) for (const m of msgs) counted.add(m.id);
+    for (const m of msgs) onNewMessage(m, true);
+    renderRooms();
+  },
+  onMessage(m) {
+    // Our own message authored by someone else: this socket was taken
+    // for a visitor's, so the session has ended.
+    if (m && conv.list.pending.has(m.client_id) && m.author !== username) checkSignedIn();
+    onNewMessage(m);
+  },
+  onNotFound: () => closeDeleted('This conversation was deleted (in another tab or on another device).'),
+  onRead() {
+    const r = rooms.get(openConsumer);
+    if (r && r.unread) {
+      r.unread = 0;
+      renderRooms();
+    }
+  },
+  onUploaded(m) {
+    if (m && m.author !== username) checkSignedIn(); // taken for a visitor's upload
+    if (m) onNewMessage(m);
+  },
+});
 
 // ---- conversations list -------------------------------------------------
 
@@ -205,7 +227,7 @@ const roomSock = new ReconnectingSocket(`/ws/room/${encodeURIComponent(username)
         break;
       }
       case 'typing':
-        if (msg.consumer === openConsumer) showTyping(!!msg.typing);
+        if (msg.consumer === openConsumer) conv.showTyping(!!msg.typing);
         break;
       case 'error':
         console.warn('livechat:', msg.error, msg.detail);
@@ -233,8 +255,8 @@ function onNewMessage(m, batch) {
   if (!isMessage(m)) return;
   const consumer = typeof m.room === 'string' ? m.room.slice(m.room.indexOf(' ') + 1) : '';
   if (consumer === openConsumer) {
-    list.add(m);
-    if (m.author !== username) showTyping(false);
+    conv.list.add(m);
+    if (m.author !== username) conv.showTyping(false);
   }
   if (!consumer) return;
   const r = rooms.get(consumer) || { consumer, consumer_email: '', unread: 0, online: false };
@@ -251,7 +273,7 @@ function onNewMessage(m, batch) {
       alertNew(r, m);
     }
   }
-  if (consumer === openConsumer && !batch) markRead();
+  if (consumer === openConsumer && !batch) conv.markRead();
   if (!batch) renderRooms();
 }
 
@@ -331,31 +353,11 @@ function renderConvoHead() {
 function openRoom(consumer) {
   if (!rooms.has(consumer)) return;
   if (consumer !== openConsumer) {
-    if (chat) chat.close();
     openConsumer = consumer;
-    list.clear();
-    fetches = [];
-    hasMore = false;
-    loaded = false;
-    lastReadSent = 0;
-    showTyping(false);
-    text.value = '';
-    fit();
+    conv.open(consumer);
+    conv.clearComposer();
     history.replaceState(null, '', `#c=${encodeURIComponent(consumer)}`);
     document.getElementById('export').href = `/chatbot/api/rooms/${encodeURIComponent(consumer)}/export`;
-    chat = new ReconnectingSocket(`/ws/chat/${encodeURIComponent(username)}/${encodeURIComponent(consumer)}`, {
-      onopen() {
-        // The first load is one page; after a reconnect, catch up on up to
-        // 200 (the server's default), deduplicated by id.
-        fetches = ['latest'];
-        more.hidden = true; // an older page asked for on the old socket died with it
-        chat.send(loaded ? { command: 'fetch_messages' } : { command: 'fetch_messages', limit: 50 });
-        for (const [clientId, p] of list.pending) {
-          if (!clientId.startsWith('upload-')) chat.send({ command: 'new_message', message: { content: p.content, client_id: clientId } });
-        }
-      },
-      onmessage: onChatFrame,
-    });
   }
   convo.hidden = false;
   convoEmpty.hidden = true;
@@ -367,120 +369,6 @@ function openRoom(consumer) {
   text.focus();
 }
 
-function onChatFrame(msg) {
-  switch (msg.command) {
-    case 'messages': {
-      const kind = fetches.shift() || 'latest';
-      const msgs = Array.isArray(msg.messages) ? msg.messages.filter(isMessage) : [];
-      if (kind === 'older') {
-        list.prepend(msgs);
-        hasMore = !!msg.has_more;
-        more.hidden = true;
-      } else {
-        // The first page is history, not news: no sound, no unread count.
-        if (!loaded) for (const m of msgs) counted.add(m.id);
-        for (const m of msgs) onNewMessage(m, true);
-        renderRooms();
-        if (!loaded) {
-          hasMore = !!msg.has_more;
-          loaded = true;
-          list.scrollToBottom();
-        }
-      }
-      markRead();
-      break;
-    }
-    case 'new_message':
-      // Our own message authored by someone else: this socket was taken
-      // for a visitor's, so the session has ended.
-      if (msg.message && list.pending.has(msg.message.client_id) && msg.message.author !== username) checkSignedIn();
-      onNewMessage(msg.message);
-      break;
-    case 'typing':
-      showTyping(!!msg.typing);
-      break;
-    case 'read':
-      if (msg.by !== username) list.markSeen(Number(msg.up_to) || 0);
-      break;
-    case 'error':
-      console.warn('livechat:', msg.error, msg.detail);
-      if (msg.error === 'not_found') {
-        closeDeleted('This conversation was deleted (in another tab or on another device).');
-      }
-      break;
-  }
-}
-
-function markRead() {
-  if (!chat || document.visibilityState !== 'visible') return;
-  const id = list.lastOtherId();
-  if (id > lastReadSent && chat.send({ command: 'read', up_to: id })) {
-    lastReadSent = id;
-    const r = rooms.get(openConsumer);
-    if (r && r.unread) {
-      r.unread = 0;
-      renderRooms();
-    }
-  }
-}
-document.addEventListener('visibilitychange', () => {
-  if (document.visibilityState === 'visible') markRead();
-});
-
-let typingTimer = 0;
-function showTyping(on) {
-  clearTimeout(typingTimer);
-  typingEl.textContent = on ? 'The visitor is typing…' : '';
-  if (on) typingTimer = setTimeout(() => showTyping(false), 8000);
-}
-
-log.addEventListener('scroll', () => {
-  if (log.scrollTop < 40 && hasMore && loaded && chat && !fetches.includes('older')) {
-    const before = list.oldestId();
-    if (before && chat.send({ command: 'fetch_messages', before, limit: 50 })) {
-      fetches.push('older');
-      more.hidden = false;
-    }
-  }
-});
-
-let typingSent = false;
-let stopTimer = 0;
-function setTyping(on) {
-  clearTimeout(stopTimer);
-  if (on) stopTimer = setTimeout(() => setTyping(false), 3000);
-  if (on === typingSent || !chat) return;
-  if (chat.send({ command: 'typing', typing: on })) typingSent = on;
-}
-text.addEventListener('input', () => setTyping(text.value.trim() !== ''));
-
-function send() {
-  const content = text.value.trim();
-  if (!content || !chat) return;
-  if ([...content].length > maxContent) {
-    // The server would refuse it (bad_field, naming no client_id).
-    showTyping(false);
-    typingEl.textContent = `Your reply is too long: at most ${maxContent} characters.`;
-    return;
-  }
-  const clientId = uuid();
-  list.addPending(clientId, content);
-  chat.send({ command: 'new_message', message: { content, client_id: clientId } });
-  text.value = '';
-  fit();
-  setTyping(false);
-}
-bindComposer(form, text, send);
-attach.addEventListener('change', async () => {
-  const files = [...attach.files];
-  attach.value = '';
-  for (const f of files) {
-    const m = await sendFileWithProgress(list, f, `${username} ${openConsumer}`);
-    if (m && m.author !== username) checkSignedIn(); // taken for a visitor's upload
-    if (m) onNewMessage(m);
-  }
-});
-
 document.getElementById('back').addEventListener('click', () => {
   inbox.classList.remove('has-open');
   roomsEl.querySelector('[aria-current="true"]')?.focus();
@@ -491,8 +379,7 @@ document.getElementById('delete').addEventListener('click', async () => {
   const r = rooms.get(consumer);
   if (!consumer || !r) return;
   if (!confirm(`Delete the conversation with ${displayName(r)}? Its messages and files are erased for good.`)) return;
-  if (chat) chat.close();
-  chat = null;
+  conv.close();
   const res = await adminApi('DELETE', `/chatbot/api/rooms/${encodeURIComponent(consumer)}`);
   if (res.status === 401) return; // on the way to the sign-in page
   if (!res.ok && res.status !== 404) {
@@ -509,11 +396,10 @@ document.getElementById('delete').addEventListener('click', async () => {
  * the list; notice says why, when it was not this tab's doing.
  */
 function closeDeleted(notice) {
-  if (chat) chat.close();
-  chat = null;
+  conv.close();
   rooms.delete(openConsumer);
   openConsumer = null;
-  list.clear();
+  conv.list.clear();
   convo.hidden = true;
   convoEmpty.hidden = false;
   convoNotice.textContent = notice;

@@ -1,7 +1,9 @@
 // Settings: the chatbot style with a live preview (the preview is the
 // visitor window's own markup and chat.css), the picture, the embed
 // snippet, and the password.
-import { adminApi as api, applyChatbotStyle, colorRE } from './common.js';
+import { adminApi as api } from './api.js';
+import { applyChatbotStyle, colorRE } from './style.js';
+import './signout.js';
 
 const main = document.getElementById('settings');
 const username = main.dataset.username;

@@ -1,0 +1,279 @@
+// One conversation on a page: its message list, its chat socket
+// (/ws/chat/{username}/{consumer}), the composer (send, attach, typing),
+// read receipts and "Seen", and history paging (older pages on scrolling to
+// the top). The visitor window and the inbox both use it; what is theirs
+// alone (the inbox's rooms, the visitor's widget and email) stays in their
+// page, and hears of the conversation through the hooks below.
+//
+// The page provides these elements: #log (the scroller), #messages (the
+// list), #more ("Loading earlier messages…"), #typing, #composer (the form),
+// #text and #attach.
+import { ReconnectingSocket } from './socket.js';
+import { isMessage, MessageList, uuid } from './messages.js';
+import { sendFileWithProgress } from './upload.js';
+
+/** Messages asked for per page of history. */
+const pageSize = 50;
+
+/**
+ * Wires a composer: the form's submit and Enter in the textarea send,
+ * Shift+Enter (or an IME composition) makes a new line.
+ * @param {HTMLFormElement} form
+ * @param {HTMLTextAreaElement} text
+ * @param {() => void} send
+ */
+export function bindComposer(form, text, send) {
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    send();
+    text.focus();
+  });
+  text.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      send();
+    }
+  });
+}
+
+/**
+ * Grows a textarea with its content, up to its CSS max-height.
+ * @param {HTMLTextAreaElement} ta
+ * @returns {() => void} fits the textarea again (after setting its value)
+ */
+export function autoGrow(ta) {
+  const fit = () => {
+    ta.style.removeProperty('height');
+    if (ta.value.includes('\n') || ta.scrollHeight > ta.clientHeight + 2) ta.style.height = ta.scrollHeight + 2 + 'px';
+  };
+  ta.addEventListener('input', fit);
+  return fit;
+}
+
+/**
+ * @typedef {object} ConversationHooks
+ * @property {string} username the business's username
+ * @property {string} me the author name of this side's messages (the
+ *   consumer id for the visitor, the username for the admin)
+ * @property {number} maxContent the server's message limit, in characters
+ * @property {() => string} typingLabel what shows while the other side types
+ * @property {(max: number) => string} tooLong why an over-long message is refused
+ * @property {() => boolean} looking whether this side can see the
+ *   conversation now (read receipts are sent only then)
+ * @property {(msgs: object[], first: boolean) => void} onPage a page of the
+ *   latest messages (the first load, or the catch-up after a reconnect):
+ *   the page adds them to the list
+ * @property {(m: any) => void} onMessage a new_message frame's message
+ *   (unchecked): the page adds it to the list
+ * @property {() => void} onNotFound the conversation no longer exists
+ * @property {(id: number) => void} [onRead] a read receipt up to id went out
+ * @property {(online: boolean) => void} [onStatus] the socket went on/offline
+ * @property {(m: object|null) => void} [onUploaded] one attached file is
+ *   sent (the Message), or failed (null)
+ * @property {() => void} [onSent] a message was sent, or the attached files
+ */
+
+/**
+ * The open conversation of a page. open() dials its socket; the composer,
+ * typing, paging and read receipts are wired once, for whichever
+ * conversation is open.
+ */
+export class Conversation {
+  /** @param {ConversationHooks} hooks */
+  constructor(hooks) {
+    this.h = hooks;
+    this.log = document.getElementById('log');
+    this.more = document.getElementById('more');
+    this.typingEl = document.getElementById('typing');
+    this.form = document.getElementById('composer');
+    this.text = document.getElementById('text');
+    this.attach = document.getElementById('attach');
+    this.list = new MessageList(document.getElementById('messages'), this.log, (m) => m.author === hooks.me);
+    this.fit = autoGrow(this.text);
+    /** @type {ReconnectingSocket|null} */
+    this.sock = null;
+    this.consumer = '';
+    /** Requests in flight on the socket, answered in order: "latest" or "older". */
+    this.fetches = [];
+    this.hasMore = false;
+    this.loaded = false;
+    this.lastReadSent = 0;
+    this.typingTimer = 0; // hides the other side's typing
+    this.typingSent = false; // what we last told the other side
+    this.stopTimer = 0; // stops our typing after a pause
+
+    document.addEventListener('visibilitychange', () => this.markRead());
+    // Typing: tell the other side while this side types; stop after a pause.
+    this.text.addEventListener('input', () => this.setTyping(this.text.value.trim() !== ''));
+    bindComposer(this.form, this.text, () => this.send());
+    this.attach.addEventListener('change', () => this.sendFiles());
+    // Older messages load when the reader scrolls to the top.
+    this.log.addEventListener('scroll', () => {
+      if (this.log.scrollTop < 40 && this.hasMore && this.loaded && this.sock && !this.fetches.includes('older')) {
+        const before = this.list.oldestId();
+        if (before && this.sock.send({ command: 'fetch_messages', before, limit: pageSize })) {
+          this.fetches.push('older');
+          this.more.hidden = false;
+        }
+      }
+    });
+  }
+
+  /**
+   * Opens the conversation with consumer: clears the list and dials its
+   * chat socket (closing the one of the conversation open before).
+   * @param {string} consumer
+   */
+  open(consumer) {
+    this.close();
+    this.consumer = consumer;
+    this.list.clear();
+    this.fetches = [];
+    this.hasMore = false;
+    this.loaded = false;
+    this.lastReadSent = 0;
+    this.showTyping(false);
+    const path = `/ws/chat/${encodeURIComponent(this.h.username)}/${encodeURIComponent(consumer)}`;
+    this.sock = new ReconnectingSocket(path, {
+      onopen: () => this.onOpen(),
+      onstatus: (on) => { if (this.h.onStatus) this.h.onStatus(on); },
+      onmessage: (msg) => this.onFrame(msg),
+    });
+  }
+
+  /** Closes the chat socket, if any; the list stays as it is. */
+  close() {
+    if (this.sock) this.sock.close();
+    this.sock = null;
+  }
+
+  /**
+   * Starts the same conversation afresh after the server lost it (deleted
+   * by the business): forgets the sent messages and redials, which makes a
+   * new room and sends what is still pending.
+   */
+  restart() {
+    this.list.forgetSent();
+    this.loaded = false;
+    this.hasMore = false;
+    this.lastReadSent = 0;
+    if (this.sock) this.sock.reconnect();
+  }
+
+  /** Empties the composer. */
+  clearComposer() {
+    this.text.value = '';
+    this.fit();
+  }
+
+  /** @private (Re)connected: fetch the latest page and resend the pending. */
+  onOpen() {
+    // The first load is one page; after a reconnect, catch up on up to
+    // 200 (the server's default), deduplicated by id.
+    this.fetches = ['latest'];
+    this.more.hidden = true; // an older page asked for on the old socket died with it
+    this.sock.send(this.loaded ? { command: 'fetch_messages' } : { command: 'fetch_messages', limit: pageSize });
+    for (const [clientId, p] of this.list.pending) {
+      if (!clientId.startsWith('upload-')) this.sock.send({ command: 'new_message', message: { content: p.content, client_id: clientId } });
+    }
+  }
+
+  /** @private One frame of the chat socket. */
+  onFrame(msg) {
+    switch (msg.command) {
+      case 'messages': {
+        const kind = this.fetches.shift() || 'latest';
+        const msgs = Array.isArray(msg.messages) ? msg.messages.filter(isMessage) : [];
+        if (kind === 'older') {
+          this.list.prepend(msgs);
+          this.hasMore = !!msg.has_more;
+          this.more.hidden = true;
+        } else {
+          const first = !this.loaded;
+          this.h.onPage(msgs, first);
+          if (first) {
+            this.hasMore = !!msg.has_more;
+            this.loaded = true;
+            this.list.scrollToBottom();
+          }
+        }
+        this.markRead();
+        break;
+      }
+      case 'new_message':
+        this.h.onMessage(msg.message);
+        break;
+      case 'typing':
+        this.showTyping(!!msg.typing);
+        break;
+      case 'read':
+        if (msg.by !== this.h.me) this.list.markSeen(Number(msg.up_to) || 0);
+        break;
+      case 'error':
+        console.warn('livechat:', msg.error, msg.detail);
+        if (msg.error === 'not_found') this.h.onNotFound();
+        break;
+    }
+  }
+
+  /**
+   * Shows (for up to 8 s) or hides that the other side is typing.
+   * @param {boolean} on
+   */
+  showTyping(on) {
+    clearTimeout(this.typingTimer);
+    this.typingEl.textContent = on ? this.h.typingLabel() : '';
+    if (on) this.typingTimer = setTimeout(() => this.showTyping(false), 8000);
+  }
+
+  /**
+   * Tells the other side whether this side is typing; "on" lapses after
+   * 3 s without another keystroke.
+   * @param {boolean} on
+   */
+  setTyping(on) {
+    clearTimeout(this.stopTimer);
+    if (on) this.stopTimer = setTimeout(() => this.setTyping(false), 3000);
+    if (on === this.typingSent || !this.sock) return;
+    if (this.sock.send({ command: 'typing', typing: on })) this.typingSent = on;
+  }
+
+  /** Sends a read receipt for the other side's newest message while looking. */
+  markRead() {
+    if (!this.sock || !this.h.looking()) return;
+    const id = this.list.lastOtherId();
+    if (id > this.lastReadSent && this.sock.send({ command: 'read', up_to: id })) {
+      this.lastReadSent = id;
+      if (this.h.onRead) this.h.onRead(id);
+    }
+  }
+
+  /** Sends the composer's text, shown as "Sending…" until echoed. */
+  send() {
+    const content = this.text.value.trim();
+    if (!content || !this.sock) return;
+    if ([...content].length > this.h.maxContent) {
+      // The server would refuse it (bad_field, naming no client_id).
+      this.showTyping(false);
+      this.typingEl.textContent = this.h.tooLong(this.h.maxContent);
+      return;
+    }
+    const clientId = uuid();
+    this.list.addPending(clientId, content);
+    this.sock.send({ command: 'new_message', message: { content, client_id: clientId } });
+    this.clearComposer();
+    this.setTyping(false);
+    if (this.h.onSent) this.h.onSent();
+  }
+
+  /** @private Uploads the attached files one by one. */
+  async sendFiles() {
+    const files = [...this.attach.files];
+    this.attach.value = '';
+    for (const f of files) {
+      const m = await sendFileWithProgress(this.list, f, `${this.h.username} ${this.consumer}`);
+      if (this.h.onUploaded) this.h.onUploaded(m);
+    }
+    if (this.h.onSent) this.h.onSent();
+  }
+}
