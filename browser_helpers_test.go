@@ -249,12 +249,13 @@ func (tab *pagesTab) docScreenshot(name string) {
 	}
 }
 
-// openRoom waits for a conversation in the inbox's list and opens it.
+// openRoom waits for a conversation in the inbox's list and opens it. The
+// lookup and the click run in one script: the list is re-rendered by live
+// frames, so a node found in one CDP call can be gone by the next.
 func (tab *pagesTab) openRoom(consumer string) {
 	tab.t.Helper()
 	sel := `#rooms .room[data-consumer="` + consumer + `"]`
-	tab.waitJS("the room "+consumer, "document.querySelector('"+sel+"')", 5*time.Second)
-	tab.run(chromedp.Click(chromedp.CSS(sel)))
+	tab.waitJS("the room "+consumer, "(() => { const el = document.querySelector('"+sel+"'); if (el) el.click(); return !!el })()", 5*time.Second)
 }
 
 // pagesSignIn signs an admin in through the sign-in form.

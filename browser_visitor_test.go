@@ -29,7 +29,7 @@ func TestBrowserFileLinksSameOriginOnly(t *testing.T) {
 	tab := pagesNewTab(t, browser, true)
 	tab.run(chromedp.Navigate(ts.URL + "/chatbot/acme/file-guard"))
 	tab.waitJS("the window", `document.getElementById("messages")`, 5*time.Second)
-	got := pagesEval[[]string](tab, `import("/static/js/common.js").then(({ fillBubble }) => [
+	got := pagesEval[[]string](tab, `import("/static/js/messages.js").then(({ fillBubble }) => [
 		["/files/abc/ok.pdf", "application/pdf"],
 		["/files/abc/pic.png", "image/png"],
 		["https://evil.example/files/x.pdf", "application/pdf"],
