@@ -31,11 +31,10 @@ const applicationID = 0x4C564348
 
 // Errors the db layer returns for the handlers to map onto statuses.
 var (
-	errNotFound  = errors.New("not found")
-	errConflict  = errors.New("already exists")
-	errNotOurDB  = errors.New("not a livechat database")
-	errTooNewDB  = errors.New("database was written by a newer livechat")
-	errForbidden = errors.New("forbidden")
+	errNotFound = errors.New("not found")
+	errConflict = errors.New("already exists")
+	errNotOurDB = errors.New("not a livechat database")
+	errTooNewDB = errors.New("database was written by a newer livechat")
 )
 
 // DB is the SQLite store. All writes go through writer, a pool of exactly one
@@ -46,7 +45,6 @@ var (
 type DB struct {
 	writer *sql.DB
 	reader *sql.DB
-	path   string
 	// now is the clock, replaced in tests.
 	now func() time.Time
 
@@ -102,7 +100,7 @@ func OpenDB(ctx context.Context, path, synchronous string) (*DB, error) {
 	writer.SetMaxIdleConns(1)
 	writer.SetConnMaxLifetime(0)
 	writer.SetConnMaxIdleTime(0)
-	db := &DB{writer: writer, path: path, now: time.Now}
+	db := &DB{writer: writer, now: time.Now}
 	if err := db.migrate(ctx); err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)

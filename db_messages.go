@@ -20,9 +20,6 @@ type Message struct {
 	ClientID string `json:"client_id,omitempty"`
 }
 
-// roomName is the "<username> <consumer>" name of a room.
-func roomName(username, consumer string) string { return username + " " + consumer }
-
 // messageColumns are scanned by scanMessage, in this order.
 const messageColumns = "id, author, content, type, file, coalesce(client_id, ''), created"
 

@@ -251,12 +251,6 @@ func (st *chatStore) summaryRows(ctx context.Context, username string, last map[
 	return rooms, rows.Err()
 }
 
-// SetRoomEmail stores the visitor's email address for a room.
-func (db *DB) SetRoomEmail(ctx context.Context, roomID int64, email string) error {
-	_, err := db.writer.ExecContext(ctx, "UPDATE rooms SET consumer_email = ? WHERE id = ?", email, roomID)
-	return err
-}
-
 // MarkRead records that one side has read a room up to message id upTo,
 // never moving backwards nor past the room's last message (a mark past it
 // would hide later messages from the unread count). When the admin reads,

@@ -19,11 +19,12 @@ type Server struct {
 	db       *DB
 	log      *slog.Logger
 	sessions *scs.SessionManager
-	store    *sessionStore
-	hub      *Hub
-	chat     *chatStore
-	writer   *msgWriter
-	throttle *loginThrottle
+	// sessionStore is where sessions keeps its sessions.
+	sessionStore *sessionStore
+	hub          *Hub
+	chat         *chatStore
+	writer       *msgWriter
+	throttle     *loginThrottle
 	// dummyHash is compared against when a login names an unknown user, so
 	// that costs the same time as a wrong password. It is computed in the
 	// background: at the default cost bcrypt takes ~75 ms, which was most
@@ -44,9 +45,9 @@ func NewServer(cfg Config, db *DB, logger *slog.Logger) *Server {
 		return mustHashPassword("not the password of anyone", cfg.BcryptCost)
 	})
 	go s.dummyHash()
-	s.store = newSessionStore(db)
+	s.sessionStore = newSessionStore(db)
 	s.sessions = scs.New()
-	s.sessions.Store = s.store
+	s.sessions.Store = s.sessionStore
 	s.sessions.Lifetime = cfg.SessionLifetime
 	s.sessions.Cookie.Name = "livechat_session"
 	s.sessions.Cookie.HttpOnly = true
@@ -75,7 +76,7 @@ func (s *Server) Close() {
 	s.CloseSockets()
 	s.writer.Close()
 	s.chat.Close()
-	s.store.stop()
+	s.sessionStore.stop()
 }
 
 // CloseSockets closes every websocket with 1001 (going away); run from
