@@ -65,7 +65,7 @@ func BenchmarkMessageWriter(b *testing.B) {
 		}{{"group", defaultMaxBatch}, {"single", 1}} {
 			b.Run(syncMode+"/"+mode.name, func(b *testing.B) {
 				_, st, u, rooms := benchDB(b, syncMode, 64)
-				w := newMsgWriter(st, slog.New(slog.NewTextHandler(io.Discard, nil)), mode.maxBatch, nil)
+				w := newGroupCommitter(st, slog.New(slog.NewTextHandler(io.Discard, nil)), mode.maxBatch, nil)
 				defer w.Close()
 				const senders = 256
 				var next atomic.Int64
@@ -76,13 +76,13 @@ func BenchmarkMessageWriter(b *testing.B) {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						op := &writeOp{done: make(chan struct{}, 1)}
+						op := &commitOp{done: make(chan struct{}, 1)}
 						for {
 							i := next.Add(1)
 							if i > int64(b.N) {
 								return
 							}
-							*op = writeOp{kind: opMessage, userID: u.ID, username: u.Username, consumer: "c",
+							*op = commitOp{kind: opMessage, userID: u.ID, username: u.Username, consumer: "c",
 								roomID: rooms[s%len(rooms)], author: "c", content: "a message of ordinary length, say forty-odd characters",
 								fromVisitor: true, done: op.done}
 							if err := w.submit(op); err != nil {
@@ -250,7 +250,7 @@ func BenchmarkChatThroughput(b *testing.B) {
 				<-done
 			}
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
-			b.ReportMetric(float64(env.srv.writer.committed.Load())/float64(env.srv.writer.commits.Load()), "msgs/commit")
+			b.ReportMetric(float64(env.srv.committer.committed.Load())/float64(env.srv.committer.commits.Load()), "msgs/commit")
 			b.StopTimer()
 		})
 	}

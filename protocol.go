@@ -206,9 +206,8 @@ func (s *Server) cmdNewRoom(c *client, f *inFrame) {
 			}
 		}
 	}
-	op := &c.op
-	*op = writeOp{kind: opRoom, userID: c.userID, username: c.username, consumer: consumer, email: email, done: op.done}
-	if err := s.writer.submit(op); err != nil {
+	op := &commitOp{kind: opRoom, userID: c.userID, username: c.username, consumer: consumer, email: email}
+	if err := s.committer.submit(op); err != nil {
 		s.internal(c, "new_room", err)
 		return
 	}
@@ -304,17 +303,15 @@ func (s *Server) cmdNewMessage(c *client, f *inFrame) bool {
 		c.fail(codeBadField, "\"content\" must be 1 to "+strconv.Itoa(s.cfg.MaxContent)+" characters.")
 		return true
 	}
-	op := &c.op
-	*op = writeOp{kind: opMessage, userID: c.userID, username: c.username, consumer: c.consumer, roomID: c.roomID,
-		author: c.author(), content: content, clientID: clientID, fromVisitor: !c.admin, from: c, done: op.done}
-	if err := s.writer.submit(op); err != nil {
+	op := &commitOp{kind: opMessage, userID: c.userID, username: c.username, consumer: c.consumer, roomID: c.roomID,
+		author: c.author(), content: content, clientID: clientID, fromVisitor: !c.admin, reply: c.push}
+	if err := s.committer.submit(op); err != nil {
 		if errors.Is(err, errNotFound) {
 			c.fail(codeNotFound, "This conversation was deleted.")
 		} else {
 			s.internal(c, "new_message", err)
 		}
 	}
-	c.op.from = nil
 	return true
 }
 
@@ -368,7 +365,7 @@ func otherSide(c *client) audience {
 
 // internal logs a failure and tells the socket, which stays open.
 func (s *Server) internal(c *client, what string, err error) {
-	if errors.Is(err, errWriterClosed) {
+	if errors.Is(err, errCommitterClosed) {
 		c.fail(codeInternal, "The server is shutting down.")
 		return
 	}
@@ -378,15 +375,15 @@ func (s *Server) internal(c *client, what string, err error) {
 
 // publishOp runs in the writer goroutine after each commit, in commit
 // order: it encodes each frame once and hands it to the hub.
-func (s *Server) publishOp(op *writeOp) {
+func (s *Server) publishOp(op *commitOp) {
 	switch op.kind {
 	case opMessage:
 		frame := encodeFrame(messageFrame{Command: "new_message", Message: &op.msg})
 		op.frame = frame
 		if op.dup {
 			// A repeated client_id: the stored message, to the sender only.
-			if op.from != nil {
-				op.from.push(frame)
+			if op.reply != nil {
+				op.reply(frame)
 			}
 			return
 		}

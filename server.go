@@ -23,7 +23,7 @@ type Server struct {
 	sessionStore *sessionStore
 	hub          *Hub
 	chat         *chatStore
-	writer       *msgWriter
+	committer    *groupCommitter
 	throttle     *loginThrottle
 	// dummyHash is compared against when a login names an unknown user, so
 	// that costs the same time as a wrong password. It is computed in the
@@ -63,7 +63,7 @@ func NewServer(cfg Config, db *DB, logger *slog.Logger) *Server {
 		panic("prepare chat statements: " + err.Error()) // a bug in our SQL
 	}
 	s.chat = chat
-	s.writer = newMsgWriter(chat, logger, 0, s.publishOp)
+	s.committer = newGroupCommitter(chat, logger, 0, s.publishOp)
 	s.handler = s.routes()
 	return s
 }
@@ -74,7 +74,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Close stops background work. The caller closes the database afterwards.
 func (s *Server) Close() {
 	s.CloseSockets()
-	s.writer.Close()
+	s.committer.Close()
 	s.chat.Close()
 	s.sessionStore.stop()
 }

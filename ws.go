@@ -34,7 +34,6 @@ type client struct {
 	consumer string
 
 	// Read-loop state, touched by the handler goroutine only.
-	op writeOp
 	// rate holds the times of the socket's last accepted messages;
 	// chatter those of its typing frames and fetches (see allowChatter).
 	rate     slidingWindow
@@ -130,9 +129,9 @@ func (s *Server) handleChatSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// No r.Context() after Accept: the request is over for net/http.
-	op := &writeOp{kind: opRoom, userID: u.ID, username: u.Username, consumer: consumer}
-	if err := s.writer.submit(op); err != nil {
-		if !errors.Is(err, errWriterClosed) {
+	op := &commitOp{kind: opRoom, userID: u.ID, username: u.Username, consumer: consumer}
+	if err := s.committer.submit(op); err != nil {
+		if !errors.Is(err, errCommitterClosed) {
 			s.log.Error("chat socket: room", "err", err)
 		}
 		conn.Close(websocket.StatusInternalError, "the conversation could not be opened")
@@ -159,7 +158,6 @@ func (s *Server) newClient(conn *websocket.Conn, kind socketKind, admin bool, u 
 	c := &client{subscriber: subscriber{conn: conn, kind: kind, admin: admin, userID: u.ID,
 		send: make(chan []byte, max(q, 1)), kicked: make(chan struct{}), closed: make(chan struct{})},
 		username: u.Username}
-	c.op.done = make(chan struct{}, 1)
 	return c
 }
 
