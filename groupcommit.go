@@ -74,7 +74,7 @@ const defaultMaxBatch = 1024
 
 // groupCommitter is the group-commit writer.
 type groupCommitter struct {
-	st       *chatStore
+	db       *DB
 	log      *slog.Logger
 	ops      chan *commitOp
 	maxBatch int
@@ -96,12 +96,12 @@ type roomTouch struct {
 
 // newGroupCommitter starts the writer goroutine. maxBatch 1 turns group commit
 // off (one transaction per message; for the benchmark).
-func newGroupCommitter(st *chatStore, log *slog.Logger, maxBatch int, publish func(*commitOp)) *groupCommitter {
+func newGroupCommitter(db *DB, log *slog.Logger, maxBatch int, publish func(*commitOp)) *groupCommitter {
 	if maxBatch <= 0 {
 		maxBatch = defaultMaxBatch
 	}
 	w := &groupCommitter{
-		st:       st,
+		db:       db,
 		log:      log,
 		ops:      make(chan *commitOp, 4*maxBatch),
 		maxBatch: maxBatch,
@@ -189,14 +189,14 @@ func (w *groupCommitter) commit(batch []*commitOp, touched map[int64]*roomTouch)
 	w.commits.Add(1)
 	w.committed.Add(int64(len(batch)))
 	err := func() error {
-		tx, err := w.st.db.writer.BeginTx(ctx, nil)
+		tx, err := w.db.writer.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
 		defer tx.Rollback()
-		ins := tx.Stmt(w.st.insertMessage)
-		byCID := tx.Stmt(w.st.messageByCID)
-		now := w.st.db.nowMillis()
+		ins := tx.Stmt(w.db.insertMessage)
+		byCID := tx.Stmt(w.db.messageByCID)
+		now := w.db.nowMillis()
 		for _, op := range batch {
 			op.err = nil
 			switch op.kind {
@@ -215,7 +215,7 @@ func (w *groupCommitter) commit(batch []*commitOp, touched map[int64]*roomTouch)
 			}
 		}
 		for id, t := range touched {
-			if _, err := tx.Stmt(w.st.touchRoom).ExecContext(ctx, t.lastActivity, t.lastID, t.unread, id); err != nil {
+			if _, err := tx.Stmt(w.db.touchRoom).ExecContext(ctx, t.lastActivity, t.lastID, t.unread, id); err != nil {
 				return err
 			}
 		}
@@ -233,6 +233,15 @@ func (w *groupCommitter) commit(batch []*commitOp, touched map[int64]*roomTouch)
 	}
 }
 
+// The statements of the group commit, prepared by OpenDB (DB.prepare).
+const (
+	insertMessageSQL = `INSERT INTO messages (room_id, author, content, type, file, client_id, created)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+	messageByCIDSQL = "SELECT " + messageColumns + " FROM messages WHERE room_id = ? AND client_id = ?"
+	touchRoomSQL    = "UPDATE rooms SET last_activity = ?, last_message_id = ?, unread = unread + ? WHERE id = ?"
+	insertFileSQL   = "INSERT INTO files (room_id, token, name, mime, size, data, created) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
 // insert stores one message (and its file) inside the batch transaction.
 // A client_id already used in the room returns the stored message with
 // op.dup set.
@@ -244,7 +253,7 @@ func (w *groupCommitter) insert(ctx context.Context, tx *sql.Tx, ins, byCID *sql
 	}
 	fileURLPath := ""
 	if f := op.file; f != nil {
-		if _, err := tx.Stmt(w.st.insertFile).ExecContext(ctx, op.roomID, f.Token, f.Name, f.Mime, len(f.Data), f.Data, now); err != nil {
+		if _, err := tx.Stmt(w.db.insertFile).ExecContext(ctx, op.roomID, f.Token, f.Name, f.Mime, len(f.Data), f.Data, now); err != nil {
 			return mapInsertError(err)
 		}
 		fileURLPath = fileURL(f.Token, f.Name)

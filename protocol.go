@@ -42,10 +42,6 @@ type (
 		Messages []Message `json:"messages"`
 		HasMore  bool      `json:"has_more"`
 	}
-	roomFrame struct {
-		Command string `json:"command"`
-		Room    Room   `json:"room"`
-	}
 	presenceFrame struct {
 		Command  string `json:"command"`
 		Consumer string `json:"consumer"`
@@ -158,7 +154,7 @@ func knownCommand(cmd string) bool {
 // each with its last messages. The frame can be megabytes, so it is
 // written by hand rather than through encoding/json.
 func (s *Server) cmdFetchRooms(c *client) {
-	rows, msgs, err := s.chat.RoomsWithMessages(context.Background(), c.userID, c.username)
+	rows, msgs, err := s.db.RoomsWithMessages(context.Background(), c.userID, c.username)
 	if err != nil {
 		s.internal(c, "fetch_rooms", err)
 		return
@@ -238,7 +234,7 @@ func (s *Server) cmdFetchMessages(c *client, f *inFrame) {
 		c.fail(codeRateLimited, "Too many requests; wait a moment.")
 		return
 	}
-	msgs, more, err := s.chat.MessagesPage(context.Background(), c.roomID, roomName(c.username, c.consumer), before, limit)
+	msgs, more, err := s.db.MessagesPage(context.Background(), c.roomID, roomName(c.username, c.consumer), before, limit)
 	if err != nil {
 		s.internal(c, "fetch_messages", err)
 		return
@@ -278,7 +274,7 @@ func (s *Server) cmdNewMessage(c *client, f *inFrame) bool {
 	if id != 0 {
 		// The original client re-sends an uploaded message by id: it is
 		// stored and broadcast already, so this creates nothing.
-		if _, err := s.chat.MessageInRoom(context.Background(), c.roomID, id, ""); err != nil {
+		if _, err := s.db.MessageInRoom(context.Background(), c.roomID, id, ""); err != nil {
 			if errors.Is(err, errNotFound) {
 				c.fail(codeNotFound, "There is no such message in this conversation.")
 			} else {
@@ -392,7 +388,8 @@ func (s *Server) publishOp(op *commitOp) {
 		switch {
 		case op.created:
 			online := s.hub.VisitorsOnline([]int64{op.room.ID})[0]
-			op.frame = encodeFrame(roomFrame{Command: "new_room", Room: op.room.json(nil, online)})
+			b := append(make([]byte, 0, 256), `{"command":"new_room","room":`...)
+			op.frame = append(appendRoomJSON(b, op.room, nil, online), '}')
 			s.hub.publishInbox(op.userID, op.frame)
 		case op.email != "":
 			// A visitor left an email for an existing room: the inbox

@@ -22,7 +22,6 @@ type Server struct {
 	// sessionStore is where sessions keeps its sessions.
 	sessionStore *sessionStore
 	hub          *Hub
-	chat         *chatStore
 	committer    *groupCommitter
 	throttle     *loginThrottle
 	// dummyHash is compared against when a login names an unknown user, so
@@ -58,12 +57,7 @@ func NewServer(cfg Config, db *DB, logger *slog.Logger) *Server {
 		s.writeError(w, r, err)
 	}
 	s.hub = NewHub()
-	chat, err := newChatStore(context.Background(), db)
-	if err != nil {
-		panic("prepare chat statements: " + err.Error()) // a bug in our SQL
-	}
-	s.chat = chat
-	s.committer = newGroupCommitter(chat, logger, 0, s.publishOp)
+	s.committer = newGroupCommitter(db, logger, 0, s.publishOp)
 	s.handler = s.routes()
 	return s
 }
@@ -75,7 +69,6 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) Close() {
 	s.CloseSockets()
 	s.committer.Close()
-	s.chat.Close()
 	s.sessionStore.stop()
 }
 
