@@ -80,7 +80,7 @@ type DB struct {
 // synchronous: NORMAL in WAL mode never corrupts the database and loses
 // nothing when the process crashes; a power loss can roll back the last
 // transactions. FULL (the default) also survives power loss at the price of
-// an fsync per commit, which group commit (writer.go) shares among many
+// an fsync per commit, which group commit (groupcommit.go) shares among many
 // messages. The operator picks with --synchronous.
 func dsn(path string, readOnly bool, synchronous string) string {
 	v := url.Values{}

@@ -67,7 +67,7 @@ type commitOp struct {
 }
 
 // errCommitterClosed is returned for requests after the server began to stop.
-var errCommitterClosed = errors.New("message writer closed")
+var errCommitterClosed = errors.New("group commit closed")
 
 // defaultMaxBatch bounds one group commit.
 const defaultMaxBatch = 1024
@@ -223,7 +223,7 @@ func (w *groupCommitter) commit(batch []*commitOp, touched map[int64]*roomTouch)
 	}()
 	for _, op := range batch {
 		if err != nil {
-			w.log.Error("message writer: commit failed", "err", err, "batch", len(batch))
+			w.log.Error("group commit failed", "err", err, "batch", len(batch))
 			op.err = err
 		}
 		if op.err == nil && w.publish != nil {

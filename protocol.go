@@ -13,6 +13,14 @@ import (
 // The socket protocol: client and server frames, dispatch, the commands,
 // and publishing what the group commit stored.
 
+// Protocol limits.
+const (
+	// maxClientID is the longest client_id accepted, in bytes.
+	maxClientID = 100
+	// maxFetch is the most messages one fetch_messages answers.
+	maxFetch = 200
+)
+
 // inFrame is a client frame. Fields stay raw until the command says which
 // ones matter, so a bad value in an irrelevant field is ignored.
 type inFrame struct {

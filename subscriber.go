@@ -9,6 +9,16 @@ import (
 	"github.com/coder/websocket"
 )
 
+// Socket timings.
+const (
+	// writeTimeout bounds one write to a socket; a peer that takes longer
+	// is closed.
+	writeTimeout = 5 * time.Second
+	// pongWait is how long a ping may wait for its pong. Must be less than
+	// the ping interval.
+	pongWait = 10 * time.Second
+)
+
 // subscriber is one open socket as the hub knows it: its connection, its
 // send queue and the goroutine that drains it, kick, and ping. It carries
 // what the hub routes by (kind, admin, account, room, session), all set at

@@ -5,23 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/coder/websocket"
-)
-
-// Socket timings.
-const (
-	// writeTimeout bounds one write to a socket; a peer that takes longer
-	// is closed.
-	writeTimeout = 5 * time.Second
-	// pongWait is how long a ping may wait for its pong. Must be less than
-	// the ping interval.
-	pongWait = 10 * time.Second
-	// maxClientID is the longest client_id accepted, in bytes.
-	maxClientID = 100
-	// maxFetch is the most messages one fetch_messages answers.
-	maxFetch = 200
 )
 
 // client is one open socket with its protocol state: the subscriber the
