@@ -263,7 +263,7 @@ func TestCrossOriginRefused(t *testing.T) {
 	if r.Detail() == "" {
 		t.Errorf("403 body %s", r.Body)
 	}
-	r = c.must(http.StatusForbidden, "POST", "/chatbot/api", body, "Origin", "https://evil.example")
+	c.must(http.StatusForbidden, "POST", "/chatbot/api", body, "Origin", "https://evil.example")
 	c.must(http.StatusForbidden, "POST", "/accounts/api/logout", nil, "Sec-Fetch-Site", "cross-site")
 	c.must(http.StatusForbidden, "POST", "/accounts/api/signup", map[string]string{"username": "x1", "password": "12345678"}, "Sec-Fetch-Site", "cross-site")
 	r = c.must(200, "GET", "/chatbot/api", nil)

@@ -23,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"nhooyr.io/websocket"
+	"github.com/coder/websocket"
 )
 
 // floorOpenDB opens a fresh database with livechat's schema and the

@@ -14,13 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"nhooyr.io/websocket"
+	"github.com/coder/websocket"
 )
 
 // benchDB opens a fresh database with one account and the given number
-// of rooms (consumers c0, c1, …), and the chat store over it; for the
-// benchmarks and the writer tests.
-func benchDB(b testing.TB, synchronous string, rooms int) (*DB, *chatStore, *User, []int64) {
+// of rooms (consumers c0, c1, …); for the benchmarks and the
+// group-commit tests.
+func benchDB(b testing.TB, synchronous string, rooms int) (*DB, *User, []int64) {
 	b.Helper()
 	db, err := OpenDB(context.Background(), filepath.Join(b.TempDir(), "bench.db"), synchronous)
 	if err != nil {
@@ -31,11 +31,6 @@ func benchDB(b testing.TB, synchronous string, rooms int) (*DB, *chatStore, *Use
 	if err != nil {
 		b.Fatal(err)
 	}
-	st, err := newChatStore(context.Background(), db)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(st.Close)
 	var ids []int64
 	err = db.inTx(context.Background(), func(tx *sql.Tx) error {
 		for i := range rooms {
@@ -50,7 +45,7 @@ func benchDB(b testing.TB, synchronous string, rooms int) (*DB, *chatStore, *Use
 	if err != nil {
 		b.Fatal(err)
 	}
-	return db, st, u, ids
+	return db, u, ids
 }
 
 // BenchmarkMessageWriter stores messages from 256 concurrent senders
@@ -64,8 +59,8 @@ func BenchmarkMessageWriter(b *testing.B) {
 			maxBatch int
 		}{{"group", defaultMaxBatch}, {"single", 1}} {
 			b.Run(syncMode+"/"+mode.name, func(b *testing.B) {
-				_, st, u, rooms := benchDB(b, syncMode, 64)
-				w := newMsgWriter(st, slog.New(slog.NewTextHandler(io.Discard, nil)), mode.maxBatch, nil)
+				db, u, rooms := benchDB(b, syncMode, 64)
+				w := newGroupCommitter(db, slog.New(slog.NewTextHandler(io.Discard, nil)), mode.maxBatch, nil)
 				defer w.Close()
 				const senders = 256
 				var next atomic.Int64
@@ -76,13 +71,13 @@ func BenchmarkMessageWriter(b *testing.B) {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						op := &writeOp{done: make(chan struct{}, 1)}
+						op := &commitOp{done: make(chan struct{}, 1)}
 						for {
 							i := next.Add(1)
 							if i > int64(b.N) {
 								return
 							}
-							*op = writeOp{kind: opMessage, userID: u.ID, username: u.Username, consumer: "c",
+							*op = commitOp{kind: opMessage, userID: u.ID, username: u.Username, consumer: "c",
 								roomID: rooms[s%len(rooms)], author: "c", content: "a message of ordinary length, say forty-odd characters",
 								fromVisitor: true, done: op.done}
 							if err := w.submit(op); err != nil {
@@ -143,7 +138,7 @@ func BenchmarkBroadcast1000(b *testing.B) {
 // BenchmarkFetchRooms builds the fetch_rooms answer for 1,000 rooms with
 // 50 messages each (the query, the scan and the JSON).
 func BenchmarkFetchRooms(b *testing.B) {
-	db, st, u, rooms := benchDB(b, "NORMAL", 1000)
+	db, u, rooms := benchDB(b, "NORMAL", 1000)
 	err := db.inTx(context.Background(), func(tx *sql.Tx) error {
 		stmt, err := tx.Prepare("INSERT INTO messages (room_id, author, content, created) VALUES (?, ?, ?, ?)")
 		if err != nil {
@@ -164,7 +159,7 @@ func BenchmarkFetchRooms(b *testing.B) {
 	h := NewHub()
 	b.ResetTimer()
 	for range b.N {
-		rows, msgs, err := st.RoomsWithMessages(context.Background(), u.ID, u.Username)
+		rows, msgs, err := db.RoomsWithMessages(context.Background(), u.ID, u.Username)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -250,7 +245,7 @@ func BenchmarkChatThroughput(b *testing.B) {
 				<-done
 			}
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
-			b.ReportMetric(float64(ts.Server.writer.committed.Load())/float64(ts.Server.writer.commits.Load()), "msgs/commit")
+			b.ReportMetric(float64(ts.Server.committer.committed.Load())/float64(ts.Server.committer.commits.Load()), "msgs/commit")
 			b.StopTimer()
 		})
 	}

@@ -31,22 +31,28 @@ const applicationID = 0x4C564348
 
 // Errors the db layer returns for the handlers to map onto statuses.
 var (
-	errNotFound  = errors.New("not found")
-	errConflict  = errors.New("already exists")
-	errNotOurDB  = errors.New("not a livechat database")
-	errTooNewDB  = errors.New("database was written by a newer livechat")
-	errForbidden = errors.New("forbidden")
+	errNotFound = errors.New("not found")
+	errConflict = errors.New("already exists")
+	errNotOurDB = errors.New("not a livechat database")
+	errTooNewDB = errors.New("database was written by a newer livechat")
 )
 
-// DB is the SQLite store. All writes go through writer, a pool of exactly one
-// connection whose transactions take the write lock up front
+// DB is the SQLite store, the one type that runs SQL: every query is a
+// method of DB (in the db*.go files) or runs in the group commit's
+// transaction (groupcommit.go). All writes go through writer, a pool of
+// exactly one connection whose transactions take the write lock up front
 // (_txlock=immediate), so writers queue in Go instead of failing with
-// SQLITE_BUSY; reads run concurrently on reader, which WAL allows beside the
-// writer.
+// SQLITE_BUSY; reads run concurrently on reader, which WAL allows beside
+// the writer.
+//
+// The rule for statements: a query that runs per message or per socket
+// command is prepared once, by OpenDB (see prepare), and kept as a field
+// below, its SQL written beside the code that executes it; every other
+// query (accounts, chatbot, inbox pages, export) is written inline in the
+// one method that runs it, on reader for reads and writer for writes.
 type DB struct {
 	writer *sql.DB
 	reader *sql.DB
-	path   string
 	// now is the clock, replaced in tests.
 	now func() time.Time
 
@@ -55,6 +61,17 @@ type DB struct {
 	stopCheckpoints chan struct{}
 	checkpointsDone chan struct{}
 	checkpoints     atomic.Int64
+
+	// Prepared statements (see prepare). On the writer, used inside the
+	// group-commit transaction:
+	insertMessage *sql.Stmt
+	messageByCID  *sql.Stmt
+	touchRoom     *sql.Stmt
+	insertFile    *sql.Stmt
+	// On the reader:
+	pageMessages *sql.Stmt
+	messageInRm  *sql.Stmt
+	roomByName   *sql.Stmt
 }
 
 // dsn builds the connection string. Per-connection pragmas belong in the DSN:
@@ -63,7 +80,7 @@ type DB struct {
 // synchronous: NORMAL in WAL mode never corrupts the database and loses
 // nothing when the process crashes; a power loss can roll back the last
 // transactions. FULL (the default) also survives power loss at the price of
-// an fsync per commit, which group commit (writer.go) shares among many
+// an fsync per commit, which group commit (groupcommit.go) shares among many
 // messages. The operator picks with --synchronous.
 func dsn(path string, readOnly bool, synchronous string) string {
 	v := url.Values{}
@@ -102,7 +119,7 @@ func OpenDB(ctx context.Context, path, synchronous string) (*DB, error) {
 	writer.SetMaxIdleConns(1)
 	writer.SetConnMaxLifetime(0)
 	writer.SetConnMaxIdleTime(0)
-	db := &DB{writer: writer, path: path, now: time.Now}
+	db := &DB{writer: writer, now: time.Now}
 	if err := db.migrate(ctx); err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
@@ -126,7 +143,36 @@ func OpenDB(ctx context.Context, path, synchronous string) (*DB, error) {
 	db.stopCheckpoints = make(chan struct{})
 	db.checkpointsDone = make(chan struct{})
 	go db.checkpointLoop(checkpointInterval)
+	if err := db.prepare(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open database %s: prepare: %w", path, err)
+	}
 	return db, nil
+}
+
+// prepare prepares the statements of the hot paths; the SQL of each is
+// beside the code that runs it.
+func (db *DB) prepare(ctx context.Context) error {
+	for _, p := range []struct {
+		dst **sql.Stmt
+		on  *sql.DB
+		sql string
+	}{
+		{&db.insertMessage, db.writer, insertMessageSQL},
+		{&db.messageByCID, db.writer, messageByCIDSQL},
+		{&db.touchRoom, db.writer, touchRoomSQL},
+		{&db.insertFile, db.writer, insertFileSQL},
+		{&db.pageMessages, db.reader, pageMessagesSQL},
+		{&db.messageInRm, db.reader, messageInRoomSQL},
+		{&db.roomByName, db.reader, roomByConsumerSQL},
+	} {
+		s, err := p.on.PrepareContext(ctx, p.sql)
+		if err != nil {
+			return err
+		}
+		*p.dst = s
+	}
+	return nil
 }
 
 // Checkpoints. In WAL mode every commit appends to the WAL, and a
@@ -185,10 +231,16 @@ func (db *DB) checkpoint(ctx context.Context) error {
 	return nil
 }
 
-// Close closes both pools. The WAL is checkpointed by SQLite when the last
+// Close closes the statements and the pools. The WAL is checkpointed by SQLite when the last
 // connection closes.
 func (db *DB) Close() error {
 	var errs []error
+	for _, s := range []*sql.Stmt{db.insertMessage, db.messageByCID, db.touchRoom, db.insertFile,
+		db.pageMessages, db.messageInRm, db.roomByName} {
+		if s != nil {
+			errs = append(errs, s.Close())
+		}
+	}
 	if db.checkpointer != nil {
 		select {
 		case <-db.stopCheckpoints:
@@ -304,12 +356,6 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 // nowMillis is the current time as stored: Unix milliseconds.
 func (db *DB) nowMillis() int64 { return db.now().UnixMilli() }
-
-// formatTime renders stored Unix milliseconds as RFC 3339 UTC with
-// milliseconds, the one time format of the API.
-func formatTime(ms int64) string {
-	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z07:00")
-}
 
 // isUniqueViolation reports whether err is a UNIQUE constraint failure.
 func isUniqueViolation(err error) bool {

@@ -7,22 +7,6 @@ import (
 	"math"
 )
 
-// Message is SPEC's Message. Room is "<username> <consumer>"; Created is
-// already formatted (RFC 3339 UTC with milliseconds).
-type Message struct {
-	ID       int64  `json:"id"`
-	Author   string `json:"author"`
-	Content  string `json:"content"`
-	Type     string `json:"type"`
-	File     string `json:"file"`
-	Room     string `json:"room"`
-	Created  string `json:"created"`
-	ClientID string `json:"client_id,omitempty"`
-}
-
-// roomName is the "<username> <consumer>" name of a room.
-func roomName(username, consumer string) string { return username + " " + consumer }
-
 // messageColumns are scanned by scanMessage, in this order.
 const messageColumns = "id, author, content, type, file, coalesce(client_id, ''), created"
 
@@ -37,66 +21,15 @@ func scanMessage(row interface{ Scan(...any) error }, m *Message, room string) e
 	return nil
 }
 
-// chatStore holds the prepared statements of the chat's hot paths. The
-// db type stays the owner of the pools; chatStore only prepares on them.
-type chatStore struct {
-	db *DB
-	// On the writer (used inside the group-commit transaction).
-	insertMessage *sql.Stmt
-	messageByCID  *sql.Stmt
-	touchRoom     *sql.Stmt
-	insertFile    *sql.Stmt
-	// On the reader.
-	pageMessages *sql.Stmt
-	messageInRm  *sql.Stmt
-	roomByName   *sql.Stmt
-}
-
-// newChatStore prepares the chat's statements.
-func newChatStore(ctx context.Context, db *DB) (*chatStore, error) {
-	st := &chatStore{db: db}
-	prep := []struct {
-		dst **sql.Stmt
-		on  *sql.DB
-		sql string
-	}{
-		{&st.insertMessage, db.writer, `INSERT INTO messages (room_id, author, content, type, file, client_id, created)
-			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
-		{&st.messageByCID, db.writer, "SELECT " + messageColumns + " FROM messages WHERE room_id = ? AND client_id = ?"},
-		{&st.touchRoom, db.writer, "UPDATE rooms SET last_activity = ?, last_message_id = ?, unread = unread + ? WHERE id = ?"},
-		{&st.insertFile, db.writer, "INSERT INTO files (room_id, token, name, mime, size, data, created) VALUES (?, ?, ?, ?, ?, ?, ?)"},
-		{&st.pageMessages, db.reader, "SELECT " + messageColumns + " FROM messages WHERE room_id = ? AND id < ? ORDER BY id DESC LIMIT ?"},
-		{&st.messageInRm, db.reader, "SELECT " + messageColumns + " FROM messages WHERE room_id = ? AND id = ?"},
-		{&st.roomByName, db.reader, "SELECT " + roomColumns + " FROM rooms WHERE user_id = ? AND consumer = ?"},
-	}
-	for _, p := range prep {
-		s, err := p.on.PrepareContext(ctx, p.sql)
-		if err != nil {
-			st.Close()
-			return nil, err
-		}
-		*p.dst = s
-	}
-	return st, nil
-}
-
-// Close releases the prepared statements.
-func (st *chatStore) Close() {
-	for _, s := range []*sql.Stmt{st.insertMessage, st.messageByCID, st.touchRoom, st.insertFile,
-		st.pageMessages, st.messageInRm, st.roomByName} {
-		if s != nil {
-			s.Close()
-		}
-	}
-}
+const pageMessagesSQL = "SELECT " + messageColumns + " FROM messages WHERE room_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
 
 // MessagesPage returns up to limit messages of a room older than before
 // (0: the newest), oldest first, and whether older ones remain.
-func (st *chatStore) MessagesPage(ctx context.Context, roomID int64, room string, before int64, limit int) ([]Message, bool, error) {
+func (db *DB) MessagesPage(ctx context.Context, roomID int64, room string, before int64, limit int) ([]Message, bool, error) {
 	if before <= 0 {
 		before = math.MaxInt64
 	}
-	rows, err := st.pageMessages.QueryContext(ctx, roomID, before, limit+1)
+	rows, err := db.pageMessages.QueryContext(ctx, roomID, before, limit+1)
 	if err != nil {
 		return nil, false, err
 	}
@@ -123,10 +56,12 @@ func (st *chatStore) MessagesPage(ctx context.Context, roomID int64, room string
 	return msgs, more, nil
 }
 
+const messageInRoomSQL = "SELECT " + messageColumns + " FROM messages WHERE room_id = ? AND id = ?"
+
 // MessageInRoom finds message id of a room, or errNotFound.
-func (st *chatStore) MessageInRoom(ctx context.Context, roomID, id int64, room string) (*Message, error) {
+func (db *DB) MessageInRoom(ctx context.Context, roomID, id int64, room string) (*Message, error) {
 	var m Message
-	err := scanMessage(st.messageInRm.QueryRowContext(ctx, roomID, id), &m, room)
+	err := scanMessage(db.messageInRm.QueryRowContext(ctx, roomID, id), &m, room)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNotFound
 	}
@@ -137,8 +72,8 @@ func (st *chatStore) MessageInRoom(ctx context.Context, roomID, id int64, room s
 }
 
 // AllMessages returns every message of a room, oldest first (for export).
-func (st *chatStore) AllMessages(ctx context.Context, roomID int64, room string) ([]Message, error) {
-	rows, err := st.db.reader.QueryContext(ctx, "SELECT "+messageColumns+" FROM messages WHERE room_id = ? ORDER BY id", roomID)
+func (db *DB) AllMessages(ctx context.Context, roomID int64, room string) ([]Message, error) {
+	rows, err := db.reader.QueryContext(ctx, "SELECT "+messageColumns+" FROM messages WHERE room_id = ? ORDER BY id", roomID)
 	if err != nil {
 		return nil, err
 	}

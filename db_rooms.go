@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"math"
 )
@@ -20,30 +19,6 @@ type roomRow struct {
 	LastMessage  int64
 	Created      int64
 	LastActivity int64
-}
-
-// Room is SPEC's Room: a conversation with its last messages, as sent over
-// the admin's room socket.
-type Room struct {
-	Consumer      string `json:"consumer"`
-	ConsumerEmail string `json:"consumer_email"`
-	// Messages is a JSON array of Message, oldest first.
-	Messages     json.RawMessage `json:"messages"`
-	Unread       int             `json:"unread"`
-	Online       bool            `json:"online"`
-	Created      string          `json:"created"`
-	LastActivity string          `json:"last_activity"`
-}
-
-// RoomSummary is SPEC's RoomSummary, the REST inbox's list entry.
-type RoomSummary struct {
-	Consumer      string   `json:"consumer"`
-	ConsumerEmail string   `json:"consumer_email"`
-	LastMessage   *Message `json:"last_message"`
-	Unread        int      `json:"unread"`
-	Online        bool     `json:"online"`
-	Created       string   `json:"created"`
-	LastActivity  string   `json:"last_activity"`
 }
 
 // roomMessages is how many recent messages a Room carries.
@@ -63,25 +38,17 @@ func scanRoom(row interface{ Scan(...any) error }) (*roomRow, error) {
 	return &r, nil
 }
 
-// json renders a room with the given messages (a JSON array; nil for
-// none); online comes from the hub.
-func (r *roomRow) json(msgs json.RawMessage, online bool) Room {
-	if msgs == nil {
-		msgs = json.RawMessage("[]")
-	}
-	return Room{Consumer: r.Consumer, ConsumerEmail: r.Email, Messages: msgs, Unread: r.Unread, Online: online,
-		Created: formatTime(r.Created), LastActivity: formatTime(r.LastActivity)}
-}
+const roomByConsumerSQL = "SELECT " + roomColumns + " FROM rooms WHERE user_id = ? AND consumer = ?"
 
 // RoomByConsumer finds an account's room with a consumer, or errNotFound.
-func (st *chatStore) RoomByConsumer(ctx context.Context, userID int64, consumer string) (*roomRow, error) {
-	return scanRoom(st.roomByName.QueryRowContext(ctx, userID, consumer))
+func (db *DB) RoomByConsumer(ctx context.Context, userID int64, consumer string) (*roomRow, error) {
+	return scanRoom(db.roomByName.QueryRowContext(ctx, userID, consumer))
 }
 
 // ensureRoomTx finds or creates the room inside the writer's transaction.
 // A non-empty email is stored. created reports a new room.
 func ensureRoomTx(ctx context.Context, tx *sql.Tx, userID int64, consumer, email string, now int64) (r *roomRow, created bool, err error) {
-	r, err = scanRoom(tx.QueryRowContext(ctx, "SELECT "+roomColumns+" FROM rooms WHERE user_id = ? AND consumer = ?", userID, consumer))
+	r, err = scanRoom(tx.QueryRowContext(ctx, roomByConsumerSQL, userID, consumer))
 	switch {
 	case err == nil:
 		if email != "" && email != r.Email {
@@ -111,8 +78,8 @@ func ensureRoomTx(ctx context.Context, tx *sql.Tx, userID int64, consumer, email
 // is a bounded backward scan of the (room_id, id) index, so 1,000 rooms
 // cost 1,000 index seeks inside SQLite rather than 1,000 round trips. The
 // messages are written as JSON straight from the scan (jsonappend.go).
-func (st *chatStore) RoomsWithMessages(ctx context.Context, userID int64, username string) ([]*roomRow, map[int64][]byte, error) {
-	rooms, err := st.roomRows(ctx, "SELECT "+roomColumns+" FROM rooms WHERE user_id = ? ORDER BY last_activity DESC, id DESC", userID)
+func (db *DB) RoomsWithMessages(ctx context.Context, userID int64, username string) ([]*roomRow, map[int64][]byte, error) {
+	rooms, err := db.roomRows(ctx, "SELECT "+roomColumns+" FROM rooms WHERE user_id = ? ORDER BY last_activity DESC, id DESC", userID)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -120,7 +87,7 @@ func (st *chatStore) RoomsWithMessages(ctx context.Context, userID int64, userna
 	for _, r := range rooms {
 		names[r.ID] = roomName(username, r.Consumer)
 	}
-	rows, err := st.db.reader.QueryContext(ctx, `
+	rows, err := db.reader.QueryContext(ctx, `
 		SELECT m.room_id, m.id, m.author, m.content, m.type, m.file, coalesce(m.client_id, ''), m.created
 		FROM rooms r JOIN messages m ON m.room_id = r.id AND m.id >= coalesce(
 			(SELECT id FROM messages WHERE room_id = r.id ORDER BY id DESC LIMIT 1 OFFSET ?), 0)
@@ -163,8 +130,8 @@ func (st *chatStore) RoomsWithMessages(ctx context.Context, userID int64, userna
 	return rooms, msgs, rows.Err()
 }
 
-func (st *chatStore) roomRows(ctx context.Context, query string, args ...any) ([]*roomRow, error) {
-	rows, err := st.db.reader.QueryContext(ctx, query, args...)
+func (db *DB) roomRows(ctx context.Context, query string, args ...any) ([]*roomRow, error) {
+	rows, err := db.reader.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -190,12 +157,12 @@ func (st *chatStore) roomRows(ctx context.Context, query string, args ...any) ([
 // the run. Such a page is cut before the run (fewer than limit rooms), or,
 // when the run fills the whole page, extended to the end of the run (more
 // than limit rooms).
-func (st *chatStore) RoomSummaries(ctx context.Context, userID int64, username string, before int64, limit int) ([]*roomRow, map[int64]*Message, bool, error) {
+func (db *DB) RoomSummaries(ctx context.Context, userID int64, username string, before int64, limit int) ([]*roomRow, map[int64]*Message, bool, error) {
 	if before <= 0 {
 		before = math.MaxInt64
 	}
 	last := map[int64]*Message{}
-	rooms, err := st.summaryRows(ctx, username, last, "r.last_activity < ? ORDER BY r.last_activity DESC, r.id DESC LIMIT ?", userID, before, limit+1)
+	rooms, err := db.summaryRows(ctx, username, last, "r.last_activity < ? ORDER BY r.last_activity DESC, r.id DESC LIMIT ?", userID, before, limit+1)
 	if err != nil {
 		return nil, nil, false, err
 	}
@@ -211,19 +178,19 @@ func (st *chatStore) RoomSummaries(ctx context.Context, userID int64, username s
 		return rooms[:cut], last, true, nil
 	}
 	// The whole page is one instant: take all of it.
-	rooms, err = st.summaryRows(ctx, username, last, "r.last_activity = ? ORDER BY r.id DESC", userID, run)
+	rooms, err = db.summaryRows(ctx, username, last, "r.last_activity = ? ORDER BY r.id DESC", userID, run)
 	if err != nil {
 		return nil, nil, false, err
 	}
 	var more bool
-	err = st.db.reader.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM rooms WHERE user_id = ? AND last_activity < ?)", userID, run).Scan(&more)
+	err = db.reader.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM rooms WHERE user_id = ? AND last_activity < ?)", userID, run).Scan(&more)
 	return rooms, last, more, err
 }
 
 // summaryRows runs the RoomSummaries query with the condition cond (after
 // the account's user_id), adding each room's last message to last.
-func (st *chatStore) summaryRows(ctx context.Context, username string, last map[int64]*Message, cond string, args ...any) ([]*roomRow, error) {
-	rows, err := st.db.reader.QueryContext(ctx, `
+func (db *DB) summaryRows(ctx context.Context, username string, last map[int64]*Message, cond string, args ...any) ([]*roomRow, error) {
+	rows, err := db.reader.QueryContext(ctx, `
 		SELECT r.id, r.user_id, r.consumer, r.consumer_email, r.unread, r.admin_read_up_to, r.visitor_read_up_to,
 			coalesce(r.last_message_id, 0), r.created, r.last_activity,
 			m.id, m.author, m.content, m.type, m.file, m.client_id, m.created
@@ -249,12 +216,6 @@ func (st *chatStore) summaryRows(ctx context.Context, username string, last map[
 		}
 	}
 	return rooms, rows.Err()
-}
-
-// SetRoomEmail stores the visitor's email address for a room.
-func (db *DB) SetRoomEmail(ctx context.Context, roomID int64, email string) error {
-	_, err := db.writer.ExecContext(ctx, "UPDATE rooms SET consumer_email = ? WHERE id = ?", email, roomID)
-	return err
 }
 
 // MarkRead records that one side has read a room up to message id upTo,

@@ -19,19 +19,6 @@ type User struct {
 	Created      int64
 }
 
-// UserJSON is the API's User object.
-type UserJSON struct {
-	Username string `json:"username"`
-	Email    string `json:"email"`
-	Name     string `json:"name"`
-	Created  string `json:"created"`
-}
-
-// JSON renders u as the API's User.
-func (u *User) JSON() UserJSON {
-	return UserJSON{Username: u.Username, Email: u.Email, Name: u.Name, Created: formatTime(u.Created)}
-}
-
 const userColumns = "id, username, email, name, password_hash, session_epoch, created"
 
 func scanUser(row interface{ Scan(...any) error }) (*User, error) {

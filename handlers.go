@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"strings"
 )
@@ -58,8 +60,6 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		ae = errorf(http.StatusNotFound, "Not found.")
 	case errors.Is(err, errConflict):
 		ae = errorf(http.StatusConflict, "That already exists.")
-	case errors.Is(err, errForbidden):
-		ae = errorf(http.StatusForbidden, "You do not have permission to do that.")
 	default:
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		ae = errorf(http.StatusInternalServerError, "Internal error.")
@@ -218,4 +218,45 @@ func uploadReadError(err error) error {
 		return errorf(http.StatusRequestEntityTooLarge, "The upload is too large.")
 	}
 	return errorf(http.StatusBadRequest, "The upload could not be read.")
+}
+
+// apiErrorWriter lets a library handler answer errors in the API's own
+// format: websocket.Accept and http.ServeContent refuse with http.Error
+// (plain text, in their own words) or a bare status. apiErrorWriter turns
+// any status of 400 and above into our JSON {"detail"} (detail by status)
+// and drops the library's body. It keeps http.Hijacker, which Accept
+// needs.
+type apiErrorWriter struct {
+	http.ResponseWriter
+	s       *Server
+	r       *http.Request
+	details map[int]string
+	refused bool
+}
+
+func (w *apiErrorWriter) WriteHeader(status int) {
+	if status < 400 {
+		w.ResponseWriter.WriteHeader(status)
+		return
+	}
+	w.refused = true
+	detail := w.details[status]
+	if detail == "" {
+		detail = http.StatusText(status) + "."
+	}
+	h := w.Header()
+	h.Del("Content-Length")
+	h.Del("Content-Disposition")
+	w.s.writeError(w.ResponseWriter, w.r, errorf(status, "%s", detail))
+}
+
+func (w *apiErrorWriter) Write(b []byte) (int, error) {
+	if w.refused {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *apiErrorWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(w.ResponseWriter).Hijack()
 }

@@ -118,10 +118,10 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	if typ == "" {
 		typ = "application/octet-stream"
 	}
-	op := &writeOp{kind: opMessage, userID: u.ID, username: u.Username, consumer: consumer, roomID: room.ID,
+	op := &commitOp{kind: opMessage, userID: u.ID, username: u.Username, consumer: consumer, roomID: room.ID,
 		author: author, content: name, typ: typ, fromVisitor: !admin,
 		file: &storedFile{Token: newFileToken(), Name: name, Mime: sniffed, Data: data}}
-	if err := s.writer.submit(op); err != nil {
+	if err := s.committer.submit(op); err != nil {
 		if errors.Is(err, errNotFound) {
 			err = errNoConversation // deleted meanwhile
 		}

@@ -45,7 +45,7 @@ func (s *Server) handleListRooms(w http.ResponseWriter, r *http.Request, u *User
 		}
 		before = t.UnixMilli()
 	}
-	rows, last, more, err := s.chat.RoomSummaries(r.Context(), u.ID, u.Username, before, limit)
+	rows, last, more, err := s.db.RoomSummaries(r.Context(), u.ID, u.Username, before, limit)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -57,8 +57,7 @@ func (s *Server) handleListRooms(w http.ResponseWriter, r *http.Request, u *User
 	online := s.hub.VisitorsOnline(ids)
 	rooms := make([]RoomSummary, len(rows))
 	for i, rr := range rows {
-		rooms[i] = RoomSummary{Consumer: rr.Consumer, ConsumerEmail: rr.Email, LastMessage: last[rr.ID],
-			Unread: rr.Unread, Online: online[i], Created: formatTime(rr.Created), LastActivity: formatTime(rr.LastActivity)}
+		rooms[i] = rr.summary(last[rr.ID], online[i])
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"rooms": rooms, "has_more": more})
 }
@@ -72,7 +71,7 @@ func (s *Server) conversation(ctx context.Context, userID int64, consumer string
 	if !consumerRE.MatchString(consumer) {
 		return nil, errNoConversation
 	}
-	room, err := s.chat.RoomByConsumer(ctx, userID, consumer)
+	room, err := s.db.RoomByConsumer(ctx, userID, consumer)
 	if errors.Is(err, errNotFound) {
 		return nil, errNoConversation
 	}
@@ -104,7 +103,7 @@ func (s *Server) handleRoomMessages(w http.ResponseWriter, r *http.Request, u *U
 			return
 		}
 	}
-	msgs, more, err := s.chat.MessagesPage(r.Context(), room.ID, roomName(u.Username, room.Consumer), before, limit)
+	msgs, more, err := s.db.MessagesPage(r.Context(), room.ID, roomName(u.Username, room.Consumer), before, limit)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -131,7 +130,7 @@ func (s *Server) handleExportRoom(w http.ResponseWriter, r *http.Request, u *Use
 		s.writeError(w, r, err)
 		return
 	}
-	msgs, err := s.chat.AllMessages(r.Context(), room.ID, roomName(u.Username, room.Consumer))
+	msgs, err := s.db.AllMessages(r.Context(), room.ID, roomName(u.Username, room.Consumer))
 	if err != nil {
 		s.writeError(w, r, err)
 		return

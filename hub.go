@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"nhooyr.io/websocket"
+	"github.com/coder/websocket"
 )
 
 // Hub knows who is connected: chat sockets per room (visitors' and
@@ -19,12 +19,12 @@ type Hub struct {
 	rooms map[int64]*roomSubs
 	// inboxes holds the admin room sockets of each account (by user id):
 	// they receive every room's traffic.
-	inboxes map[int64]map[*client]struct{}
+	inboxes map[int64]map[*subscriber]struct{}
 	// admins counts every admin socket (room or chat) per account, for
 	// AdminOnline.
 	admins map[int64]int
 	// all is every registered socket, for CloseAll.
-	all map[*client]struct{}
+	all map[*subscriber]struct{}
 	// closed refuses new sockets once CloseAll has run.
 	closed bool
 	// empty is signalled whenever all becomes empty.
@@ -33,17 +33,17 @@ type Hub struct {
 
 // roomSubs are the chat sockets of one room.
 type roomSubs struct {
-	visitors map[*client]struct{}
-	admins   map[*client]struct{}
+	visitors map[*subscriber]struct{}
+	admins   map[*subscriber]struct{}
 }
 
 // NewHub makes an empty hub.
 func NewHub() *Hub {
 	h := &Hub{
 		rooms:   map[int64]*roomSubs{},
-		inboxes: map[int64]map[*client]struct{}{},
+		inboxes: map[int64]map[*subscriber]struct{}{},
 		admins:  map[int64]int{},
-		all:     map[*client]struct{}{},
+		all:     map[*subscriber]struct{}{},
 	}
 	h.empty = sync.NewCond(&h.mu)
 	return h
@@ -54,7 +54,7 @@ func NewHub() *Hub {
 // visitor chat socket, online (a presence frame, if not nil) goes to the
 // account's admin sockets, under the lock so that presence frames keep the
 // order of the changes they announce.
-func (h *Hub) add(c *client, online []byte) bool {
+func (h *Hub) add(c *subscriber, online []byte) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -68,14 +68,14 @@ func (h *Hub) add(c *client, online []byte) bool {
 	case c.kind == roomSocket && c.admin:
 		set := h.inboxes[c.userID]
 		if set == nil {
-			set = map[*client]struct{}{}
+			set = map[*subscriber]struct{}{}
 			h.inboxes[c.userID] = set
 		}
 		set[c] = struct{}{}
 	case c.kind == chatSocket:
 		rs := h.rooms[c.roomID]
 		if rs == nil {
-			rs = &roomSubs{visitors: map[*client]struct{}{}, admins: map[*client]struct{}{}}
+			rs = &roomSubs{visitors: map[*subscriber]struct{}{}, admins: map[*subscriber]struct{}{}}
 			h.rooms[c.roomID] = rs
 		}
 		if c.admin {
@@ -92,7 +92,7 @@ func (h *Hub) add(c *client, online []byte) bool {
 
 // remove unregisters a socket. When it was the room's last visitor chat
 // socket, offline (if not nil) goes to the account's admin sockets.
-func (h *Hub) remove(c *client, offline []byte) {
+func (h *Hub) remove(c *subscriber, offline []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, ok := h.all[c]; !ok {
@@ -143,13 +143,13 @@ const (
 
 // publish queues frame on the sockets of room roomID (of account userID)
 // that aud names, skipping except (the sender, for relays).
-func (h *Hub) publish(userID, roomID int64, aud audience, frame []byte, except *client) {
+func (h *Hub) publish(userID, roomID int64, aud audience, frame []byte, except *subscriber) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.publishLocked(userID, roomID, aud, frame, except)
 }
 
-func (h *Hub) publishLocked(userID, roomID int64, aud audience, frame []byte, except *client) {
+func (h *Hub) publishLocked(userID, roomID int64, aud audience, frame []byte, except *subscriber) {
 	if rs := h.rooms[roomID]; rs != nil {
 		if aud&toVisitors != 0 {
 			for c := range rs.visitors {

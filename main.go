@@ -36,9 +36,6 @@ var errUsage = errors.New("usage")
 // until ctx ends, then shut down. ready, when not nil, receives the
 // listening address (tests use --addr 127.0.0.1:0).
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready chan<- string) error {
-	if len(args) > 0 && args[0] == "loadtest" {
-		return fmt.Errorf("the load tool is a separate program: go run ./cmd/loadtest --help")
-	}
 	cfg, err := parseFlags(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil

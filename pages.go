@@ -13,7 +13,6 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
-	"regexp"
 	"strings"
 	"time"
 )
@@ -69,9 +68,6 @@ func toJSON(v any) (string, error) {
 	return string(b), err
 }
 
-// consumerIDRE is SPEC's consumer id: 1–64 of A-Z a-z 0-9 _ . ~ -.
-var consumerIDRE = regexp.MustCompile(`^[A-Za-z0-9_.~-]{1,64}$`)
-
 // pageData is what a page template sees. Everything a script needs goes
 // into data- attributes, since no inline script is allowed.
 type pageData struct {
@@ -93,7 +89,7 @@ type pageData struct {
 }
 
 // chatbotCSS is the chatbot's colours as the visitor window's custom
-// properties (the names common.js applyChatbotStyle sets), so the window is
+// properties (the names style.js applyChatbotStyle sets), so the window is
 // in its colours before any script runs. Only #rgb/#rrggbb values get in.
 func chatbotCSS(c *Chatbot) template.CSS {
 	var b strings.Builder
@@ -223,7 +219,7 @@ func (s *Server) handleVisitorPage(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Internal error.", http.StatusInternalServerError)
 		return
 	}
-	if !consumerIDRE.MatchString(consumer) {
+	if !consumerRE.MatchString(consumer) {
 		s.renderNotFound(w, r, "This chat link is not valid.", true)
 		return
 	}

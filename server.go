@@ -19,11 +19,11 @@ type Server struct {
 	db       *DB
 	log      *slog.Logger
 	sessions *scs.SessionManager
-	store    *sessionStore
-	hub      *Hub
-	chat     *chatStore
-	writer   *msgWriter
-	throttle *loginThrottle
+	// sessionStore is where sessions keeps its sessions.
+	sessionStore *sessionStore
+	hub          *Hub
+	committer    *groupCommitter
+	throttle     *loginThrottle
 	// dummyHash is compared against when a login names an unknown user, so
 	// that costs the same time as a wrong password. It is computed in the
 	// background: at the default cost bcrypt takes ~75 ms, which was most
@@ -44,9 +44,9 @@ func NewServer(cfg Config, db *DB, logger *slog.Logger) *Server {
 		return mustHashPassword("not the password of anyone", cfg.BcryptCost)
 	})
 	go s.dummyHash()
-	s.store = newSessionStore(db)
+	s.sessionStore = newSessionStore(db)
 	s.sessions = scs.New()
-	s.sessions.Store = s.store
+	s.sessions.Store = s.sessionStore
 	s.sessions.Lifetime = cfg.SessionLifetime
 	s.sessions.Cookie.Name = "livechat_session"
 	s.sessions.Cookie.HttpOnly = true
@@ -57,12 +57,7 @@ func NewServer(cfg Config, db *DB, logger *slog.Logger) *Server {
 		s.writeError(w, r, err)
 	}
 	s.hub = NewHub()
-	chat, err := newChatStore(context.Background(), db)
-	if err != nil {
-		panic("prepare chat statements: " + err.Error()) // a bug in our SQL
-	}
-	s.chat = chat
-	s.writer = newMsgWriter(chat, logger, 0, s.publishOp)
+	s.committer = newGroupCommitter(db, logger, 0, s.publishOp)
 	s.handler = s.routes()
 	return s
 }
@@ -73,9 +68,8 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Close stops background work. The caller closes the database afterwards.
 func (s *Server) Close() {
 	s.CloseSockets()
-	s.writer.Close()
-	s.chat.Close()
-	s.store.stop()
+	s.committer.Close()
+	s.sessionStore.stop()
 }
 
 // CloseSockets closes every websocket with 1001 (going away); run from

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"nhooyr.io/websocket"
+	"github.com/coder/websocket"
 )
 
 // TestChatHandshake covers what happens before the upgrade: unknown

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"nhooyr.io/websocket"
+	"github.com/coder/websocket"
 )
 
 // TestChatSlowSocketKicked: a socket whose queue is full is closed with
@@ -58,8 +58,8 @@ func TestChatSlowSocketKicked(t *testing.T) {
 // blocks, and the socket whose queue is full is kicked with 1008.
 func TestHubKicksFullQueue(t *testing.T) {
 	h := NewHub()
-	slow := &client{kind: chatSocket, roomID: 1, userID: 1, send: make(chan []byte, 2), kicked: make(chan struct{})}
-	ok := &client{kind: chatSocket, roomID: 1, userID: 1, send: make(chan []byte, 100), kicked: make(chan struct{})}
+	slow := &subscriber{kind: chatSocket, roomID: 1, userID: 1, send: make(chan []byte, 2), kicked: make(chan struct{})}
+	ok := &subscriber{kind: chatSocket, roomID: 1, userID: 1, send: make(chan []byte, 100), kicked: make(chan struct{})}
 	h.add(slow, nil)
 	h.add(ok, nil)
 	for range 5 {

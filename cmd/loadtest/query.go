@@ -11,7 +11,7 @@ import (
 	"os"
 	"time"
 
-	"nhooyr.io/websocket"
+	"github.com/coder/websocket"
 )
 
 // queryOpts are the flags of "query" (P4).

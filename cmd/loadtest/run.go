@@ -15,8 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/google/uuid"
-	"nhooyr.io/websocket"
 )
 
 // runOpts are the flags of "run".
@@ -63,7 +63,6 @@ type adminState struct {
 	perSecond []secondStat    // by scheduled send second
 	commands  map[string]int
 	errors    map[string]int
-	lastRecv  time.Duration
 	measured  int64 // distinct messages sent after the warm-up
 	closeErr  string
 }

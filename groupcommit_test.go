@@ -14,12 +14,12 @@ import (
 // commit (id) order, each only after its commit.
 func TestMessageWriterGroupCommit(t *testing.T) {
 	ctx := context.Background()
-	db, st, u, rooms := benchDB(t, "FULL", 1)
+	db, u, rooms := benchDB(t, "FULL", 1)
 	room := &roomRow{ID: rooms[0], Consumer: "c0"}
 
 	var mu sync.Mutex
 	var published []int64
-	w := newMsgWriter(st, slog.New(slog.NewTextHandler(io.Discard, nil)), 0, func(op *writeOp) {
+	w := newGroupCommitter(db, slog.New(slog.NewTextHandler(io.Discard, nil)), 0, func(op *commitOp) {
 		// Published only once committed: a reader sees the row.
 		var n int
 		db.reader.QueryRow("SELECT count(*) FROM messages WHERE id = ?", op.msg.ID).Scan(&n)
@@ -42,7 +42,7 @@ func TestMessageWriterGroupCommit(t *testing.T) {
 	var wg sync.WaitGroup
 	submit := func(i int) {
 		defer wg.Done()
-		op := &writeOp{kind: opMessage, userID: u.ID, username: u.Username, consumer: room.Consumer, roomID: room.ID,
+		op := &commitOp{kind: opMessage, userID: u.ID, username: u.Username, consumer: room.Consumer, roomID: room.ID,
 			author: room.Consumer, content: fmt.Sprint("m", i), fromVisitor: true}
 		if err := w.submit(op); err != nil {
 			t.Error(err)
@@ -98,7 +98,7 @@ func TestAdminRoomSocketQueue(t *testing.T) {
 // published, or fails and is not stored.
 func TestMessageWriterFailedBatch(t *testing.T) {
 	ctx := context.Background()
-	db, st, u, rooms := benchDB(t, "NORMAL", 1)
+	db, u, rooms := benchDB(t, "NORMAL", 1)
 	room := &roomRow{ID: rooms[0], Consumer: "c0"}
 	if _, err := db.writer.Exec(`CREATE TRIGGER boom BEFORE INSERT ON messages WHEN NEW.content = 'boom'
 		BEGIN SELECT RAISE(ROLLBACK, 'boom'); END`); err != nil {
@@ -106,7 +106,7 @@ func TestMessageWriterFailedBatch(t *testing.T) {
 	}
 	var mu sync.Mutex
 	published := map[string]bool{}
-	w := newMsgWriter(st, slog.New(slog.NewTextHandler(io.Discard, nil)), 0, func(op *writeOp) {
+	w := newGroupCommitter(db, slog.New(slog.NewTextHandler(io.Discard, nil)), 0, func(op *commitOp) {
 		mu.Lock()
 		published[op.content] = true
 		mu.Unlock()
@@ -122,7 +122,7 @@ func TestMessageWriterFailedBatch(t *testing.T) {
 	var wg sync.WaitGroup
 	submit := func(i int) {
 		defer wg.Done()
-		errs[i] = w.submit(&writeOp{kind: opMessage, userID: u.ID, username: u.Username, consumer: room.Consumer, roomID: room.ID,
+		errs[i] = w.submit(&commitOp{kind: opMessage, userID: u.ID, username: u.Username, consumer: room.Consumer, roomID: room.ID,
 			author: room.Consumer, content: contents[i], fromVisitor: true})
 	}
 	wg.Add(1)

@@ -10,7 +10,7 @@ import (
 	"github.com/mattn/go-sqlite3"
 )
 
-// The message writer is the one goroutine that stores messages (and
+// The group committer is the one goroutine that stores messages (and
 // creates rooms, and stores uploaded files). Requests queue on a channel;
 // the writer takes every request waiting at that moment (up to maxBatch),
 // runs them in one transaction and commits once: group commit. While one
@@ -22,7 +22,7 @@ import (
 // batch order, before it touches the next batch: no one hears of a message
 // that is not durable, and fan-out order is id order.
 
-// opKind is what a writeOp asks for.
+// opKind is what a commitOp asks for.
 type opKind uint8
 
 const (
@@ -30,9 +30,11 @@ const (
 	opRoom                  // find or create a room, storing an email if given
 )
 
-// writeOp is one request to the writer. The submitter fills the inputs,
-// the writer the results.
-type writeOp struct {
+// commitOp is one request to the group committer: what the writer needs
+// to store, and where to answer. The submitter fills the inputs, the
+// writer the results. It holds no socket: reply is how a result reaches
+// the submitter alone.
+type commitOp struct {
 	kind     opKind
 	userID   int64
 	username string
@@ -46,8 +48,9 @@ type writeOp struct {
 	clientID    string
 	fromVisitor bool
 	file        *storedFile
-	// from is the sending socket: a repeated client_id answers it alone.
-	from *client
+	// reply, if not nil, receives the frame meant for the submitter
+	// alone: the stored message, when its client_id was used already.
+	reply func(frame []byte)
 
 	// opRoom input.
 	email string
@@ -63,21 +66,21 @@ type writeOp struct {
 	done chan struct{}
 }
 
-// errWriterClosed is returned for requests after the server began to stop.
-var errWriterClosed = errors.New("message writer closed")
+// errCommitterClosed is returned for requests after the server began to stop.
+var errCommitterClosed = errors.New("group commit closed")
 
 // defaultMaxBatch bounds one group commit.
 const defaultMaxBatch = 1024
 
-// msgWriter is the group-commit writer.
-type msgWriter struct {
-	st       *chatStore
+// groupCommitter is the group-commit writer.
+type groupCommitter struct {
+	db       *DB
 	log      *slog.Logger
-	ops      chan *writeOp
+	ops      chan *commitOp
 	maxBatch int
 	// publish is called after each commit for every successful op, in
 	// order, from the writer goroutine.
-	publish func(*writeOp)
+	publish func(*commitOp)
 	quit    chan struct{}
 	stopped chan struct{}
 	// commits and ops count transactions and requests, so ops/commits is
@@ -91,16 +94,16 @@ type roomTouch struct {
 	unread               int
 }
 
-// newMsgWriter starts the writer goroutine. maxBatch 1 turns group commit
+// newGroupCommitter starts the writer goroutine. maxBatch 1 turns group commit
 // off (one transaction per message; for the benchmark).
-func newMsgWriter(st *chatStore, log *slog.Logger, maxBatch int, publish func(*writeOp)) *msgWriter {
+func newGroupCommitter(db *DB, log *slog.Logger, maxBatch int, publish func(*commitOp)) *groupCommitter {
 	if maxBatch <= 0 {
 		maxBatch = defaultMaxBatch
 	}
-	w := &msgWriter{
-		st:       st,
+	w := &groupCommitter{
+		db:       db,
 		log:      log,
-		ops:      make(chan *writeOp, 4*maxBatch),
+		ops:      make(chan *commitOp, 4*maxBatch),
 		maxBatch: maxBatch,
 		publish:  publish,
 		quit:     make(chan struct{}),
@@ -111,16 +114,15 @@ func newMsgWriter(st *chatStore, log *slog.Logger, maxBatch int, publish func(*w
 }
 
 // submit queues op and waits until it is committed (and published) or
-// failed. op.done must be a channel with room for one signal; sockets
-// reuse theirs.
-func (w *msgWriter) submit(op *writeOp) error {
+// failed. op.done, if set, must be a channel with room for one signal.
+func (w *groupCommitter) submit(op *commitOp) error {
 	if op.done == nil {
 		op.done = make(chan struct{}, 1)
 	}
 	select {
 	case w.ops <- op:
 	case <-w.quit:
-		return errWriterClosed
+		return errCommitterClosed
 	}
 	select {
 	case <-op.done:
@@ -130,13 +132,13 @@ func (w *msgWriter) submit(op *writeOp) error {
 		case <-op.done:
 			return op.err
 		default:
-			return errWriterClosed
+			return errCommitterClosed
 		}
 	}
 }
 
 // Close stops the writer after the batch in hand; queued requests fail.
-func (w *msgWriter) Close() {
+func (w *groupCommitter) Close() {
 	select {
 	case <-w.quit:
 	default:
@@ -145,9 +147,9 @@ func (w *msgWriter) Close() {
 	<-w.stopped
 }
 
-func (w *msgWriter) loop() {
+func (w *groupCommitter) loop() {
 	defer close(w.stopped)
-	batch := make([]*writeOp, 0, w.maxBatch)
+	batch := make([]*commitOp, 0, w.maxBatch)
 	touched := map[int64]*roomTouch{}
 	for {
 		select {
@@ -157,7 +159,7 @@ func (w *msgWriter) loop() {
 			for {
 				select {
 				case op := <-w.ops:
-					op.err = errWriterClosed
+					op.err = errCommitterClosed
 					op.done <- struct{}{}
 				default:
 					return
@@ -181,20 +183,20 @@ func (w *msgWriter) loop() {
 }
 
 // commit runs one batch in one transaction, then publishes and answers.
-func (w *msgWriter) commit(batch []*writeOp, touched map[int64]*roomTouch) {
+func (w *groupCommitter) commit(batch []*commitOp, touched map[int64]*roomTouch) {
 	ctx := context.Background()
 	clear(touched)
 	w.commits.Add(1)
 	w.committed.Add(int64(len(batch)))
 	err := func() error {
-		tx, err := w.st.db.writer.BeginTx(ctx, nil)
+		tx, err := w.db.writer.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
 		defer tx.Rollback()
-		ins := tx.Stmt(w.st.insertMessage)
-		byCID := tx.Stmt(w.st.messageByCID)
-		now := w.st.db.nowMillis()
+		ins := tx.Stmt(w.db.insertMessage)
+		byCID := tx.Stmt(w.db.messageByCID)
+		now := w.db.nowMillis()
 		for _, op := range batch {
 			op.err = nil
 			switch op.kind {
@@ -213,7 +215,7 @@ func (w *msgWriter) commit(batch []*writeOp, touched map[int64]*roomTouch) {
 			}
 		}
 		for id, t := range touched {
-			if _, err := tx.Stmt(w.st.touchRoom).ExecContext(ctx, t.lastActivity, t.lastID, t.unread, id); err != nil {
+			if _, err := tx.Stmt(w.db.touchRoom).ExecContext(ctx, t.lastActivity, t.lastID, t.unread, id); err != nil {
 				return err
 			}
 		}
@@ -221,7 +223,7 @@ func (w *msgWriter) commit(batch []*writeOp, touched map[int64]*roomTouch) {
 	}()
 	for _, op := range batch {
 		if err != nil {
-			w.log.Error("message writer: commit failed", "err", err, "batch", len(batch))
+			w.log.Error("group commit failed", "err", err, "batch", len(batch))
 			op.err = err
 		}
 		if op.err == nil && w.publish != nil {
@@ -231,10 +233,19 @@ func (w *msgWriter) commit(batch []*writeOp, touched map[int64]*roomTouch) {
 	}
 }
 
+// The statements of the group commit, prepared by OpenDB (DB.prepare).
+const (
+	insertMessageSQL = `INSERT INTO messages (room_id, author, content, type, file, client_id, created)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+	messageByCIDSQL = "SELECT " + messageColumns + " FROM messages WHERE room_id = ? AND client_id = ?"
+	touchRoomSQL    = "UPDATE rooms SET last_activity = ?, last_message_id = ?, unread = unread + ? WHERE id = ?"
+	insertFileSQL   = "INSERT INTO files (room_id, token, name, mime, size, data, created) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
 // insert stores one message (and its file) inside the batch transaction.
 // A client_id already used in the room returns the stored message with
 // op.dup set.
-func (w *msgWriter) insert(ctx context.Context, tx *sql.Tx, ins, byCID *sql.Stmt, op *writeOp, now int64, touched map[int64]*roomTouch) error {
+func (w *groupCommitter) insert(ctx context.Context, tx *sql.Tx, ins, byCID *sql.Stmt, op *commitOp, now int64, touched map[int64]*roomTouch) error {
 	room := roomName(op.username, op.consumer)
 	var cid any
 	if op.clientID != "" {
@@ -242,7 +253,7 @@ func (w *msgWriter) insert(ctx context.Context, tx *sql.Tx, ins, byCID *sql.Stmt
 	}
 	fileURLPath := ""
 	if f := op.file; f != nil {
-		if _, err := tx.Stmt(w.st.insertFile).ExecContext(ctx, op.roomID, f.Token, f.Name, f.Mime, len(f.Data), f.Data, now); err != nil {
+		if _, err := tx.Stmt(w.db.insertFile).ExecContext(ctx, op.roomID, f.Token, f.Name, f.Mime, len(f.Data), f.Data, now); err != nil {
 			return mapInsertError(err)
 		}
 		fileURLPath = fileURL(f.Token, f.Name)

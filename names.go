@@ -1,0 +1,39 @@
+package main
+
+import "regexp"
+
+// The name rules: what an account's username, a visitor's consumer id, a
+// colour and a room's name may be. Handlers, sockets and pages check here.
+
+// usernameRE is an account's username: lowercase, 1 to 32 characters.
+var usernameRE = regexp.MustCompile(`^[a-z0-9_.-]{1,32}$`)
+
+// reservedUsernames would shadow paths under /chatbot/ and /ws/.
+var reservedUsernames = map[string]bool{
+	"api": true, "details": true, "message": true, "consumeremail": true,
+	"files": true, "static": true, "ws": true,
+}
+
+// consumerRE is SPEC's consumer id: 1 to 64 of A-Z a-z 0-9 _ . ~ -.
+var consumerRE = regexp.MustCompile(`^[A-Za-z0-9_.~-]{1,64}$`)
+
+// consumerProblem says what is wrong with a consumer id for a room of the
+// account username, or "" when nothing is. Every room is created through
+// a socket, and both sockets check here.
+func consumerProblem(consumer, username string) string {
+	switch {
+	case !consumerRE.MatchString(consumer):
+		return "must be 1 to 64 of A-Z a-z 0-9 _ . ~ -."
+	case consumer == username:
+		// The admin writes as the username: a visitor with the same id
+		// would write messages indistinguishable from the business's.
+		return "may not be the account's username."
+	}
+	return ""
+}
+
+// colorRE is a chatbot colour: #rgb or #rrggbb.
+var colorRE = regexp.MustCompile(`^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)
+
+// roomName is the "<username> <consumer>" name of a room.
+func roomName(username, consumer string) string { return username + " " + consumer }

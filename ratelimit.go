@@ -1,0 +1,177 @@
+package main
+
+import (
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Rate limits: the per-socket message and chatter limits, and the login
+// throttle. Both count events in a sliding window.
+
+// slidingWindow is the one rate-limit counter: the times of the last
+// limit recorded events, in a ring allocated on first use. An event is
+// accepted when fewer than limit were recorded in the last window. (A
+// fixed window would let 2×limit through around its edge.)
+type slidingWindow struct {
+	times []time.Time
+	next  int // the oldest entry
+}
+
+// wait is how long until the window has room again: 0 when it has now.
+func (w *slidingWindow) wait(window time.Duration, now time.Time) time.Duration {
+	if w.times == nil {
+		return 0
+	}
+	if oldest := w.times[w.next]; !oldest.IsZero() {
+		if d := oldest.Add(window).Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// record counts an event at now, accepted or not.
+func (w *slidingWindow) record(limit int, now time.Time) {
+	if w.times == nil {
+		w.times = make([]time.Time, limit)
+	}
+	w.times[w.next] = now
+	w.next = (w.next + 1) % len(w.times)
+}
+
+// take records an event at now if the window has room, and reports
+// whether it had.
+func (w *slidingWindow) take(limit int, window time.Duration, now time.Time) bool {
+	if w.wait(window, now) > 0 {
+		return false
+	}
+	w.record(limit, now)
+	return true
+}
+
+// idle reports whether every recorded event has left the window.
+func (w *slidingWindow) idle(window time.Duration, now time.Time) bool {
+	if w.times == nil {
+		return true
+	}
+	newest := w.times[(w.next+len(w.times)-1)%len(w.times)]
+	return newest.IsZero() || now.Sub(newest) >= window
+}
+
+// allow applies the per-socket message rate limit: at most RateMessages
+// in any RateWindow. It returns false when the message is refused; close
+// reports that the socket has been refused RateStrikes times in a row and
+// is to be closed.
+func (s *Server) allow(c *client) (ok, close bool) {
+	if s.cfg.RateMessages <= 0 {
+		return true, false
+	}
+	if !c.rate.take(s.cfg.RateMessages, s.cfg.RateWindow, time.Now()) {
+		c.strikes++
+		return false, s.cfg.RateStrikes > 0 && c.strikes >= s.cfg.RateStrikes
+	}
+	c.strikes = 0
+	return true, false
+}
+
+// allowChatter limits what is neither stored nor counted as a message but
+// still costs the other side or the database: typing frames (relayed to
+// every admin socket of the account) and fetch_messages. Without it one
+// anonymous visitor could fill the admin's outgoing queue with typing
+// frames until the inbox socket is closed for being slow. At most
+// RateChatter per RateWindow on a visitor's socket; <= 0 lifts it. The
+// admin, signed in, is not limited.
+func (s *Server) allowChatter(c *client) bool {
+	return c.admin || s.cfg.RateChatter <= 0 || c.chatter.take(s.cfg.RateChatter, s.cfg.RateWindow, time.Now())
+}
+
+// limited applies the rate limit to a command that stores something
+// (new_message, and new_room on a visitor's room socket): a refused one is
+// answered rate_limited, or the socket is kicked (1008) after RateStrikes
+// refusals in a row. It reports whether the command is refused and
+// whether the socket stays open.
+func (s *Server) limited(c *client) (refused, open bool) {
+	ok, closeIt := s.allow(c)
+	if closeIt {
+		c.kick(websocket.StatusPolicyViolation, "rate limit exceeded")
+		return true, false
+	}
+	if !ok {
+		c.fail(codeRateLimited, "Too many messages; wait a moment.")
+		return true, true
+	}
+	return false, true
+}
+
+// loginThrottle counts failed logins per key (a username or a client
+// address) in a sliding window. It lives in memory: a restart forgets the
+// counts, which costs an attacker nothing they could not get by waiting.
+type loginThrottle struct {
+	limit  int
+	window time.Duration
+	now    func() time.Time
+
+	mu       sync.Mutex
+	failures map[string]*slidingWindow
+	sweeps   int
+}
+
+func newLoginThrottle(limit int, window time.Duration, now func() time.Time) *loginThrottle {
+	return &loginThrottle{limit: limit, window: window, now: now, failures: map[string]*slidingWindow{}}
+}
+
+// blocked returns how long until the most throttled of keys may try again,
+// or 0 when none is over the limit.
+func (t *loginThrottle) blocked(keys ...string) time.Duration {
+	if t.limit <= 0 {
+		return 0
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	var wait time.Duration
+	for _, k := range keys {
+		// Free again when the oldest failure that keeps it at the limit
+		// leaves the window.
+		if w := t.failures[k]; w != nil {
+			wait = max(wait, w.wait(t.window, now))
+		}
+	}
+	return wait
+}
+
+// fail records a failed attempt against every key.
+func (t *loginThrottle) fail(keys ...string) {
+	if t.limit <= 0 {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	for _, k := range keys {
+		w := t.failures[k]
+		if w == nil {
+			w = &slidingWindow{}
+			t.failures[k] = w
+		}
+		w.record(t.limit, now)
+	}
+	// Now and then drop keys whose failures have all expired, so the map
+	// does not grow with every address that ever mistyped.
+	if t.sweeps++; t.sweeps%1000 == 0 {
+		for k, w := range t.failures {
+			if w.idle(t.window, now) {
+				delete(t.failures, k)
+			}
+		}
+	}
+}
+
+// reset forgets a key's failures (a successful login for that username).
+func (t *loginThrottle) reset(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.failures, key)
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// The API's wire types: what clients see of the stored rows, and how
+// they are encoded. Each shape has one encoder: Message, RoomSummary and
+// UserJSON go through encoding/json; a Room is only ever written by
+// appendRoomJSON (jsonappend.go), which is checked byte for byte against
+// encoding/json of the Room type below.
+
+// Message is SPEC's Message. Room is "<username> <consumer>"; Created is
+// already formatted (RFC 3339 UTC with milliseconds).
+type Message struct {
+	ID       int64  `json:"id"`
+	Author   string `json:"author"`
+	Content  string `json:"content"`
+	Type     string `json:"type"`
+	File     string `json:"file"`
+	Room     string `json:"room"`
+	Created  string `json:"created"`
+	ClientID string `json:"client_id,omitempty"`
+}
+
+// Room is SPEC's Room: a conversation with its last messages, as sent over
+// the admin's room socket.
+type Room struct {
+	Consumer      string `json:"consumer"`
+	ConsumerEmail string `json:"consumer_email"`
+	// Messages is a JSON array of Message, oldest first.
+	Messages     json.RawMessage `json:"messages"`
+	Unread       int             `json:"unread"`
+	Online       bool            `json:"online"`
+	Created      string          `json:"created"`
+	LastActivity string          `json:"last_activity"`
+}
+
+// RoomSummary is SPEC's RoomSummary, the REST inbox's list entry.
+type RoomSummary struct {
+	Consumer      string   `json:"consumer"`
+	ConsumerEmail string   `json:"consumer_email"`
+	LastMessage   *Message `json:"last_message"`
+	Unread        int      `json:"unread"`
+	Online        bool     `json:"online"`
+	Created       string   `json:"created"`
+	LastActivity  string   `json:"last_activity"`
+}
+
+// json is a room as a Room value: the reference appendRoomJSON, the one
+// encoder of a Room on the wire, is checked against (jsonappend_test.go).
+// msgs is a JSON array (nil for none); online comes from the hub.
+func (r *roomRow) json(msgs json.RawMessage, online bool) Room {
+	if msgs == nil {
+		msgs = json.RawMessage("[]")
+	}
+	return Room{Consumer: r.Consumer, ConsumerEmail: r.Email, Messages: msgs, Unread: r.Unread, Online: online,
+		Created: formatTime(r.Created), LastActivity: formatTime(r.LastActivity)}
+}
+
+// UserJSON is the API's User object.
+type UserJSON struct {
+	Username string `json:"username"`
+	Email    string `json:"email"`
+	Name     string `json:"name"`
+	Created  string `json:"created"`
+}
+
+// JSON renders u as the API's User.
+func (u *User) JSON() UserJSON {
+	return UserJSON{Username: u.Username, Email: u.Email, Name: u.Name, Created: formatTime(u.Created)}
+}
+
+// formatTime renders stored Unix milliseconds as RFC 3339 UTC with
+// milliseconds, the one time format of the API.
+func formatTime(ms int64) string {
+	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+// summary renders a room as the REST inbox's RoomSummary; last is its last
+// message (nil: none), online comes from the hub.
+func (r *roomRow) summary(last *Message, online bool) RoomSummary {
+	return RoomSummary{Consumer: r.Consumer, ConsumerEmail: r.Email, LastMessage: last,
+		Unread: r.Unread, Online: online, Created: formatTime(r.Created), LastActivity: formatTime(r.LastActivity)}
+}
