@@ -24,6 +24,7 @@ type Server struct {
 	chat     *chatStore
 	writer   *msgWriter
 	throttle *loginThrottle
+	outbox   *Outbox // nil: mail off (notify.go)
 	// dummyHash is compared against when a login names an unknown user, so
 	// that costs the same time as a wrong password. It is computed in the
 	// background: at the default cost bcrypt takes ~75 ms, which was most
@@ -63,6 +64,7 @@ func NewServer(cfg Config, db *DB, logger *slog.Logger) *Server {
 	}
 	s.chat = chat
 	s.writer = newMsgWriter(chat, logger, 0, s.publishOp)
+	s.initNotify()
 	s.handler = s.routes()
 	return s
 }
@@ -72,6 +74,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Close stops background work. The caller closes the database afterwards.
 func (s *Server) Close() {
+	s.outbox.Stop()
 	s.CloseSockets()
 	s.writer.Close()
 	s.chat.Close()
