@@ -1,10 +1,10 @@
 package main
 
-// Wiring of the notification foundations (outbox.go, mail.go) into the
-// Server.
+// Wiring of the notification foundations (outbox.go, mail.go, push.go)
+// into the Server.
 
-// initNotify builds the mailer and outbox from the config and starts the
-// sender. A mail configuration that does not validate was
+// initNotify builds the mailer and outbox from the config, starts the
+// sender, and makes (or loads) the VAPID keys. A mail configuration that does not validate was
 // refused by parseFlags already; here (tests, or a Config built by hand) it
 // is logged and mail stays off.
 func (s *Server) initNotify() {
@@ -14,6 +14,7 @@ func (s *Server) initNotify() {
 	}
 	s.outbox = newOutbox(s.db, m, s.log)
 	s.outbox.Start()
+	s.push = newPusher(s.db, s.cfg, s.log)
 }
 
 // MailEnabled reports whether --smtp is set, for settings.

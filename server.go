@@ -25,6 +25,7 @@ type Server struct {
 	writer   *msgWriter
 	throttle *loginThrottle
 	outbox   *Outbox // nil: mail off (notify.go)
+	push     *pusher
 	// dummyHash is compared against when a login names an unknown user, so
 	// that costs the same time as a wrong password. It is computed in the
 	// background: at the default cost bcrypt takes ~75 ms, which was most
@@ -180,6 +181,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /accounts/api/logout", s.requireUser(s.handleLogout))
 	mux.HandleFunc("GET /accounts/api/me", s.requireUser(s.handleMe))
 	mux.HandleFunc("POST /accounts/api/changepassword", s.requireUser(s.handleChangePassword))
+	mux.HandleFunc("GET /accounts/api/push", s.requireUser(s.handlePushKey))
+	mux.HandleFunc("POST /accounts/api/push/subscriptions", s.requireUser(s.handlePushSubscribe))
+	mux.HandleFunc("DELETE /accounts/api/push/subscriptions", s.requireUser(s.handlePushUnsubscribe))
 
 	// Chatbot style.
 	mux.HandleFunc("GET /chatbot/api", s.requireUser(s.handleGetChatbot))
@@ -213,6 +217,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /messages", s.handleInboxPage)
 	mux.HandleFunc("GET /settings", s.handleSettingsPage)
 	mux.HandleFunc("GET /widget.js", s.handleWidgetJS)
+	mux.HandleFunc("GET /sw.js", s.handleServiceWorker)
 	mux.Handle("GET /static/", s.staticHandler())
 
 	var h http.Handler = s.fallback(mux)
