@@ -138,7 +138,7 @@ func (o *Outbox) Start() {
 	// Only this process sends from this database, so a mail still marked
 	// as taken was being sent when the last run ended (a crash): due now,
 	// like mail waiting out a backoff, so a restart retries everything.
-	now := time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00") // goqite's clock and format
+	now := time.Now().UTC().Format(goqiteTime) // goqite's clock and format
 	if _, err := o.db.writer.Exec("UPDATE goqite SET timeout = ? WHERE queue = ? AND timeout > ?", now, outboxQueue, now); err != nil {
 		o.log.Error("outbox: requeue", "err", err)
 	}
@@ -164,23 +164,35 @@ func (o *Outbox) Stop() {
 // none is due, wait for Wake or the poll interval.
 func (o *Outbox) run(ctx context.Context) {
 	defer close(o.done)
+	woken := true // look at once on start
 	for ctx.Err() == nil {
-		msg, err := o.q.Receive(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				o.log.Error("outbox: receive", "err", err)
+		var msg *goqite.Message
+		// goqite's Receive is a write transaction on the one writer
+		// connection. An idle poll asks the reader first, so a server
+		// with nothing to send never takes the write lock for it; a Wake
+		// goes straight to Receive, which waits for the enqueuing
+		// transaction to end and then sees its mail.
+		if woken || o.due(ctx) {
+			var err error
+			if msg, err = o.q.Receive(ctx); err != nil {
+				if ctx.Err() == nil {
+					o.log.Error("outbox: receive", "err", err)
+				}
+				msg = nil
 			}
-			msg = nil
 		}
 		if msg == nil {
+			woken = false
 			select {
 			case <-ctx.Done():
 				return
 			case <-o.wake:
+				woken = true
 			case <-time.After(o.poll):
 			}
 			continue
 		}
+		woken = true // there may be more
 		// A send already begun is finished even if Stop is called.
 		o.deliver(context.WithoutCancel(ctx), msg)
 	}
@@ -235,6 +247,18 @@ func (o *Outbox) deliver(ctx context.Context, msg *goqite.Message) {
 		o.log.Error("outbox: extend", "id", msg.ID, "err", err)
 	}
 }
+
+// due reports whether some mail is due, on the reader.
+func (o *Outbox) due(ctx context.Context) bool {
+	now := time.Now().UTC().Format(goqiteTime) // goqite's clock and format
+	var one int
+	err := o.db.reader.QueryRowContext(ctx, "SELECT 1 FROM goqite WHERE queue = ? AND timeout <= ? LIMIT 1", outboxQueue, now).Scan(&one)
+	return err == nil
+}
+
+// goqiteTime is goqite's time format (UTC, milliseconds), for comparing
+// with its timeout column.
+const goqiteTime = "2006-01-02T15:04:05.000Z07:00"
 
 // backoffFor is the delay after the n-th failed try: backoff, doubled each
 // time, at most maxBackoff.
