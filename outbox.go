@@ -56,10 +56,12 @@ type Outbox struct {
 	stop   context.CancelFunc
 	done   chan struct{}
 	mu     sync.Mutex
-	status outboxStatus
+	// status is what the sender last saw, per business (Mail.UserID): an
+	// SMTP error can name a recipient, which is that business's visitor.
+	status map[int64]outboxStatus
 }
 
-// outboxStatus is what the sender last saw, for settings.
+// outboxStatus is what the sender last saw for one business, for settings.
 type outboxStatus struct {
 	lastSent    time.Time
 	lastError   string // the last failed try, permanent or not
@@ -88,6 +90,7 @@ func newOutbox(db *DB, m *mailer, logger *slog.Logger) *Outbox {
 		maxBackoff: outboxMaxBackoff,
 		poll:       outboxPoll,
 		wake:       make(chan struct{}, 1),
+		status:     map[int64]outboxStatus{},
 	}
 }
 
@@ -220,13 +223,16 @@ func (o *Outbox) deliver(ctx context.Context, msg *goqite.Message) {
 			o.log.Error("outbox: a sent mail could not be removed from the queue and may be sent again", "id", msg.ID, "err", derr)
 		}
 		o.mu.Lock()
-		o.status.lastSent = o.db.now()
+		st := o.status[m.UserID]
+		st.lastSent = o.db.now()
+		o.status[m.UserID] = st
 		o.mu.Unlock()
 		return
 	}
 	o.mu.Lock()
-	o.status.lastError = err.Error()
-	o.status.lastErrorAt = o.db.now()
+	st := o.status[m.UserID]
+	st.lastError, st.lastErrorAt = err.Error(), o.db.now()
+	o.status[m.UserID] = st
 	o.mu.Unlock()
 	if isPermanent(err) {
 		o.fail(ctx, msg.ID, &m, err.Error())
@@ -324,11 +330,13 @@ type MailStatus struct {
 	Enabled     bool         `json:"enabled"`
 	Queued      int          `json:"queued"`
 	LastSent    string       `json:"last_sent,omitempty"`
-	LastError   string       `json:"last_error,omitempty"` // the last try that failed, for anyone's mail
+	LastError   string       `json:"last_error,omitempty"` // the business's last failed try, if after its last success
 	LastFailure *MailFailure `json:"last_failure"`
 }
 
-// Status reports mail's state for the business userID.
+// Status reports mail's state for the business userID. Queued counts the
+// whole outbox (the server's one mail connection is shared); the rest is
+// the business's own. LastSent and LastError are since this start.
 func (o *Outbox) Status(ctx context.Context, userID int64) (MailStatus, error) {
 	if o == nil {
 		return MailStatus{}, nil
@@ -338,14 +346,15 @@ func (o *Outbox) Status(ctx context.Context, userID int64) (MailStatus, error) {
 		return st, err
 	}
 	o.mu.Lock()
-	if !o.status.lastSent.IsZero() {
-		st.LastSent = formatTime(o.status.lastSent.UnixMilli())
+	seen := o.status[userID]
+	o.mu.Unlock()
+	if !seen.lastSent.IsZero() {
+		st.LastSent = formatTime(seen.lastSent.UnixMilli())
 	}
 	// An error older than the last success is history.
-	if o.status.lastError != "" && o.status.lastErrorAt.After(o.status.lastSent) {
-		st.LastError = o.status.lastError
+	if seen.lastError != "" && seen.lastErrorAt.After(seen.lastSent) {
+		st.LastError = seen.lastError
 	}
-	o.mu.Unlock()
 	f, err := o.db.LastMailFailure(ctx, userID)
 	st.LastFailure = f
 	return st, err

@@ -438,6 +438,9 @@ func TestMailRetriesUntilAccepted(t *testing.T) {
 				if strings.Contains(s.LastError, "s3cret") {
 					t.Errorf("status error shows the SMTP password: %s", s.LastError)
 				}
+				if other, _ := ts.Server.outbox.Status(context.Background(), 2); other.LastError != "" || other.Queued != 1 {
+					t.Errorf("another business's status: %+v (sees the error of mail it did not cause)", other)
+				}
 				break
 			}
 			if time.Now().After(deadline) {
