@@ -345,3 +345,18 @@ func validateAskEmail(v any) (string, string) {
 	}
 	return "", `Must be "never", "away" or "always".`
 }
+
+// availability is what GET /chatbot/details/{username} adds for the
+// visitor window: open (within hours now), away (not open, or no agent
+// online) and next_open (RFC 3339 when closed and the hours open again,
+// else nil: open now, or never opening).
+func availability(h *Hours, agentOnline bool, now time.Time) (open, away bool, nextOpen *string) {
+	open = h.isOpen(now)
+	if !open {
+		if t, ok := h.nextOpen(now); ok {
+			s := t.UTC().Format(time.RFC3339)
+			nextOpen = &s
+		}
+	}
+	return open, !open || !agentOnline, nextOpen
+}

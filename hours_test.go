@@ -298,3 +298,32 @@ func TestAwayAndAskEmail(t *testing.T) {
 		t.Error("defaults outside their own limits")
 	}
 }
+
+// TestAvailability: the three details fields.
+func TestAvailability(t *testing.T) {
+	h := mustHours(t, `{"timezone":"Europe/Paris","week":{"wed":[["09:00","17:00"]]}}`)
+	inHours, afterHours := at(t, "2026-06-10T10:00:00+02:00"), at(t, "2026-06-10T18:00:00+02:00")
+	for _, c := range []struct {
+		h          *Hours
+		online     bool
+		now        time.Time
+		open, away bool
+		next       string
+	}{
+		{nil, true, afterHours, true, false, ""},
+		{nil, false, afterHours, true, true, ""},
+		{h, true, inHours, true, false, ""},
+		{h, false, inHours, true, true, ""},
+		{h, true, afterHours, false, true, "2026-06-17T07:00:00Z"},
+		{mustHours(t, `{"timezone":"UTC","week":{}}`), true, inHours, false, true, ""},
+	} {
+		open, away, next := availability(c.h, c.online, c.now)
+		got := ""
+		if next != nil {
+			got = *next
+		}
+		if open != c.open || away != c.away || got != c.next {
+			t.Errorf("hours %v online %v at %s: open %v away %v next %q; want %v %v %q", c.h != nil, c.online, c.now, open, away, got, c.open, c.away, c.next)
+		}
+	}
+}
