@@ -196,3 +196,63 @@ func TestMailPasswordNotLogged(t *testing.T) {
 		t.Errorf("the log shows the password:\n%s", logs.String())
 	}
 }
+
+// TestMailSettingsAPI: settings read mail's state and send a test email
+// to the account's address, at most one per 30 s.
+func TestMailSettingsAPI(t *testing.T) {
+	off := newTestServer(t)
+	oc := off.client()
+	if r := oc.do("GET", "/accounts/api/mail", nil); r.Status != 401 {
+		t.Errorf("signed out: %d", r.Status)
+	}
+	oc.must(201, "POST", "/accounts/api/signup", map[string]string{"username": "acme", "password": "correct horse battery", "email": "owner@acme.example"})
+	if r := oc.must(200, "GET", "/accounts/api/mail", nil); r.JSON["enabled"] != false {
+		t.Errorf("mail off: %s", r.Body)
+	}
+	if r := oc.do("POST", "/accounts/api/mail/test", nil); r.Status != 409 || !strings.Contains(r.Detail(), "--smtp") {
+		t.Errorf("test email with mail off: %d %s", r.Status, r.Body)
+	}
+
+	st := startSMTP(t, false, "")
+	ts := mailServer(t, st, false, "")
+	c := ts.client()
+	c.must(201, "POST", "/accounts/api/signup", map[string]string{"username": "acme", "password": "correct horse battery", "email": "owner@acme.example"})
+	r := c.must(200, "GET", "/accounts/api/mail", nil)
+	if r.JSON["enabled"] != true || r.JSON["queued"] != float64(0) || r.JSON["last_failure"] != nil {
+		t.Errorf("mail on, nothing sent: %s", r.Body)
+	}
+	c.must(202, "POST", "/accounts/api/mail/test", nil)
+	got := st.waitReceived(1, 10*time.Second, 0)
+	if len(got[0].To) != 1 || got[0].To[0] != "owner@acme.example" || !bytes.Contains(got[0].Data, []byte("Subject: livechat test email")) {
+		t.Errorf("test email: to %v\n%s", got[0].To, got[0].Data)
+	}
+	again := c.do("POST", "/accounts/api/mail/test", nil)
+	if again.Status != 429 || again.Header.Get("Retry-After") == "" {
+		t.Errorf("second test email at once: %d Retry-After %q", again.Status, again.Header.Get("Retry-After"))
+	}
+	// A refused test email shows as the business's last failure.
+	st.mu.Lock()
+	st.rcptErr = &smtp.SMTPError{Code: 550, Message: "mailbox unavailable"}
+	st.mu.Unlock()
+	ts.clock.Advance(31 * time.Second)
+	c.must(202, "POST", "/accounts/api/mail/test", nil)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		r = c.must(200, "GET", "/accounts/api/mail", nil)
+		if f, _ := r.JSON["last_failure"].(map[string]any); f != nil {
+			if f["to"] != "owner@acme.example" || !strings.Contains(f["error"].(string), "550") {
+				t.Errorf("last_failure %v", f)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failure shown: %s", r.Body)
+		}
+	}
+
+	// No address on the account: nothing to send to.
+	bare := ts.client()
+	bare.signup("noemail", "correct horse battery")
+	if r := bare.do("POST", "/accounts/api/mail/test", nil); r.Status != 400 {
+		t.Errorf("account without email: %d %s", r.Status, r.Body)
+	}
+}

@@ -26,6 +26,8 @@ type Server struct {
 	throttle *loginThrottle
 	outbox   *Outbox // nil: mail off (notify.go)
 	push     *pusher
+	// testMails limits "send a test email" per account.
+	testMails testMailLimiter
 	// dummyHash is compared against when a login names an unknown user, so
 	// that costs the same time as a wrong password. It is computed in the
 	// background: at the default cost bcrypt takes ~75 ms, which was most
@@ -181,6 +183,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /accounts/api/logout", s.requireUser(s.handleLogout))
 	mux.HandleFunc("GET /accounts/api/me", s.requireUser(s.handleMe))
 	mux.HandleFunc("POST /accounts/api/changepassword", s.requireUser(s.handleChangePassword))
+	mux.HandleFunc("GET /accounts/api/mail", s.requireUser(s.handleMailStatus))
+	mux.HandleFunc("POST /accounts/api/mail/test", s.requireUser(s.handleTestMail))
 	mux.HandleFunc("GET /accounts/api/push", s.requireUser(s.handlePushKey))
 	mux.HandleFunc("POST /accounts/api/push/subscriptions", s.requireUser(s.handlePushSubscribe))
 	mux.HandleFunc("DELETE /accounts/api/push/subscriptions", s.requireUser(s.handlePushUnsubscribe))
