@@ -250,30 +250,55 @@ func (m *mailer) send(ctx context.Context, ml *Mail) (delivered bool, err error)
 	if err != nil {
 		return false, permanentError{err}
 	}
-	opts := []gomail.Option{
-		gomail.WithPort(m.smtp.port),
-		gomail.WithTimeout(m.timeout),
-	}
 	tc := m.tlsConfig
 	if tc == nil {
 		tc = &tls.Config{ServerName: m.smtp.host, MinVersion: tls.VersionTLS12}
 	}
-	opts = append(opts, gomail.WithTLSConfig(tc))
+	ctx, cancel := context.WithTimeout(ctx, 2*m.timeout)
+	defer cancel()
+	// Our own dial, so that ctx ending (Stop giving up on a mail server
+	// that does not answer) closes the connection mid-conversation:
+	// go-mail itself heeds ctx only while dialing. (After a finished send
+	// the deferred cancel closes a connection already quit: harmless.)
+	dial := func(dctx context.Context, network, addr string) (net.Conn, error) {
+		d := &net.Dialer{}
+		var c net.Conn
+		var err error
+		if m.smtp.implicitTLS {
+			c, err = (&tls.Dialer{NetDialer: d, Config: tc}).DialContext(dctx, network, addr)
+		} else {
+			c, err = d.DialContext(dctx, network, addr)
+		}
+		if err == nil {
+			context.AfterFunc(ctx, func() { c.Close() })
+		}
+		return c, err
+	}
+	opts := []gomail.Option{
+		gomail.WithPort(m.smtp.port),
+		gomail.WithTimeout(m.timeout),
+		gomail.WithTLSConfig(tc),
+		gomail.WithDialContextFunc(dial),
+	}
 	if m.smtp.implicitTLS {
 		opts = append(opts, gomail.WithSSL())
 	} else {
 		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
 	}
 	if m.smtp.user != "" {
-		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
+		// TLS is certain here (implicit, or STARTTLS mandatory), but with
+		// its own dial go-mail cannot tell for implicit TLS and its
+		// auto-discovery would then refuse PLAIN and LOGIN; so name the
+		// mechanisms, strongest first.
+		opts = append(opts, gomail.WithOpportunisticSMTPAuth(
+			gomail.SMTPAuthSCRAMSHA256, gomail.SMTPAuthSCRAMSHA1, gomail.SMTPAuthCramMD5,
+			gomail.SMTPAuthPlain, gomail.SMTPAuthLogin),
 			gomail.WithUsername(m.smtp.user), gomail.WithPassword(m.smtp.pass))
 	}
 	c, err := gomail.NewClient(m.smtp.host, opts...)
 	if err != nil {
 		return false, m.scrub(err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*m.timeout)
-	defer cancel()
 	err = c.DialAndSendWithContext(ctx, msg)
 	if msg.IsDelivered() {
 		return true, nil

@@ -50,12 +50,13 @@ type Outbox struct {
 	log    *slog.Logger
 
 	// Timing, DefaultOutbox's values; tests shorten them.
-	giveUp, backoff, maxBackoff, poll time.Duration
+	giveUp, backoff, maxBackoff, poll, stopGrace time.Duration
 
-	wake   chan struct{}
-	stop   context.CancelFunc
-	done   chan struct{}
-	mu     sync.Mutex
+	wake  chan struct{}
+	stop  context.CancelFunc // ends the loop
+	abort context.CancelFunc // cuts off a send in progress
+	done  chan struct{}
+	mu    sync.Mutex
 	// status is what the sender last saw, per business (Mail.UserID): an
 	// SMTP error can name a recipient, which is that business's visitor.
 	status map[int64]outboxStatus
@@ -89,6 +90,7 @@ func newOutbox(db *DB, m *mailer, logger *slog.Logger) *Outbox {
 		backoff:    outboxBackoff,
 		maxBackoff: outboxMaxBackoff,
 		poll:       outboxPoll,
+		stopGrace:  outboxStopGrace,
 		wake:       make(chan struct{}, 1),
 		status:     map[int64]outboxStatus{},
 	}
@@ -146,26 +148,38 @@ func (o *Outbox) Start() {
 		o.log.Error("outbox: requeue", "err", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	o.stop = cancel
+	sendCtx, abort := context.WithCancel(context.Background())
+	o.stop, o.abort = cancel, abort
 	o.done = make(chan struct{})
-	go o.run(ctx)
+	go o.run(ctx, sendCtx)
 }
 
-// Stop ends the sender and waits for it; a mail being sent is finished
-// first (bounded by the mailer's timeout), so an accepted mail is deleted
-// before the database closes.
+// outboxStopGrace is how long Stop lets a send in progress finish before
+// cutting it off, so a mail server that does not answer cannot hold up a
+// shutdown.
+const outboxStopGrace = 5 * time.Second
+
+// Stop ends the sender and waits for it. A send in progress gets
+// outboxStopGrace to finish, so a mail the server accepts is deleted
+// before the database closes; one cut off stays queued for the next start.
 func (o *Outbox) Stop() {
 	if o == nil || o.stop == nil {
 		return
 	}
 	o.stop()
-	<-o.done
+	select {
+	case <-o.done:
+	case <-time.After(o.stopGrace):
+		o.abort()
+		<-o.done
+	}
+	o.abort()
 	o.stop = nil
 }
 
 // run is the sender loop: take the oldest due mail, send it, repeat; when
 // none is due, wait for Wake or the poll interval.
-func (o *Outbox) run(ctx context.Context) {
+func (o *Outbox) run(ctx, sendCtx context.Context) {
 	defer close(o.done)
 	woken := true // look at once on start
 	for ctx.Err() == nil {
@@ -196,19 +210,30 @@ func (o *Outbox) run(ctx context.Context) {
 			continue
 		}
 		woken = true // there may be more
-		// A send already begun is finished even if Stop is called.
-		o.deliver(context.WithoutCancel(ctx), msg)
+		// A send already begun is finished even if Stop is called, unless
+		// it outlasts outboxStopGrace.
+		o.deliver(sendCtx, msg)
 	}
 }
 
 // deliver sends one queued mail and settles its row.
-func (o *Outbox) deliver(ctx context.Context, msg *goqite.Message) {
+//
+// sendCtx bounds the SMTP exchange only (Stop cuts it off); the database
+// work after it always runs, above all the delete of an accepted mail.
+func (o *Outbox) deliver(sendCtx context.Context, msg *goqite.Message) {
+	ctx := context.WithoutCancel(sendCtx)
 	var m Mail
 	if err := json.Unmarshal(msg.Body, &m); err != nil {
 		o.fail(ctx, msg.ID, &m, "unreadable outbox entry: "+err.Error())
 		return
 	}
-	delivered, err := o.mailer.send(ctx, &m)
+	delivered, err := o.mailer.send(sendCtx, &m)
+	if !delivered && sendCtx.Err() != nil {
+		// Cut off by Stop: not the mail server's fault. The mail stays
+		// taken, and the next start makes it due at once.
+		o.log.Warn("outbox: send cut off by shutdown; the mail stays queued", "id", msg.ID)
+		return
+	}
 	if delivered {
 		// Accepted: delete it, trying hard, since a row left behind is a
 		// duplicate after outboxInFlight.

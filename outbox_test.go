@@ -617,3 +617,34 @@ func TestOutboxChildProcess(t *testing.T) {
 	time.Sleep(time.Minute) // killed long before
 	t.Fatal("not killed")
 }
+
+// TestMailStopCutsOffAHungServer: a mail server that never answers the
+// DATA does not hold up a shutdown beyond the grace period, and the mail
+// it never accepted is sent, once, after the restart.
+func TestMailStopCutsOffAHungServer(t *testing.T) {
+	st := startSMTP(t, false, "")
+	st.hold = make(chan struct{})
+	path := filepath.Join(t.TempDir(), "livechat.db")
+	ts := mailServer(t, st, false, path)
+	ts.Server.outbox.stopGrace = 200 * time.Millisecond
+	enqueue(t, ts, sampleMail(1))
+	select {
+	case <-st.reading:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the mail never reached DATA")
+	}
+	start := time.Now()
+	ts.Close()
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("shutdown took %s with a hung mail server", took)
+	}
+	st.mu.Lock()
+	close(st.hold)
+	st.hold = nil
+	st.mu.Unlock()
+	if n := len(st.Received()); n != 0 {
+		t.Fatalf("%d mails recorded before the restart", n)
+	}
+	mailServer(t, st, false, path)
+	st.waitReceived(1, 10*time.Second, 300*time.Millisecond)
+}
