@@ -290,34 +290,54 @@ func (p *pusher) toUser(ctx context.Context, userID int64, msg PushMessage) (int
 		VAPIDPublicKey:  pub,
 		VAPIDPrivateKey: priv,
 	}
-	sent := 0
-	var errs []error
+	// One agent has at most ten browsers; each push service is asked at
+	// once, so a slow one does not delay the others.
+	var (
+		mu   sync.Mutex
+		sent int
+		errs []error
+		wg   sync.WaitGroup
+	)
 	for i := range subs {
-		sub := &subs[i]
-		resp, err := webpush.SendNotificationWithContext(ctx, payload, sub, opts)
-		if err != nil {
-			var ue *url.Error
-			if errors.As(err, &ue) {
-				err = ue.Err // its text holds the whole endpoint, a secret
+		wg.Go(func() {
+			ok, err := p.send(ctx, userID, &subs[i], payload, opts)
+			mu.Lock()
+			defer mu.Unlock()
+			if ok {
+				sent++
 			}
-			errs = append(errs, fmt.Errorf("push to %s: %w", endpointOrigin(sub.Endpoint), err))
-			continue
-		}
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		resp.Body.Close()
-		switch {
-		case resp.StatusCode >= 200 && resp.StatusCode < 300:
-			sent++
-		case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
-			// The browser unsubscribed or the subscription expired.
-			if err := p.db.DeletePushSubscription(ctx, userID, sub.Endpoint); err != nil {
+			if err != nil {
 				errs = append(errs, err)
 			}
-		default:
-			errs = append(errs, fmt.Errorf("push to %s: %s %s", endpointOrigin(sub.Endpoint), resp.Status, bytes.TrimSpace(body)))
-		}
+		})
 	}
+	wg.Wait()
 	return sent, errors.Join(errs...)
+}
+
+// send pushes to one subscription; a gone one is deleted.
+func (p *pusher) send(ctx context.Context, userID int64, sub *webpush.Subscription, payload []byte, opts *webpush.Options) (bool, error) {
+	// webpush-go pads by appending to the slice it is given: each send
+	// gets its own copy, or concurrent sends would write into one array.
+	resp, err := webpush.SendNotificationWithContext(ctx, bytes.Clone(payload), sub, opts)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its text holds the whole endpoint, a secret
+		}
+		return false, fmt.Errorf("push to %s: %w", endpointOrigin(sub.Endpoint), err)
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return true, nil
+	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
+		// The browser unsubscribed or the subscription expired.
+		return false, p.db.DeletePushSubscription(ctx, userID, sub.Endpoint)
+	default:
+		return false, fmt.Errorf("push to %s: %s %s", endpointOrigin(sub.Endpoint), resp.Status, bytes.TrimSpace(body))
+	}
 }
 
 // pushTopic makes a Topic header (RFC 8030 5.4: at most 32 base64url
