@@ -378,3 +378,82 @@ func renderMail(ml *Mail) (text, html string, err error) {
 	}
 	return t.String(), h.String(), nil
 }
+
+// The emails issue 10 sends, as pure builders for the code that will
+// enqueue them (with Outbox.Enqueue, in the transaction of their cause).
+
+// quotedMessage is one chat message quoted in an email.
+type quotedMessage struct {
+	Author  string // "Visitor", an agent's name, the business's handle
+	Content string
+	File    string // a file's name, when the message is a file
+	At      time.Time
+}
+
+// oneLine makes user text safe for a header or a one-line label: control
+// characters (CR, LF among them) become spaces, and it is cut to n
+// characters.
+func oneLine(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	return truncateRunes(strings.Join(strings.Fields(s), " "), n)
+}
+
+// quoteParagraphs renders messages as paragraphs: "Author, 15:04:" then
+// the text. Times are shown in UTC with the zone, since the reader's zone
+// is unknown.
+func quoteParagraphs(msgs []quotedMessage) []string {
+	var ps []string
+	for _, m := range msgs {
+		text := m.Content
+		if m.File != "" {
+			text = strings.TrimSpace(text + "\n[file: " + oneLine(m.File, 200) + "]")
+		}
+		ps = append(ps, oneLine(m.Author, 80)+", "+m.At.UTC().Format("2 Jan 15:04 MST")+":\n"+text)
+	}
+	return ps
+}
+
+// agentNotifyMail tells an agent about visitor messages nobody has read:
+// it quotes them and links to the conversation in the inbox. Reply-To is
+// the visitor's address when known, so answering by email works too.
+func agentNotifyMail(base string, userID int64, agentEmail, businessName, consumer, visitorEmail string, msgs []quotedMessage) Mail {
+	who := "A visitor"
+	if visitorEmail != "" {
+		who = oneLine(visitorEmail, 100)
+	}
+	subject := fmt.Sprintf("New message from %s on %s", who, oneLine(businessName, 80))
+	if len(msgs) > 1 {
+		subject = fmt.Sprintf("%d new messages from %s on %s", len(msgs), who, oneLine(businessName, 80))
+	}
+	return Mail{
+		UserID:     userID,
+		To:         agentEmail,
+		ReplyTo:    visitorEmail,
+		Subject:    subject,
+		Paragraphs: append([]string{who + " wrote and nobody has answered yet:"}, quoteParagraphs(msgs)...),
+		Link:       base + "/messages#c=" + url.PathEscape(consumer),
+		LinkText:   "Answer in your inbox",
+	}
+}
+
+// visitorReplyMail gives a visitor the replies they have not seen, with a
+// link back to the same conversation and a one-click unsubscribe for it.
+// Reply-To is the business's address when it has one.
+func visitorReplyMail(base string, userID int64, username, businessName, businessEmail, consumer, visitorEmail, unsubscribeURL string, msgs []quotedMessage) Mail {
+	name := oneLine(businessName, 80)
+	return Mail{
+		UserID:      userID,
+		To:          visitorEmail,
+		ReplyTo:     businessEmail,
+		Subject:     name + " answered you",
+		Paragraphs:  append([]string{name + " answered your message:"}, quoteParagraphs(msgs)...),
+		Link:        base + "/chatbot/" + url.PathEscape(username) + "/" + url.PathEscape(consumer),
+		LinkText:    "Open the conversation",
+		Unsubscribe: unsubscribeURL,
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
+	"net/mail"
 	"strings"
 	"testing"
 	"time"
@@ -254,5 +255,81 @@ func TestMailSettingsAPI(t *testing.T) {
 	bare.signup("noemail", "correct horse battery")
 	if r := bare.do("POST", "/accounts/api/mail/test", nil); r.Status != 400 {
 		t.Errorf("account without email: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestNotificationMails: the agent's and the visitor's emails, built from
+// user text (a business name with a line break, a visitor's HTML), pass
+// checkMail, arrive, and say what they should.
+func TestNotificationMails(t *testing.T) {
+	st := startSMTP(t, false, "")
+	ts := mailServer(t, st, false, "")
+	base := "https://chat.acme.example"
+	at := time.Date(2026, 6, 10, 14, 5, 0, 0, time.UTC)
+	msgs := []quotedMessage{
+		{Author: "Visitor", Content: "Is the <b>Trail 29</b> in stock?", At: at},
+		{Author: "Visitor", Content: "", File: "photo\r\n.jpg", At: at.Add(time.Minute)},
+	}
+	agent := agentNotifyMail(base, 3, "agent@acme.example", "Nordic\r\nBikes", "e3b0c442+x", "vera@visitor.example", msgs)
+	visitor := visitorReplyMail(base, 3, "nordic", "Nordic\nBikes", "owner@acme.example", "e3b0c442+x", "vera@visitor.example",
+		base+"/unsubscribe/tok", []quotedMessage{{Author: "Nordic Bikes", Content: "Yes, size L too.", At: at}})
+	if agent.Subject != "2 new messages from vera@visitor.example on Nordic Bikes" || agent.Link != base+"/messages#c=e3b0c442+x" || agent.ReplyTo != "vera@visitor.example" {
+		t.Errorf("agent mail %+v", agent)
+	}
+	if visitor.Subject != "Nordic Bikes answered you" || visitor.Link != base+"/chatbot/nordic/e3b0c442+x" || visitor.Unsubscribe != base+"/unsubscribe/tok" || visitor.ReplyTo != "owner@acme.example" {
+		t.Errorf("visitor mail %+v", visitor)
+	}
+	anon := agentNotifyMail(base, 3, "agent@acme.example", "Nordic Bikes", "c1", "", msgs[:1])
+	if anon.Subject != "New message from A visitor on Nordic Bikes" || anon.ReplyTo != "" {
+		t.Errorf("anonymous visitor: %+v", anon)
+	}
+	enqueue(t, ts, agent)
+	enqueue(t, ts, visitor)
+	got := st.waitReceived(2, 10*time.Second, 100*time.Millisecond)
+	byTo := map[string]smtpReceived{}
+	for _, g := range got {
+		byTo[g.To[0]] = g
+	}
+	for to, c := range map[string]struct {
+		subject, unsub string
+		text, html     []string
+	}{
+		"agent@acme.example": {
+			subject: "2 new messages from vera@visitor.example on Nordic Bikes",
+			text:    []string{"Visitor, 10 Jun 14:05 UTC:\nIs the <b>Trail 29</b> in stock?", "[file: photo .jpg]", "Answer in your inbox: https://chat.acme.example/messages#c=e3b0c442+x"},
+			html:    []string{"Is the &lt;b&gt;Trail 29&lt;/b&gt; in stock?", `href="https://chat.acme.example/messages#c=e3b0c442&#43;x"`},
+		},
+		"vera@visitor.example": {
+			subject: "Nordic Bikes answered you",
+			unsub:   "<https://chat.acme.example/unsubscribe/tok>",
+			text:    []string{"Nordic Bikes answered your message:", "Yes, size L too.", "Open the conversation: https://chat.acme.example/chatbot/nordic/e3b0c442+x"},
+			html:    []string{"Yes, size L too."},
+		},
+	} {
+		msg, err := mail.ReadMessage(bytes.NewReader(byTo[to].Data))
+		if err != nil {
+			t.Fatalf("mail to %s: %v", to, err)
+		}
+		if got := msg.Header.Get("Subject"); got != c.subject {
+			t.Errorf("mail to %s: Subject %q, want %q", to, got, c.subject)
+		}
+		if got := msg.Header.Get("List-Unsubscribe"); got != c.unsub {
+			t.Errorf("mail to %s: List-Unsubscribe %q, want %q", to, got, c.unsub)
+		}
+		parts := mimeParts(t, msg)
+		text := strings.ReplaceAll(parts["text/plain"], "\r\n", "\n")
+		for _, w := range c.text {
+			if !strings.Contains(text, w) {
+				t.Errorf("mail to %s: text lacks %q:\n%s", to, w, text)
+			}
+		}
+		for _, w := range c.html {
+			if !strings.Contains(parts["text/html"], w) {
+				t.Errorf("mail to %s: HTML lacks %q:\n%s", to, w, parts["text/html"])
+			}
+		}
+		if strings.Contains(parts["text/html"], "<b>") {
+			t.Errorf("mail to %s: the visitor's HTML is not escaped", to)
+		}
 	}
 }
