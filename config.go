@@ -77,6 +77,18 @@ type Config struct {
 	SessionLifetime time.Duration
 	// Pprof serves /debug/pprof/ on this extra address (localhost only).
 	Pprof string
+
+	// SMTP is the mail server, smtp://user:pass@host:587 (STARTTLS) or
+	// smtps://user:pass@host:465 (implicit TLS); empty turns mail off
+	// (env LIVECHAT_SMTP, so the password need not be on the command line).
+	SMTP string
+	// SMTPFrom is the sender, "Name <address>".
+	SMTPFrom string
+	// PublicURL is the address the world uses, for links in email and push;
+	// defaults from Addr (see publicURL).
+	PublicURL string
+	// PushInsecure allows http:// push endpoints (tests only).
+	PushInsecure bool
 }
 
 // DefaultConfig returns SPEC's defaults.
@@ -116,7 +128,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs := flag.NewFlagSet("livechat", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: livechat [flags]\n\nServes the livechat API, websockets and pages.\n\nEnvironment: LIVECHAT_DB (the --db default), LIVECHAT_ADDR (the --addr default).\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: livechat [flags]\n\nServes the livechat API, websockets and pages.\n\nEnvironment: LIVECHAT_DB (the --db default), LIVECHAT_ADDR (the --addr default), LIVECHAT_SMTP (the --smtp default).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	origins := ""
@@ -145,6 +157,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.IntVar(&c.BcryptCost, "bcrypt-cost", c.BcryptCost, "bcrypt cost for password hashes")
 	fs.DurationVar(&c.SessionLifetime, "session-lifetime", c.SessionLifetime, "how long a sign-in lasts")
 	fs.StringVar(&c.Pprof, "pprof", "", "serve /debug/pprof on this loopback `address` (e.g. 127.0.0.1:6060)")
+	fs.StringVar(&c.SMTP, "smtp", "", "mail server `URL`: smtp://user:pass@host:587 (STARTTLS) or smtps://user:pass@host:465 (env LIVECHAT_SMTP); empty: mail off")
+	fs.StringVar(&c.SMTPFrom, "smtp-from", "", "mail sender, \"Name <address>\"")
+	fs.StringVar(&c.PublicURL, "public-url", "", "the `URL` the world uses to reach this server, for links in email and push (default from --addr)")
+	fs.BoolVar(&c.PushInsecure, "push-insecure", false, "accept http:// push endpoints (tests only)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, err
@@ -162,6 +178,13 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return c, fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	if c.SMTP == "" {
+		// Not the flag's default: usage would print the password.
+		c.SMTP = getenv("LIVECHAT_SMTP")
+	}
+	if err := checkMailConfig(c); err != nil {
+		return c, err
 	}
 	if c.BcryptCost < bcrypt.MinCost || c.BcryptCost > bcrypt.MaxCost {
 		return c, fmt.Errorf("--bcrypt-cost must be %d to %d", bcrypt.MinCost, bcrypt.MaxCost)

@@ -18,11 +18,15 @@ import (
 //go:embed schema.sql
 var schemaSQL string
 
+//go:embed schema_notify.sql
+var notifySchemaSQL string
+
 // migrations are the schema steps in order: migrations[i] takes the database
 // from user_version i to i+1. Order is important: append new steps at the
 // end, never edit a released one.
 var migrations = []string{
 	schemaSQL,
+	notifySchemaSQL,
 }
 
 // applicationID marks a SQLite file as livechat's ("LVCH"), so the server

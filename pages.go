@@ -31,7 +31,7 @@ var staticFS embed.FS
 // site may embed: it is what widget.js frames.
 const (
 	cspPageBase = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
-		"connect-src 'self'; font-src 'self'; media-src 'self' blob:; form-action 'self'; base-uri 'none'"
+		"connect-src 'self'; font-src 'self'; manifest-src 'self'; media-src 'self' blob:; form-action 'self'; base-uri 'none'"
 	cspPage      = cspPageBase + "; frame-ancestors 'none'"
 	cspFrameable = cspPageBase + "; frame-ancestors *"
 )
@@ -277,12 +277,13 @@ type staticAsset struct {
 
 // staticTypes are the asset types served under /static/ (templates are not).
 var staticTypes = map[string]string{
-	".css":  "text/css; charset=utf-8",
-	".js":   "text/javascript; charset=utf-8",
-	".svg":  "image/svg+xml",
-	".png":  "image/png",
-	".ico":  "image/x-icon",
-	".webp": "image/webp",
+	".css":         "text/css; charset=utf-8",
+	".js":          "text/javascript; charset=utf-8",
+	".svg":         "image/svg+xml",
+	".png":         "image/png",
+	".ico":         "image/x-icon",
+	".webp":        "image/webp",
+	".webmanifest": "application/manifest+json",
 }
 
 // loadStaticAssets reads every servable embedded asset once.

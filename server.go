@@ -24,6 +24,10 @@ type Server struct {
 	hub          *Hub
 	committer    *groupCommitter
 	throttle     *loginThrottle
+	outbox       *Outbox // nil: mail off (notify.go)
+	push         *pusher
+	// testMails limits "send a test email" per account.
+	testMails testMailLimiter
 	// dummyHash is compared against when a login names an unknown user, so
 	// that costs the same time as a wrong password. It is computed in the
 	// background: at the default cost bcrypt takes ~75 ms, which was most
@@ -58,6 +62,7 @@ func NewServer(cfg Config, db *DB, logger *slog.Logger) *Server {
 	}
 	s.hub = NewHub()
 	s.committer = newGroupCommitter(db, logger, 0, s.publishOp)
+	s.initNotify()
 	s.handler = s.routes()
 	return s
 }
@@ -67,6 +72,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Close stops background work. The caller closes the database afterwards.
 func (s *Server) Close() {
+	s.outbox.Stop()
 	s.CloseSockets()
 	s.committer.Close()
 	s.sessionStore.stop()
@@ -171,6 +177,11 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /accounts/api/logout", s.requireUser(s.handleLogout))
 	mux.HandleFunc("GET /accounts/api/me", s.requireUser(s.handleMe))
 	mux.HandleFunc("POST /accounts/api/changepassword", s.requireUser(s.handleChangePassword))
+	mux.HandleFunc("GET /accounts/api/mail", s.requireUser(s.handleMailStatus))
+	mux.HandleFunc("POST /accounts/api/mail/test", s.requireUser(s.handleTestMail))
+	mux.HandleFunc("GET /accounts/api/push", s.requireUser(s.handlePushKey))
+	mux.HandleFunc("POST /accounts/api/push/subscriptions", s.requireUser(s.handlePushSubscribe))
+	mux.HandleFunc("DELETE /accounts/api/push/subscriptions", s.requireUser(s.handlePushUnsubscribe))
 
 	// Chatbot style.
 	mux.HandleFunc("GET /chatbot/api", s.requireUser(s.handleGetChatbot))
@@ -204,6 +215,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /messages", s.handleInboxPage)
 	mux.HandleFunc("GET /settings", s.handleSettingsPage)
 	mux.HandleFunc("GET /widget.js", s.handleWidgetJS)
+	mux.HandleFunc("GET /sw.js", s.handleServiceWorker)
 	mux.Handle("GET /static/", s.staticHandler())
 
 	var h http.Handler = s.fallback(mux)

@@ -408,3 +408,14 @@ function closeDeleted(notice) {
   history.replaceState(null, '', location.pathname);
   renderRooms();
 }
+
+// A click on a push notification while this inbox is open: static/sw.js
+// focuses the window and names the conversation ("/messages#c=<consumer>").
+if ('serviceWorker' in navigator) {
+  navigator.serviceWorker.addEventListener('message', (e) => {
+    if (!e.data || e.data.type !== 'open' || typeof e.data.url !== 'string') return;
+    const m = new URL(e.data.url, location.href).hash.match(/^#c=(.+)$/);
+    const consumer = m ? decodeURIComponent(m[1]) : '';
+    if (consumer && rooms.has(consumer)) openRoom(consumer);
+  });
+}
