@@ -1,0 +1,61 @@
+package main
+
+// Browser tests of the rough edges a new user hit (issue 13, items 1–8).
+
+import (
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// Signup shows every field's error at once, each under its field, and a
+// field's hint gives way to its error instead of saying the same thing.
+func TestBrowserSignupAllFieldErrors(t *testing.T) {
+	browser := pagesBrowser(t)
+	ts := newTestServer(t, noMessageRate)
+	tab := pagesNewTab(t, browser, true)
+	tab.run(
+		chromedp.Navigate(ts.URL+"/signup"),
+		chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.SendKeys(chromedp.ID("username"), "Bad Name!"),
+		chromedp.SendKeys(chromedp.ID("email"), "not-an-email"),
+		chromedp.SendKeys(chromedp.ID("password"), "short"),
+		chromedp.Click(chromedp.CSS(`#auth-form button[type="submit"]`)),
+	)
+	tab.waitJS("three field errors", `["username", "email", "password"].every(f => document.getElementById(f + "-error").textContent !== "")`, 5*time.Second)
+	// Each error is visible, right under its own field.
+	for _, f := range []string{"username", "email", "password"} {
+		if !pagesEval[bool](tab, `(() => {
+			const input = document.getElementById("`+f+`"), err = document.getElementById("`+f+`-error");
+			const r = err.getBoundingClientRect();
+			return r.height > 0 && err.closest(".field") === input.closest(".field") && input.getAttribute("aria-invalid") === "true";
+		})()`) {
+			t.Errorf("the %s error is not shown under its field", f)
+		}
+	}
+	// No sentence is said twice in a field (hint and error).
+	visible := `(f => [...f.querySelectorAll(".hint, .error")].filter(el => el.getClientRects().length > 0).map(el => el.textContent.trim()))`
+	for _, f := range []string{"username", "password"} {
+		texts := pagesEval[[]string](tab, visible+`(document.getElementById("`+f+`").closest(".field"))`)
+		seen := map[string]bool{}
+		for _, s := range texts {
+			if seen[s] {
+				t.Errorf("%s field repeats %q: %q", f, s, texts)
+			}
+			seen[s] = true
+		}
+		if len(texts) != 1 {
+			t.Errorf("%s field shows %q, want only its error", f, texts)
+		}
+	}
+	tab.screenshot("signup-all-errors")
+	// Fixing the fields brings the hints back and signs up.
+	tab.run(
+		pagesFill("username", "bad-name"),
+		pagesFill("email", "owner@example.com"),
+		pagesFill("password", "correct horse"),
+		chromedp.Click(chromedp.CSS(`#auth-form button[type="submit"]`)),
+	)
+	tab.waitJS("the inbox after signup", `location.pathname === "/messages"`, 10*time.Second)
+}
