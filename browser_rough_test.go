@@ -59,3 +59,49 @@ func TestBrowserSignupAllFieldErrors(t *testing.T) {
 	)
 	tab.waitJS("the inbox after signup", `location.pathname === "/messages"`, 10*time.Second)
 }
+
+// Settings refuses an invalid colour with an error on its field instead of
+// "✓ Saved" and a box that quietly reverts; nothing is stored.
+func TestBrowserSettingsInvalidColour(t *testing.T) {
+	browser := pagesBrowser(t)
+	ts := newTestServer(t, noMessageRate)
+	admin := ts.client().signup("acme")
+	tab := pagesNewTab(t, browser, true)
+	pagesSignIn(tab, ts.URL, "acme")
+	tab.run(chromedp.Navigate(ts.URL + "/settings"))
+	tab.waitJS("settings", `document.getElementById("headerBackgroundColor-hex")`, 5*time.Second)
+	pagesOpenAdvanced(tab)
+	tab.run(
+		pagesFill("headerBackgroundColor-hex", "white"),
+		chromedp.Click(chromedp.CSS(`#style-form button[type="submit"]`)),
+	)
+	tab.waitJS("the colour's error", `document.getElementById("headerBackgroundColor-error").textContent.includes("#")`, 5*time.Second)
+	if got := pagesEval[string](tab, `document.getElementById("style-saved").textContent`); got != "" {
+		t.Errorf("saved message %q after an invalid colour", got)
+	}
+	if got := pagesEval[string](tab, `document.getElementById("headerBackgroundColor-hex").value`); got != "white" {
+		t.Errorf("hex box = %q, want the typed value kept", got)
+	}
+	if !pagesEval[bool](tab, `(el => el.getAttribute("aria-invalid") === "true" && el.getBoundingClientRect().height > 0)(document.getElementById("headerBackgroundColor-hex"))`) {
+		t.Error("the hex box is not flagged invalid and visible")
+	}
+	var c struct {
+		Chatbot Chatbot `json:"chatbot_details"`
+	}
+	ts.getJSON(admin, "/chatbot/api", 200, &c)
+	if c.Chatbot.HeaderBackgroundColor != defaultChatbot("acme").HeaderBackgroundColor {
+		t.Errorf("stored header colour = %q, want unchanged", c.Chatbot.HeaderBackgroundColor)
+	}
+	// Fixed, it saves.
+	tab.run(
+		pagesFill("headerBackgroundColor-hex", "#fff"),
+		chromedp.Click(chromedp.CSS(`#style-form button[type="submit"]`)),
+	)
+	tab.waitJS("saved", `document.getElementById("style-saved").textContent.includes("Saved") && document.getElementById("headerBackgroundColor-error").textContent === ""`, 5*time.Second)
+}
+
+// pagesOpenAdvanced opens the settings' individual colours, if folded.
+func pagesOpenAdvanced(tab *pagesTab) {
+	tab.t.Helper()
+	tab.run(chromedp.Evaluate[chromedp.Void](`(d => { if (d) d.open = true })(document.getElementById("advanced-colors"))`))
+}

@@ -104,7 +104,8 @@ function showErrors(prefixForm, data) {
   let first = null;
   for (const [field, problem] of Object.entries(data.errors || {})) {
     const out = document.getElementById(field + '-error');
-    const input = document.getElementById(field);
+    // A colour's error belongs to its hex box, where the value was typed.
+    const input = document.getElementById(field + '-hex') || document.getElementById(field);
     if (out) out.textContent = problem;
     if (input) {
       input.setAttribute('aria-invalid', 'true');
@@ -117,8 +118,11 @@ function showErrors(prefixForm, data) {
 
 styleForm.addEventListener('submit', async (ev) => {
   ev.preventDefault();
+  // The hex boxes are what the admin sees: send what they say, so a colour
+  // typed wrong is refused (by the server, which says why) rather than
+  // silently replaced by the last good one.
   const body = { chatbotName: nameInput.value, introductionText: introInput.value };
-  for (const [field] of colorFields) body[field] = draft[field];
+  for (const [field] of colorFields) body[field] = document.getElementById(field + '-hex').value.trim();
   const res = await api('POST', '/chatbot/api', body);
   document.getElementById('style-error').textContent = showErrors(styleForm, res.ok ? null : res.data);
   if (res.ok) {
