@@ -105,3 +105,26 @@ func pagesOpenAdvanced(tab *pagesTab) {
 	tab.t.Helper()
 	tab.run(chromedp.Evaluate[chromedp.Void](`(d => { if (d) d.open = true })(document.getElementById("advanced-colors"))`))
 }
+
+// The business name typed at signup is the chat window's name from the
+// start.
+func TestBrowserSignupNameIsChatbotName(t *testing.T) {
+	browser := pagesBrowser(t)
+	ts := newTestServer(t, noMessageRate)
+	tab := pagesNewTab(t, browser, true)
+	tab.run(
+		chromedp.Navigate(ts.URL+"/signup"),
+		chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.SendKeys(chromedp.ID("username"), "nordic"),
+		chromedp.SendKeys(chromedp.ID("name"), "Nordic Bikes <& Co>"),
+		chromedp.SendKeys(chromedp.ID("password"), "correct horse"),
+		chromedp.Click(chromedp.CSS(`#auth-form button[type="submit"]`)),
+	)
+	tab.waitJS("the inbox after signup", `location.pathname === "/messages"`, 10*time.Second)
+	tab.run(chromedp.Navigate(ts.URL + "/settings"))
+	tab.waitJS("settings name", `document.getElementById("chatbotName").value === "Nordic Bikes <& Co>"`, 5*time.Second)
+
+	visitor := pagesNewTab(t, browser, true)
+	visitor.run(chromedp.Navigate(ts.URL + "/chatbot/nordic/first-visitor"))
+	visitor.waitJS("the window's name", `document.getElementById("name").textContent === "Nordic Bikes <& Co>" && document.getElementById("avatar-initial").textContent === "N"`, 5*time.Second)
+}
