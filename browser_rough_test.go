@@ -3,6 +3,8 @@ package main
 // Browser tests of the rough edges a new user hit (issue 13, items 1–8).
 
 import (
+	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -127,4 +129,112 @@ func TestBrowserSignupNameIsChatbotName(t *testing.T) {
 	visitor := pagesNewTab(t, browser, true)
 	visitor.run(chromedp.Navigate(ts.URL + "/chatbot/nordic/first-visitor"))
 	visitor.waitJS("the window's name", `document.getElementById("name").textContent === "Nordic Bikes <& Co>" && document.getElementById("avatar-initial").textContent === "N"`, 5*time.Second)
+}
+
+// wcagContrast is WCAG 2's contrast ratio of two #rrggbb colours, computed
+// here independently of palette.js to check it.
+func wcagContrast(t *testing.T, a, b string) float64 {
+	t.Helper()
+	lum := func(c string) float64 {
+		var r, g, bl int
+		if _, err := fmt.Sscanf(c, "#%02x%02x%02x", &r, &g, &bl); err != nil || len(c) != 7 {
+			t.Fatalf("not a #rrggbb colour: %q", c)
+		}
+		lin := func(v int) float64 {
+			s := float64(v) / 255
+			if s <= 0.03928 {
+				return s / 12.92
+			}
+			return math.Pow((s+0.055)/1.055, 2.4)
+		}
+		return 0.2126*lin(r) + 0.7152*lin(g) + 0.0722*lin(bl)
+	}
+	x, y := lum(a), lum(b)
+	if x < y {
+		x, y = y, x
+	}
+	return (x + 0.05) / (y + 0.05)
+}
+
+// The text/background pairs of the chat window (palette.js textPairs).
+var chatTextPairs = [][2]string{
+	{"headerTextColor", "headerBackgroundColor"},
+	{"introductionTextColor", "introductionBackgroundColor"},
+	{"senderTextColor", "senderBackground"},
+	{"receiverTextColor", "receiverBackground"},
+	{"inputTextColor", "inputBarBackground"},
+	{"inputTextColor", "background_color"},
+}
+
+// One brand colour derives a readable palette (every text colour at least
+// 4.5:1 on its background, WCAG AA), shown live and saved; the eleven
+// colours are under "Advanced", which warns about hard-to-read pairs.
+func TestBrowserBrandColour(t *testing.T) {
+	browser := pagesBrowser(t)
+	ts := newTestServer(t, noMessageRate)
+	admin := ts.client().signup("acme")
+	tab := pagesNewTab(t, browser, true)
+	pagesSignIn(tab, ts.URL, "acme")
+	tab.run(chromedp.Navigate(ts.URL + "/settings"))
+	tab.waitJS("settings", `document.getElementById("brandColor-hex").value === "#2563eb"`, 5*time.Second)
+
+	// The contrast math, against known WCAG values and this test's own.
+	for _, c := range []struct {
+		a, b string
+		want float64
+	}{{"#ffffff", "#000000", 21}, {"#767676", "#ffffff", 4.54}, {"#777777", "#ffffff", 4.48}, {"#2563eb", "#ffffff", 5.17}, {"#fff", "#fff", 1}} {
+		got := pagesEval[float64](tab, fmt.Sprintf(`import("/static/js/palette.js").then(p => p.contrast(%q, %q))`, c.a, c.b))
+		if math.Abs(got-c.want) > 0.01 {
+			t.Errorf("contrast(%s, %s) = %.3f, want %.2f", c.a, c.b, got, c.want)
+		}
+	}
+	// Every brand colour, light, dark or mid-grey, gets readable text.
+	for _, brand := range []string{"#ffd400", "#777777", "#767676", "#000000", "#ffffff", "#00ff00", "#ff0000", "#0000ff", "#2563eb", "#f97316", "#14b8a6", "#abc", "#808080", "#5a5a5a"} {
+		p := pagesEval[map[string]string](tab, fmt.Sprintf(`import("/static/js/palette.js").then(p => p.derivePalette(%q))`, brand))
+		if len(p) != 11 {
+			t.Errorf("derivePalette(%s) has %d colours, want 11", brand, len(p))
+		}
+		for _, pair := range chatTextPairs {
+			if r := wcagContrast(t, p[pair[0]], p[pair[1]]); r < 4.5 {
+				t.Errorf("derivePalette(%s): %s %s on %s %s is %.2f:1, below 4.5", brand, pair[0], p[pair[0]], pair[1], p[pair[1]], r)
+			}
+		}
+	}
+
+	// The individual colours are folded away.
+	if pagesEval[bool](tab, `document.getElementById("advanced-colors").open || document.getElementById("headerTextColor-hex").checkVisibility()`) {
+		t.Error("the individual colours are not under a closed Advanced")
+	}
+	// A yellow brand: dark text on it, in the preview, live.
+	tab.run(pagesFill("brandColor-hex", "#ffd400"))
+	tab.waitJS("preview header in the brand colour", `getComputedStyle(document.querySelector("#preview .lcw-header")).backgroundColor === "rgb(255, 212, 0)"`, 5*time.Second)
+	tab.waitJS("preview visitor bubble in the brand colour", `getComputedStyle(document.querySelector("#preview .lcw-msg.is-mine .lcw-bubble")).backgroundColor === "rgb(255, 212, 0)"`, 5*time.Second)
+	if got := pagesEval[string](tab, `getComputedStyle(document.querySelector("#preview .lcw-header")).color`); got == "rgb(255, 255, 255)" {
+		t.Errorf("white text on a yellow header")
+	}
+	if got := pagesEval[string](tab, `document.getElementById("contrast-warning").textContent`); got != "" {
+		t.Errorf("contrast warning for a derived palette: %q", got)
+	}
+	tab.run(chromedp.Click(chromedp.CSS(`#style-form button[type="submit"]`)))
+	tab.waitJS("saved", `document.getElementById("style-saved").textContent.includes("Saved")`, 5*time.Second)
+	var c struct {
+		Chatbot map[string]any `json:"chatbot_details"`
+	}
+	ts.getJSON(admin, "/chatbot/api", 200, &c)
+	if c.Chatbot["headerBackgroundColor"] != "#ffd400" {
+		t.Errorf("saved header = %v", c.Chatbot["headerBackgroundColor"])
+	}
+	for _, pair := range chatTextPairs {
+		text, _ := c.Chatbot[pair[0]].(string)
+		bg, _ := c.Chatbot[pair[1]].(string)
+		if r := wcagContrast(t, text, bg); r < 4.5 {
+			t.Errorf("saved %s %s on %s %s is %.2f:1", pair[0], text, pair[1], bg, r)
+		}
+	}
+	tab.screenshot("brand-colour")
+
+	// Advanced: an unreadable pair is pointed out.
+	pagesOpenAdvanced(tab)
+	tab.run(pagesFill("headerTextColor-hex", "#ffe000"))
+	tab.waitJS("contrast warning", `document.getElementById("contrast-warning").textContent.includes("Header text")`, 5*time.Second)
 }
