@@ -238,3 +238,54 @@ func TestBrowserBrandColour(t *testing.T) {
 	tab.run(pagesFill("headerTextColor-hex", "#ffe000"))
 	tab.waitJS("contrast warning", `document.getElementById("contrast-warning").textContent.includes("Header text")`, 5*time.Second)
 }
+
+// The settings preview says what the real window says (no promise the
+// window never makes), and at tablet width it stays beside the form; on a
+// phone it comes right after the chat window's form.
+func TestBrowserSettingsPreviewIsTheRealWindow(t *testing.T) {
+	browser := pagesBrowser(t)
+	ts := newTestServer(t, noMessageRate)
+	ts.client().signup("acme")
+	visitor := pagesNewTab(t, browser, true)
+	visitor.run(chromedp.Navigate(ts.URL + "/chatbot/acme/preview-check"))
+	visitor.waitJS("the visitor window", `document.getElementById("status").textContent !== ""`, 5*time.Second)
+	realPlaceholder := pagesEval[string](visitor, `document.getElementById("text").placeholder`)
+	realFooter := pagesEval[string](visitor, `document.querySelector(".lcw-footer").textContent`)
+
+	tab := pagesNewTab(t, browser, true)
+	pagesSignIn(tab, ts.URL, "acme")
+	tab.run(chromedp.Navigate(ts.URL + "/settings"))
+	tab.waitJS("settings", `document.querySelector("#preview .lcw-status")`, 5*time.Second)
+	if got := pagesEval[string](tab, `document.querySelector("#preview .lcw-status").textContent`); got != "Online" && got != "Away — leave a message" {
+		t.Errorf("preview status %q is not one the real window shows", got)
+	}
+	if pagesEval[bool](tab, `document.getElementById("preview").textContent.includes("usually replies")`) {
+		t.Error("the preview still promises to reply in minutes")
+	}
+	if got := pagesEval[string](tab, `document.querySelector("#preview .lcw-input").textContent`); got != realPlaceholder {
+		t.Errorf("preview composer %q, real window %q", got, realPlaceholder)
+	}
+	if got := pagesEval[string](tab, `document.querySelector("#preview .lcw-footer").textContent`); got != realFooter {
+		t.Errorf("preview footer %q, real window %q", got, realFooter)
+	}
+	// The typing line is the real window's wording, with the name as typed.
+	tab.run(pagesFill("chatbotName", "Nordic Bikes"))
+	tab.waitJS("typing line", `document.querySelector("#preview .lcw-typing").textContent === "Nordic Bikes is typing…"`, 5*time.Second)
+
+	// ~780 px: the preview is beside the form, not below all of it.
+	tab.run(chromedp.EmulateViewport(780, 900))
+	tab.waitJS("preview beside the form at 780 px", `(() => {
+		const p = document.getElementById("preview").getBoundingClientRect();
+		const f = document.getElementById("style-form").getBoundingClientRect();
+		return p.left >= f.right && p.top < f.bottom && p.right <= innerWidth && document.documentElement.scrollWidth <= innerWidth;
+	})()`, 5*time.Second)
+	tab.screenshot("settings-780")
+	// Phone: right after the chat window's card, before the picture's.
+	tab.run(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
+	tab.waitJS("preview after the style card on a phone", `(() => {
+		const p = document.getElementById("preview").getBoundingClientRect();
+		const f = document.getElementById("style-form").getBoundingClientRect();
+		const pic = document.getElementById("pic-h").getBoundingClientRect();
+		return p.top >= f.bottom && p.bottom <= pic.top && document.documentElement.scrollWidth <= innerWidth;
+	})()`, 5*time.Second)
+}
