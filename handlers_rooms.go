@@ -154,5 +154,6 @@ func (s *Server) handleDeleteRoom(w http.ResponseWriter, r *http.Request, u *Use
 		s.writeError(w, r, err)
 		return
 	}
+	s.tellRoomClosed(u.ID, room.ID)
 	w.WriteHeader(http.StatusNoContent)
 }
