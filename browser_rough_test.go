@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -288,4 +289,54 @@ func TestBrowserSettingsPreviewIsTheRealWindow(t *testing.T) {
 		const pic = document.getElementById("pic-h").getBoundingClientRect();
 		return p.top >= f.bottom && p.bottom <= pic.top && document.documentElement.scrollWidth <= innerWidth;
 	})()`, 5*time.Second)
+}
+
+// The inbox offers a readable transcript (HTML or plain text) besides the
+// JSON data; visitor text in it is text, never markup.
+func TestBrowserExportTranscript(t *testing.T) {
+	browser := pagesBrowser(t)
+	ts := newTestServer(t, noMessageRate)
+	ts.client().signup("acme")
+	pagesVisitorSays(t, ts.URL, "acme", "transcript-visitor", "ann@example.com", `Hello <img src=x onerror=alert(1)>`, "Do you ship to Norway?")
+	tab := pagesNewTab(t, browser, true)
+	pagesSignIn(tab, ts.URL, "acme")
+	tab.openRoom("transcript-visitor")
+	tab.waitJS("the conversation", pagesCount("Do you ship to Norway?")+" === 1", 5*time.Second)
+	if pagesEval[bool](tab, `document.getElementById("export-html").checkVisibility()`) {
+		t.Error("the export menu is open before it is asked for")
+	}
+	tab.run(chromedp.Click(chromedp.CSS(`#export-menu summary`)))
+	tab.waitJS("the export menu", `["export-html", "export-text", "export"].every(id => document.getElementById(id).checkVisibility())`, 5*time.Second)
+	tab.screenshot("export-menu")
+	base := `/chatbot/api/rooms/transcript-visitor/export`
+	for id, want := range map[string]string{"export-html": base + "?format=html", "export-text": base + "?format=text", "export": base} {
+		if got := pagesEval[string](tab, `document.getElementById("`+id+`").getAttribute("href")`); got != want {
+			t.Errorf("%s href = %q, want %q", id, got, want)
+		}
+	}
+	// The HTML transcript, as the browser parses it: the visitor's markup
+	// is text, and nothing in it runs.
+	got := pagesEval[map[string]any](tab, `fetch(document.getElementById("export-html").href).then(async r => {
+		// (Its own <style> is left out: this page's CSP would report it.)
+		const doc = new DOMParser().parseFromString((await r.text()).replace(/<style>[\s\S]*?<\/style>/, ""), "text/html");
+		return {
+			disposition: r.headers.get("Content-Disposition"),
+			scripts: doc.querySelectorAll("script, img, [onerror]").length,
+			first: doc.querySelector("li .text").textContent,
+			title: doc.querySelector("h1").textContent,
+			n: doc.querySelectorAll("li").length,
+		};
+	})`)
+	if got["disposition"] != `attachment; filename="conversation-transcript-visitor.html"` || got["scripts"] != 0.0 ||
+		got["first"] != `Hello <img src=x onerror=alert(1)>` || got["title"] != "Conversation with Visitor (ann@example.com)" || got["n"] != 2.0 {
+		t.Errorf("HTML transcript = %v", got)
+	}
+	text := pagesEval[string](tab, `fetch(document.getElementById("export-text").href).then(r => r.text())`)
+	if !strings.Contains(text, "Visitor (ann@example.com):\n    Do you ship to Norway?\n") {
+		t.Errorf("text transcript:\n%s", text)
+	}
+	// Choosing a format closes the menu.
+	tab.run(chromedp.Evaluate[chromedp.Void](`document.getElementById("export-menu").addEventListener("click", ev => { if (ev.target.closest("a")) ev.preventDefault() }, true)`))
+	tab.run(chromedp.Click(chromedp.ID("export-text")))
+	tab.waitJS("menu closed", `!document.getElementById("export-menu").open`, 5*time.Second)
 }
