@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/chromedp"
 )
 
@@ -339,4 +341,76 @@ func TestBrowserExportTranscript(t *testing.T) {
 	tab.run(chromedp.Evaluate[chromedp.Void](`document.getElementById("export-menu").addEventListener("click", ev => { if (ev.target.closest("a")) ev.preventDefault() }, true)`))
 	tab.run(chromedp.Click(chromedp.ID("export-text")))
 	tab.waitJS("menu closed", `!document.getElementById("export-menu").open`, 5*time.Second)
+}
+
+// pagesConsoleErrors records the console's error entries of a tab (a
+// failed resource load, such as a missing favicon, is one).
+func pagesConsoleErrors(tab *pagesTab) func() []string {
+	var mu sync.Mutex
+	var errs []string
+	if err := chromedp.Listen(tab.ctx, func(ev any) {
+		if e, ok := ev.(*cdplog.EventEntryAdded); ok && e.Entry.Level == cdplog.EntryLevelError {
+			mu.Lock()
+			errs = append(errs, e.Entry.Text+" "+e.Entry.URL)
+			mu.Unlock()
+		}
+	}); err != nil {
+		tab.t.Fatal(err)
+	}
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), errs...)
+	}
+}
+
+// Visual seams: the window's "Powered by" footer sits flush under the
+// composer and on the window's bottom edge; the visitor window has a
+// favicon (no 404 in the console); on a phone the landing page's demo
+// shows its last bubble above "… is typing".
+func TestBrowserVisualSeams(t *testing.T) {
+	browser := pagesBrowser(t)
+	ts := newTestServer(t, noMessageRate)
+	ts.client().signup("acme")
+
+	visitor := pagesNewTab(t, browser, true)
+	consoleErrors := pagesConsoleErrors(visitor)
+	visitor.run(
+		chromedp.EmulateViewport(380, 640),
+		chromedp.Navigate(ts.URL+"/chatbot/acme/seams-visitor"),
+	)
+	visitor.waitJS("connected", `document.getElementById("offline").hidden`, 5*time.Second)
+	visitor.waitJS("footer flush with the composer and the bottom edge", `(() => {
+		const f = document.querySelector(".lcw-footer"), c = document.getElementById("composer");
+		const fr = f.getBoundingClientRect(), cr = c.getBoundingClientRect(), s = getComputedStyle(f);
+		return Math.abs(fr.top - cr.bottom) < 0.5 && Math.abs(fr.bottom - innerHeight) < 0.5 &&
+			s.marginTop === "0px" && s.marginBottom === "0px" && s.backgroundColor === getComputedStyle(c).backgroundColor;
+	})()`, 5*time.Second)
+	icon := pagesEval[string](visitor, `document.querySelector('link[rel~="icon"]')?.href || ""`)
+	if icon == "" {
+		t.Error("the visitor window has no favicon link")
+	} else if !pagesEval[bool](visitor, `fetch(document.querySelector('link[rel~="icon"]').href).then(r => r.ok && r.headers.get("Content-Type").startsWith("image/"))`) {
+		t.Errorf("favicon %s does not load as an image", icon)
+	}
+	// Give the browser its moment to ask for a favicon, then look.
+	time.Sleep(500 * time.Millisecond)
+	for _, e := range consoleErrors() {
+		t.Errorf("console error in the visitor window: %s", e)
+	}
+
+	landing := pagesNewTab(t, browser, true)
+	landing.run(
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2)),
+		chromedp.Navigate(ts.URL+"/"),
+	)
+	landing.waitJS("landing", `document.querySelector(".hero-demo .lcw")`, 5*time.Second)
+	landing.run(chromedp.Evaluate[chromedp.Void](`document.querySelector(".hero-demo").scrollIntoView()`))
+	landing.waitJS("the demo's last bubble above the typing line", `(() => {
+		const bubbles = document.querySelectorAll(".hero-demo .lcw-bubble");
+		const last = bubbles[bubbles.length - 1].getBoundingClientRect();
+		const log = document.querySelector(".hero-demo .lcw-log").getBoundingClientRect();
+		const typing = document.querySelector(".hero-demo .lcw-typing").getBoundingClientRect();
+		return last.top >= log.top && last.bottom <= log.bottom && last.bottom <= typing.top;
+	})()`, 5*time.Second)
+	landing.screenshot("landing-phone")
 }
