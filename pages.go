@@ -69,8 +69,8 @@ func toJSON(v any) (string, error) {
 	return string(b), err
 }
 
-// consumerIDRE is SPEC's consumer id: 1–64 of A-Z a-z 0-9 _ . ~ -.
-var consumerIDRE = regexp.MustCompile(`^[A-Za-z0-9_.~-]{1,64}$`)
+// consumerIDRE is SPEC's consumer id: 1–64 of A-Z a-z 0-9 _ . ~ + -.
+var consumerIDRE = regexp.MustCompile(`^[A-Za-z0-9_.~+-]{1,64}$`)
 
 // pageData is what a page template sees. Everything a script needs goes
 // into data- attributes, since no inline script is allowed.

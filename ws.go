@@ -33,7 +33,7 @@ const (
 	maxFetch = 200
 )
 
-var consumerRE = regexp.MustCompile(`^[A-Za-z0-9_.~-]{1,64}$`)
+var consumerRE = regexp.MustCompile(`^[A-Za-z0-9_.~+-]{1,64}$`) // + for the original's ids made from email local parts
 
 // consumerProblem says what is wrong with a consumer id for a room of the
 // account username, or "" when nothing is. Every room is created through
@@ -41,7 +41,7 @@ var consumerRE = regexp.MustCompile(`^[A-Za-z0-9_.~-]{1,64}$`)
 func consumerProblem(consumer, username string) string {
 	switch {
 	case !consumerRE.MatchString(consumer):
-		return "must be 1 to 64 of A-Z a-z 0-9 _ . ~ -."
+		return "must be 1 to 64 of A-Z a-z 0-9 _ . ~ + -."
 	case consumer == username:
 		// The admin writes as the username: a visitor with the same id
 		// would write messages indistinguishable from the business's.
@@ -531,9 +531,10 @@ func (s *Server) dispatch(c *client, data []byte) bool {
 	switch c.kind {
 	case roomSocket:
 		switch {
-		case !c.admin && (cmd == "new_room" || cmd == "room"):
+		case cmd == "new_room" || cmd == "room":
 			// It creates a room and tells the inbox: rate-limited like
-			// a message.
+			// a message. An agent's socket may send it too (the original
+			// test page does, from the owner's browser).
 			if refused, open := s.limited(c); refused {
 				return open
 			}
@@ -638,7 +639,9 @@ func (s *Server) cmdNewRoom(c *client, f *inFrame) {
 		}{"room_exists"}))
 		return
 	}
-	c.push(op.frame)
+	if !c.admin { // an agent's room socket had it from publishInbox
+		c.push(op.frame)
+	}
 }
 
 // cmdFetchMessages answers fetch_messages with a page of the room.
