@@ -234,7 +234,7 @@ func TestBrowserBrandColour(t *testing.T) {
 			t.Errorf("saved %s %s on %s %s is %.2f:1", pair[0], text, pair[1], bg, r)
 		}
 	}
-	tab.screenshot("brand-colour")
+	tab.docScreenshot("settings")
 
 	// Advanced: an unreadable pair is pointed out.
 	pagesOpenAdvanced(tab)
