@@ -97,8 +97,19 @@ func TestBrowserSettingsInvalidColour(t *testing.T) {
 	if c.Chatbot.HeaderBackgroundColor != defaultChatbot("acme").HeaderBackgroundColor {
 		t.Errorf("stored header colour = %q, want unchanged", c.Chatbot.HeaderBackgroundColor)
 	}
+	// The brand colour box too: refused, with its error, nothing saved.
+	tab.run(
+		pagesFill("headerBackgroundColor-hex", "#fff"),
+		pagesFill("brandColor-hex", "white"),
+		chromedp.Click(chromedp.CSS(`#style-form button[type="submit"]`)),
+	)
+	tab.waitJS("the brand colour's error", `document.getElementById("brandColor-error").textContent.includes("#") && document.getElementById("brandColor-hex").getAttribute("aria-invalid") === "true"`, 5*time.Second)
+	if got := pagesEval[string](tab, `document.getElementById("style-saved").textContent`); got != "" {
+		t.Errorf("saved message %q after an invalid brand colour", got)
+	}
 	// Fixed, it saves.
 	tab.run(
+		pagesFill("brandColor-hex", "#0f766e"),
 		pagesFill("headerBackgroundColor-hex", "#fff"),
 		chromedp.Click(chromedp.CSS(`#style-form button[type="submit"]`)),
 	)
@@ -413,4 +424,19 @@ func TestBrowserVisualSeams(t *testing.T) {
 		return last.top >= log.top && last.bottom <= log.bottom && last.bottom <= typing.top;
 	})()`, 5*time.Second)
 	landing.screenshot("landing-phone")
+}
+
+// The widget's button takes the window's header colours, so its icon stays
+// readable on a light brand colour.
+func TestBrowserWidgetButtonReadable(t *testing.T) {
+	browser := pagesBrowser(t)
+	ts := newTestServer(t, noMessageRate)
+	admin := ts.client().signup("acme")
+	admin.must(200, "POST", "/chatbot/api", map[string]string{"headerBackgroundColor": "#ffd400", "headerTextColor": "#0f172a"})
+	host := pagesHostSite(t, strings.Replace(ts.URL, "127.0.0.1", "localhost", 1))
+	site := pagesNewTab(t, browser, true)
+	site.run(chromedp.Navigate(host.URL))
+	site.waitJS("the chat button", `document.querySelector("[data-livechat-widget]")?.shadowRoot?.querySelector(".btn")`, 5*time.Second)
+	site.run(chromedp.Evaluate[chromedp.Void](pagesWidgetJS(`sr.querySelector(".btn").click()`)))
+	site.waitJS("the button in the header's colours", pagesWidgetJS(`const s = getComputedStyle(sr.querySelector(".btn")); return s.backgroundColor === "rgb(255, 212, 0)" && s.color === "rgb(15, 23, 42)"`), 10*time.Second)
 }

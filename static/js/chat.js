@@ -124,7 +124,7 @@ window.addEventListener('message', (ev) => {
   }
 });
 if (framed) {
-  window.parent.postMessage({ source: 'livechat', type: 'ready', color: style.headerBackgroundColor }, '*');
+  window.parent.postMessage({ source: 'livechat', type: 'ready', color: style.headerBackgroundColor, text: style.headerTextColor }, '*');
   // Escape inside the frame closes the widget too.
   document.addEventListener('keydown', (ev) => {
     if (ev.key === 'Escape') window.parent.postMessage({ source: 'livechat', type: 'close' }, '*');

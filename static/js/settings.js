@@ -170,6 +170,14 @@ function showErrors(prefixForm, data) {
 
 styleForm.addEventListener('submit', async (ev) => {
   ev.preventDefault();
+  // A brand colour typed wrong is refused here (it is not a field of its
+  // own on the server): its error shows and nothing is saved.
+  if (!colorRE.test(brandHex.value.trim())) {
+    showErrors(styleForm, { errors: { brandColor: 'Use a colour like #1a2b3c or #abc.' } });
+    document.getElementById('style-error').textContent = '';
+    document.getElementById('style-saved').textContent = '';
+    return;
+  }
   // The hex boxes are what the admin sees: send what they say, so a colour
   // typed wrong is refused (by the server, which says why) rather than
   // silently replaced by the last good one.
