@@ -329,3 +329,29 @@ func BenchmarkLogin(b *testing.B) {
 		})
 	}
 }
+
+// The signup's business name becomes the chatbot name, cut to its limit
+// on a character boundary; without one it is the username.
+func TestSignupChatbotName(t *testing.T) {
+	long := strings.Repeat("é", 70)
+	for _, c := range []struct{ username, name, want string }{
+		{"acme", "", "acme"},
+		{"acme", "   ", "acme"},
+		{"acme", "  Acme Bikes ", "Acme Bikes"},
+		{"acme", long, strings.Repeat("é", maxChatbotName)},
+	} {
+		if got := signupChatbotName(c.username, c.name); got != c.want {
+			t.Errorf("signupChatbotName(%q, %q) = %q, want %q", c.username, c.name, got, c.want)
+		}
+	}
+	ts := newTestServer(t)
+	admin := ts.client()
+	admin.must(http.StatusCreated, "POST", "/accounts/api/signup", map[string]string{"username": "bikes", "password": testPassword, "name": "Nordic Bikes"})
+	var c struct {
+		Chatbot Chatbot `json:"chatbot"`
+	}
+	ts.getJSON(nil, "/chatbot/details/bikes", 200, &c)
+	if c.Chatbot.ChatbotName != "Nordic Bikes" {
+		t.Errorf("chatbotName = %q, want the business name", c.Chatbot.ChatbotName)
+	}
+}

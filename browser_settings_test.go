@@ -19,6 +19,7 @@ func TestBrowserSettingsPreview(t *testing.T) {
 	tab.run(chromedp.Navigate(ts.URL + "/settings"))
 	tab.waitJS("settings", `document.getElementById("headerBackgroundColor-hex")`, 5*time.Second)
 	tab.waitJS("snippet", `document.getElementById("snippet").textContent === '<script src="`+ts.URL+`/widget.js" data-username="acme" async></script>'`, 5*time.Second)
+	pagesOpenAdvanced(tab)
 
 	tab.run(
 		pagesFill("headerBackgroundColor-hex", "#a1b"),

@@ -102,9 +102,18 @@ func TestBrowserVisitorAfterDelete(t *testing.T) {
 		t.Fatalf("delete: %d", resp.StatusCode)
 	}
 
+	// The visitor is told at once, keeps the old messages to read, and
+	// starts a new conversation when they choose to.
+	visitor.waitJS("closed notice", `!document.getElementById("closed").hidden && document.getElementById("closed").textContent.includes("This conversation was closed") && document.getElementById("composer").hidden`, 5*time.Second)
+	if n := pagesEval[int](visitor, pagesCount("First question")); n != 1 {
+		t.Errorf("old messages wiped before the visitor chose a new conversation (%d left)", n)
+	}
+	visitor.screenshot("closed")
+	visitor.run(chromedp.Click(chromedp.ID("new-conversation")))
+	visitor.waitJS("a new conversation", `document.getElementById("closed").hidden && !document.getElementById("composer").hidden && document.activeElement === document.getElementById("text")`, 5*time.Second)
+	visitor.waitJS("the deleted message gone", pagesCount("First question")+" === 0", 5*time.Second)
 	pagesSend(visitor, "Second question")
 	visitor.waitJS("delivered", pagesCount("Second question")+" === 1 && !document.querySelector('#messages .is-pending')", 10*time.Second)
-	visitor.waitJS("the deleted message gone", pagesCount("First question")+" === 0", 5*time.Second)
 	inbox := pagesNewTab(t, browser, true)
 	pagesSignIn(inbox, ts.URL, "acme")
 	inbox.openRoom("deleted-visitor")

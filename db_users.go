@@ -50,7 +50,7 @@ func (db *DB) CreateUser(ctx context.Context, username, passwordHash, email, nam
 		if u.ID, err = res.LastInsertId(); err != nil {
 			return err
 		}
-		return insertDefaultChatbot(ctx, tx, u.ID, username, u.Created)
+		return insertDefaultChatbot(ctx, tx, u.ID, signupChatbotName(username, name), u.Created)
 	})
 	if err != nil {
 		return nil, err

@@ -70,7 +70,7 @@ func (s *Server) handleSignup(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"detail": "success", "user": u.JSON()})
+	writeJSON(w, http.StatusCreated, map[string]any{"detail": "success", "user": u.JSON(), "userDetails": originalUserDetails(u)})
 }
 
 // loginRequest is the body of POST /accounts/api/login.
@@ -128,7 +128,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"detail": "success", "user": u.JSON()})
+	writeJSON(w, http.StatusOK, map[string]any{"detail": "success", "user": u.JSON(), "userDetails": originalUserDetails(u)})
 }
 
 // clientAddr is the address failed logins are counted against: the peer,

@@ -28,6 +28,10 @@ func (s *Server) handleGetChatbot(w http.ResponseWriter, r *http.Request, u *Use
 // handleUpdateChatbot handles "POST /chatbot/api": a partial update. Absent
 // fields keep their value; read-only and unknown fields are ignored.
 func (s *Server) handleUpdateChatbot(w http.ResponseWriter, r *http.Request, u *User) {
+	if isMultipartForm(r) {
+		s.handleUpdateChatbotMultipart(w, r, u) // the original front end's, with bot_picture
+		return
+	}
 	var raw map[string]any
 	if err := s.decodeBody(w, r, &raw); err != nil {
 		s.writeError(w, r, err)

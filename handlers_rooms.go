@@ -125,6 +125,11 @@ type roomExport struct {
 // handleExportRoom handles "GET /chatbot/api/rooms/{consumer}/export": the
 // whole conversation as a JSON download. Files appear as their URLs.
 func (s *Server) handleExportRoom(w http.ResponseWriter, r *http.Request, u *User) {
+	format := r.URL.Query().Get("format")
+	if format != "" && format != "json" && format != "html" && format != "text" {
+		s.writeError(w, r, fieldErrors(map[string]string{"format": "Use json, html or text."}))
+		return
+	}
 	room, err := s.roomOf(r, u)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -133,6 +138,10 @@ func (s *Server) handleExportRoom(w http.ResponseWriter, r *http.Request, u *Use
 	msgs, err := s.db.AllMessages(r.Context(), room.ID, roomName(u.Username, room.Consumer))
 	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if format == "html" || format == "text" {
+		s.writeTranscript(w, r, u, room, msgs, format)
 		return
 	}
 	w.Header().Set("Content-Disposition", `attachment; filename="conversation-`+room.Consumer+`.json"`)
@@ -153,5 +162,6 @@ func (s *Server) handleDeleteRoom(w http.ResponseWriter, r *http.Request, u *Use
 		s.writeError(w, r, err)
 		return
 	}
+	s.tellRoomClosed(u.ID, room.ID)
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -14,8 +14,9 @@ var reservedUsernames = map[string]bool{
 	"files": true, "static": true, "ws": true,
 }
 
-// consumerRE is SPEC's consumer id: 1 to 64 of A-Z a-z 0-9 _ . ~ -.
-var consumerRE = regexp.MustCompile(`^[A-Za-z0-9_.~-]{1,64}$`)
+// consumerRE is SPEC's consumer id: 1 to 64 of A-Z a-z 0-9 _ . ~ -, and
+// + (Part 2: the original product made ids from email local parts).
+var consumerRE = regexp.MustCompile(`^[A-Za-z0-9_.~+-]{1,64}$`)
 
 // consumerProblem says what is wrong with a consumer id for a room of the
 // account username, or "" when nothing is. Every room is created through
@@ -23,7 +24,7 @@ var consumerRE = regexp.MustCompile(`^[A-Za-z0-9_.~-]{1,64}$`)
 func consumerProblem(consumer, username string) string {
 	switch {
 	case !consumerRE.MatchString(consumer):
-		return "must be 1 to 64 of A-Z a-z 0-9 _ . ~ -."
+		return "must be 1 to 64 of A-Z a-z 0-9 _ . ~ + -."
 	case consumer == username:
 		// The admin writes as the username: a visitor with the same id
 		// would write messages indistinguishable from the business's.

@@ -41,7 +41,7 @@ var pageTemplates = template.Must(template.New("").Funcs(template.FuncMap{
 	"json":    toJSON,
 	"initial": initial,
 	"demoData": func() demo {
-		return demoFor(&Chatbot{ChatbotName: "Nordic Bikes", IntroductionText: "Hi! Ask us anything about our bikes — we usually answer within minutes."})
+		return demoFor(&Chatbot{ChatbotName: "Nordic Bikes", IntroductionText: "Hi! Ask us anything about our bikes."})
 	},
 	"demoFor": demoFor,
 }).ParseFS(staticFS, "static/*.html"))

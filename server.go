@@ -189,6 +189,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /chatbot/api/picture", s.requireUser(s.handleUploadPicture))
 	mux.HandleFunc("DELETE /chatbot/api/picture", s.requireUser(s.handleDeletePicture))
 	mux.HandleFunc("GET /chatbot/details/{username}", s.handleChatbotDetails)
+	mux.HandleFunc("POST /chatbot/details", s.handleChatbotDetailsPost) // the original widget's
 	// "/chatbot/{username}/picture" would conflict with
 	// "/chatbot/details/{username}" in ServeMux, so the picture is
 	// dispatched by handleChatbotPath together with the visitor page.
@@ -245,6 +246,9 @@ func (s *Server) handleChatbotPath(w http.ResponseWriter, r *http.Request) {
 // isAPIPath reports whether a path belongs to the JSON API (errors as
 // JSON) rather than to the pages (errors as HTML).
 func isAPIPath(p string) bool {
+	if p == "/chatbot/details" {
+		return true
+	}
 	for _, prefix := range []string{"/accounts/api", "/chatbot/api", "/chatbot/details/", "/chatbot/message/", "/files/", "/ws/", "/healthz"} {
 		if strings.HasPrefix(p, prefix) {
 			return true

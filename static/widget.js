@@ -42,7 +42,7 @@
   var css = [
     ':host{all:initial}',
     '.btn{position:fixed;right:20px;bottom:20px;width:60px;height:60px;border-radius:50%;border:0;padding:0;margin:0;',
-    'cursor:pointer;background:var(--lc-bg,#2563eb);color:#fff;box-shadow:0 6px 24px rgba(0,0,0,.25);display:flex;',
+    'cursor:pointer;background:var(--lc-bg,#2563eb);color:var(--lc-fg,#fff);box-shadow:0 6px 24px rgba(0,0,0,.25);display:flex;',
     'align-items:center;justify-content:center;z-index:2147483646;transition:transform .15s ease}',
     '.btn:hover{transform:scale(1.06)}.btn:focus-visible{outline:3px solid #93c5fd;outline-offset:3px}',
     '.btn svg{width:28px;height:28px;fill:currentColor}.btn .x{display:none}',
@@ -150,6 +150,8 @@
     if (!d || d.source !== 'livechat') return;
     if (d.type === 'ready') {
       if (typeof d.color === 'string' && /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(d.color)) button.style.setProperty('--lc-bg', d.color);
+      // The icon in the header's text colour, readable on a light brand colour.
+      if (typeof d.text === 'string' && /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(d.text)) button.style.setProperty('--lc-fg', d.text);
       tell();
     } else if (d.type === 'close' && isOpen) {
       setOpen(false);

@@ -10,6 +10,8 @@ const formError = document.getElementById('form-error');
 function showErrors(data) {
   for (const el of form.querySelectorAll('.error')) el.textContent = '';
   for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
+  // A field's hint gives way to its error, so the two never say it twice.
+  for (const el of form.querySelectorAll('.field .hint[id]')) el.hidden = false;
   formError.textContent = '';
   if (!data) return;
   const errors = data.errors || {};
@@ -20,6 +22,8 @@ function showErrors(data) {
     if (input && out) {
       out.textContent = problem;
       input.setAttribute('aria-invalid', 'true');
+      const hint = document.getElementById(field + '-hint');
+      if (hint) hint.hidden = true;
       first = first || input;
     }
   }
@@ -34,11 +38,11 @@ form.addEventListener('submit', async (ev) => {
   for (const el of form.elements) {
     if (el.name && el.value !== '') body[el.name] = el.value;
   }
-  // Client-side hints first; the server checks again.
+  // Only a missing field is caught here; the server checks everything else
+  // and answers every field's problem at once, so all of them show together.
   const local = {};
   if (!body.username) local.username = 'Enter your username.';
   if (!body.password) local.password = 'Enter your password.';
-  else if (form.dataset.endpoint.endsWith('signup') && body.password.length < 8) local.password = 'At least 8 characters.';
   if (Object.keys(local).length) {
     showErrors({ errors: local });
     return;

@@ -44,10 +44,9 @@ const conv = new Conversation({
       conv.markRead();
     }
   },
-  // The business deleted this conversation: a new socket starts a new one,
-  // and sends what is still pending. The old messages are gone (and their
-  // ids may be used again).
-  onNotFound: () => conv.restart(),
+  // The business deleted (closed) this conversation: say so, and let the
+  // visitor start a new one.
+  onNotFound: showClosed,
   onStatus(on) {
     offline.hidden = on;
     if (on) refreshDetails();
@@ -55,6 +54,45 @@ const conv = new Conversation({
   onSent: maybeAskEmail,
 });
 conv.open(consumer);
+
+const closedEl = document.getElementById('closed');
+const composer = document.getElementById('composer');
+/** What the visitor wrote that the closed conversation did not take. */
+let unsent = '';
+
+/**
+ * The conversation was closed by the business: the socket is closed (a
+ * reconnect would quietly start a new room), the messages stay on screen
+ * for the visitor to read, and what was still unsent goes back into the
+ * composer for the new conversation.
+ */
+function showClosed() {
+  if (!closedEl.hidden) return;
+  const pending = [...conv.list.pending.entries()].filter(([id]) => !id.startsWith('upload-'));
+  unsent = pending.map(([, p]) => p.content).join('\n');
+  for (const [id] of pending) conv.list.dropPending(id);
+  conv.close();
+  conv.showTyping(false);
+  offline.hidden = true;
+  composer.hidden = true;
+  emailForm.hidden = true;
+  closedEl.hidden = false;
+  document.getElementById('new-conversation').focus();
+}
+
+// A new conversation under the same visitor id: the server makes a new room
+// (the old messages are gone, and their ids may be used again).
+document.getElementById('new-conversation').addEventListener('click', () => {
+  closedEl.hidden = true;
+  composer.hidden = false;
+  conv.open(consumer);
+  if (unsent) {
+    text.value = (unsent + (text.value ? '\n' + text.value : '')).trim();
+    conv.fit();
+    unsent = '';
+  }
+  text.focus();
+});
 
 /** Tells the widget (if framed) that the business wrote. */
 function notifyParent(m) {
@@ -86,7 +124,7 @@ window.addEventListener('message', (ev) => {
   }
 });
 if (framed) {
-  window.parent.postMessage({ source: 'livechat', type: 'ready', color: style.headerBackgroundColor }, '*');
+  window.parent.postMessage({ source: 'livechat', type: 'ready', color: style.headerBackgroundColor, text: style.headerTextColor }, '*');
   // Escape inside the frame closes the widget too.
   document.addEventListener('keydown', (ev) => {
     if (ev.key === 'Escape') window.parent.postMessage({ source: 'livechat', type: 'close' }, '*');

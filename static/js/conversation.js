@@ -147,19 +147,6 @@ export class Conversation {
     this.sock = null;
   }
 
-  /**
-   * Starts the same conversation afresh after the server lost it (deleted
-   * by the business): forgets the sent messages and redials, which makes a
-   * new room and sends what is still pending.
-   */
-  restart() {
-    this.list.forgetSent();
-    this.loaded = false;
-    this.hasMore = false;
-    this.lastReadSent = 0;
-    if (this.sock) this.sock.reconnect();
-  }
-
   /** Empties the composer. */
   clearComposer() {
     this.text.value = '';

@@ -357,7 +357,11 @@ function openRoom(consumer) {
     conv.open(consumer);
     conv.clearComposer();
     history.replaceState(null, '', `#c=${encodeURIComponent(consumer)}`);
-    document.getElementById('export').href = `/chatbot/api/rooms/${encodeURIComponent(consumer)}/export`;
+    const exportURL = `/chatbot/api/rooms/${encodeURIComponent(consumer)}/export`;
+    document.getElementById('export').href = exportURL;
+    document.getElementById('export-html').href = exportURL + '?format=html';
+    document.getElementById('export-text').href = exportURL + '?format=text';
+    document.getElementById('export-menu').open = false;
   }
   convo.hidden = false;
   convoEmpty.hidden = true;
@@ -419,3 +423,8 @@ if ('serviceWorker' in navigator) {
     if (consumer && rooms.has(consumer)) openRoom(consumer);
   });
 }
+
+// The export menu closes once a format is chosen, or on a click elsewhere.
+const exportMenu = document.getElementById('export-menu');
+exportMenu.addEventListener('click', (ev) => { if (ev.target.closest('a')) exportMenu.open = false; });
+document.addEventListener('click', (ev) => { if (!exportMenu.contains(ev.target)) exportMenu.open = false; });

@@ -3,6 +3,7 @@
 // snippet, and the password.
 import { adminApi as api } from './api.js';
 import { applyChatbotStyle, colorRE } from './style.js';
+import { derivePalette, lowContrast, minContrast } from './palette.js';
 import './signout.js';
 
 const main = document.getElementById('settings');
@@ -82,7 +83,48 @@ function update(field, value) {
   draft[field] = value;
   document.getElementById('style-saved').textContent = '';
   applyChatbotStyle(preview, draft);
+  checkContrast();
 }
+
+const colorLabels = Object.fromEntries(colorFields);
+
+/** Says which text colours of the draft are hard to read, if any. */
+function checkContrast() {
+  const low = lowContrast(draft);
+  document.getElementById('contrast-warning').textContent = low.length === 0 ? '' :
+    'Hard to read: ' + low.map((p) => `${colorLabels[p.text]} on ${colorLabels[p.bg].toLowerCase()} (${p.ratio.toFixed(1)}:1)`).join('; ') +
+    `. Aim for at least ${minContrast}:1.`;
+}
+
+// One brand colour sets the whole palette (the eleven colours stay under
+// "Advanced" for whoever wants each one).
+const brandPicker = document.getElementById('brandColor');
+const brandHex = document.getElementById('brandColor-hex');
+function setBrand(v) {
+  const palette = derivePalette(v);
+  for (const [field, c] of Object.entries(palette)) {
+    document.getElementById(field).value = long(c);
+    document.getElementById(field + '-hex').value = c;
+    document.getElementById(field + '-hex').removeAttribute('aria-invalid');
+    draft[field] = c;
+  }
+  update('headerBackgroundColor', palette.headerBackgroundColor);
+}
+brandPicker.addEventListener('input', () => {
+  brandHex.value = brandPicker.value;
+  brandHex.removeAttribute('aria-invalid');
+  setBrand(brandPicker.value);
+});
+brandHex.addEventListener('input', () => {
+  const v = brandHex.value.trim();
+  const ok = colorRE.test(v);
+  brandHex.setAttribute('aria-invalid', String(!ok));
+  document.getElementById('brandColor-error').textContent = ok || v.length < 4 ? '' : 'Use a colour like #1a2b3c or #abc.';
+  if (ok) {
+    brandPicker.value = long(v);
+    setBrand(v);
+  }
+});
 
 /** Puts a Chatbot into the form and the preview. */
 function fill(c) {
@@ -93,8 +135,15 @@ function fill(c) {
     document.getElementById(field).value = long(c[field]);
     document.getElementById(field + '-hex').value = c[field];
   }
+  if (c.headerBackgroundColor) {
+    brandPicker.value = long(c.headerBackgroundColor);
+    brandHex.value = c.headerBackgroundColor;
+    brandHex.removeAttribute('aria-invalid');
+    document.getElementById('brandColor-error').textContent = '';
+  }
   applyChatbotStyle(preview, c);
   showPicture(c.bot_picture);
+  checkContrast();
 }
 
 function showErrors(prefixForm, data) {
@@ -104,11 +153,15 @@ function showErrors(prefixForm, data) {
   let first = null;
   for (const [field, problem] of Object.entries(data.errors || {})) {
     const out = document.getElementById(field + '-error');
-    const input = document.getElementById(field);
+    // A colour's error belongs to its hex box, where the value was typed.
+    const input = document.getElementById(field + '-hex') || document.getElementById(field);
     if (out) out.textContent = problem;
     if (input) {
       input.setAttribute('aria-invalid', 'true');
       first = first || input;
+      // An error on an individual colour must not stay folded away.
+      const details = input.closest('details');
+      if (details) details.open = true;
     }
   }
   if (first) first.focus();
@@ -117,8 +170,19 @@ function showErrors(prefixForm, data) {
 
 styleForm.addEventListener('submit', async (ev) => {
   ev.preventDefault();
+  // A brand colour typed wrong is refused here (it is not a field of its
+  // own on the server): its error shows and nothing is saved.
+  if (!colorRE.test(brandHex.value.trim())) {
+    showErrors(styleForm, { errors: { brandColor: 'Use a colour like #1a2b3c or #abc.' } });
+    document.getElementById('style-error').textContent = '';
+    document.getElementById('style-saved').textContent = '';
+    return;
+  }
+  // The hex boxes are what the admin sees: send what they say, so a colour
+  // typed wrong is refused (by the server, which says why) rather than
+  // silently replaced by the last good one.
   const body = { chatbotName: nameInput.value, introductionText: introInput.value };
-  for (const [field] of colorFields) body[field] = draft[field];
+  for (const [field] of colorFields) body[field] = document.getElementById(field + '-hex').value.trim();
   const res = await api('POST', '/chatbot/api', body);
   document.getElementById('style-error').textContent = showErrors(styleForm, res.ok ? null : res.data);
   if (res.ok) {

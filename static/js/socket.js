@@ -79,21 +79,6 @@ export class ReconnectingSocket {
     this.timer = setTimeout(() => this.dial(), delay);
   }
 
-  /**
-   * Drops the connection and dials again after a short backoff, without
-   * showing the offline state (the server then starts afresh, e.g. makes a
-   * new room for a deleted one). onopen runs again.
-   */
-  reconnect() {
-    if (!this.ws || this.closed) return;
-    const ws = this.ws;
-    this.ws = null;
-    ws.close(1000);
-    if (this.openedAt && Date.now() - this.openedAt > 5000) this.attempt = 0;
-    this.openedAt = 0;
-    this.schedule();
-  }
-
   /** Dials at once, without waiting for the backoff (the browser is back online). */
   retryNow() {
     clearTimeout(this.timer);

@@ -31,6 +31,9 @@ export function applyChatbotStyle(root, c) {
   }
   const name = root.querySelector('.lcw-name');
   if (name && typeof c.chatbotName === 'string') name.textContent = c.chatbotName;
+  // The preview's sample typing line, worded like the real window's.
+  const typing = root.querySelector('.js-demo-typing');
+  if (typing && typeof c.chatbotName === 'string') typing.textContent = `${c.chatbotName || 'They'} is typing…`;
   const intro = root.querySelector('.lcw-intro');
   if (intro && typeof c.introductionText === 'string') intro.textContent = c.introductionText;
   const img = root.querySelector('img.lcw-avatar');
