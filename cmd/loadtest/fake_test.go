@@ -3,8 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,23 +16,88 @@ import (
 	"github.com/coder/websocket"
 )
 
+// fakeOpts change how fakeServer behaves.
+type fakeOpts struct {
+	// dropAdmin, when set, is asked about every visitor message (numbered
+	// from 1): true keeps it from the admin room socket, a lost message.
+	dropAdmin func(n int) bool
+}
+
 // fakeServer speaks just enough of the livechat protocol for the tool:
-// signup, an admin room socket and visitor chat sockets that echo each
-// message to the visitor and the admin.
-func fakeServer(t *testing.T) *httptest.Server {
+// signup, an admin room socket, chat sockets (a visitor's, or the admin's
+// when the request carries the session cookie) that send each message to
+// every socket of the room and to the admin, uploads, and a pprof
+// goroutine header.
+func fakeServer(t *testing.T, opt ...fakeOpts) *httptest.Server {
 	t.Helper()
-	var mu sync.Mutex
+	var fo fakeOpts
+	if len(opt) > 0 {
+		fo = opt[0]
+	}
+	var mu sync.Mutex // guards admin, rooms, id, visitorMsgs
 	var admin *websocket.Conn
-	var id int
+	rooms := map[string]map[*websocket.Conn]bool{}
+	var id, visitorMsgs int
+	var wmu sync.Mutex // one write at a time, whatever the socket
 	write := func(c *websocket.Conn, b []byte) {
+		wmu.Lock()
+		defer wmu.Unlock()
+		c.Write(context.Background(), websocket.MessageText, b)
+	}
+	// broadcast sends m to the room's sockets and (unless dropped) the admin.
+	broadcast := func(consumer string, m map[string]any, visitor bool) {
+		out, _ := json.Marshal(map[string]any{"command": "new_message", "message": m})
+		mu.Lock()
+		var to []*websocket.Conn
+		for c := range rooms[consumer] {
+			to = append(to, c)
+		}
+		toAdmin := admin != nil
+		if visitor {
+			visitorMsgs++
+			if fo.dropAdmin != nil && fo.dropAdmin(visitorMsgs) {
+				toAdmin = false
+			}
+		}
+		a := admin
+		mu.Unlock()
+		for _, c := range to {
+			write(c, out)
+		}
+		if toAdmin {
+			write(a, out)
+		}
+	}
+	nextID := func() int {
 		mu.Lock()
 		defer mu.Unlock()
-		c.Write(context.Background(), websocket.MessageText, b)
+		id++
+		return id
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /accounts/api/signup", func(w http.ResponseWriter, r *http.Request) {
 		http.SetCookie(w, &http.Cookie{Name: "s", Value: "1", Path: "/"})
 		w.WriteHeader(http.StatusCreated)
+	})
+	mux.HandleFunc("GET /debug/pprof/goroutine", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "goroutine profile: total %d\n1 @ 0x1\n", runtime.NumGoroutine())
+	})
+	mux.HandleFunc("POST /chatbot/message/file/upload", func(w http.ResponseWriter, r *http.Request) {
+		f, h, err := r.FormFile("file")
+		user, consumer, _ := strings.Cut(r.FormValue("room"), " ")
+		if err != nil || user == "" || consumer == "" {
+			http.Error(w, `{"detail":"bad upload"}`, http.StatusBadRequest)
+			return
+		}
+		n, _ := io.Copy(io.Discard, f)
+		if n == 0 {
+			http.Error(w, `{"detail":"empty file"}`, http.StatusBadRequest)
+			return
+		}
+		m := map[string]any{"id": nextID(), "content": h.Filename, "type": "text/plain", "author": consumer}
+		broadcast(consumer, m, false)
+		w.WriteHeader(http.StatusCreated)
+		json.NewEncoder(w).Encode(m)
 	})
 	mux.HandleFunc("GET /ws/room/{u}", func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)
@@ -50,6 +119,24 @@ func fakeServer(t *testing.T) *httptest.Server {
 		if err != nil {
 			return
 		}
+		consumer := r.PathValue("c")
+		author := consumer
+		_, err = r.Cookie("s")
+		isAdmin := err == nil
+		if isAdmin {
+			author = r.PathValue("u")
+		}
+		mu.Lock()
+		if rooms[consumer] == nil {
+			rooms[consumer] = map[*websocket.Conn]bool{}
+		}
+		rooms[consumer][c] = true
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			delete(rooms[consumer], c)
+			mu.Unlock()
+		}()
 		for {
 			_, b, err := c.Read(context.Background())
 			if err != nil {
@@ -62,16 +149,8 @@ func fakeServer(t *testing.T) *httptest.Server {
 				} `json:"message"`
 			}
 			json.Unmarshal(b, &f)
-			mu.Lock()
-			id++
-			m := map[string]any{"id": id, "content": f.Message.Content, "client_id": f.Message.ClientID, "author": r.PathValue("c")}
-			a := admin
-			mu.Unlock()
-			out, _ := json.Marshal(map[string]any{"command": "new_message", "message": m})
-			write(c, out)
-			if a != nil {
-				write(a, out)
-			}
+			m := map[string]any{"id": nextID(), "content": f.Message.Content, "client_id": f.Message.ClientID, "author": author}
+			broadcast(consumer, m, !isAdmin)
 		}
 	})
 	s := httptest.NewServer(mux)

@@ -12,10 +12,43 @@ import (
 
 // procStat is one look at a process: resident memory and CPU time.
 type procStat struct {
-	RSSKiB int64   // VmRSS
-	HWMKiB int64   // VmHWM, the peak RSS since start
-	CPU    float64 // utime+stime, seconds
-	FDs    int     // open files
+	RSSKiB  int64   // VmRSS
+	HWMKiB  int64   // VmHWM, the peak RSS since start
+	AnonKiB int64   // RssAnon: the heap and stacks, without mapped files
+	Threads int     // OS threads (Go's Ms), not goroutines
+	CPU     float64 // utime+stime, seconds
+	FDs     int     // open files
+}
+
+// parseStatus fills the memory and thread fields of ps from the text of
+// /proc/PID/status; it fails when VmRSS or Threads is missing (a kernel
+// thread, or not a status file at all).
+func parseStatus(b []byte, ps *procStat) error {
+	var haveRSS, haveThreads bool
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		n, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		switch f[0] {
+		case "VmRSS:":
+			ps.RSSKiB, haveRSS = n, true
+		case "VmHWM:":
+			ps.HWMKiB = n
+		case "RssAnon:":
+			ps.AnonKiB = n
+		case "Threads:":
+			ps.Threads, haveThreads = int(n), true
+		}
+	}
+	if !haveRSS || !haveThreads {
+		return fmt.Errorf("no VmRSS or Threads line in the status file")
+	}
+	return nil
 }
 
 // clockTicks is sysconf(_SC_CLK_TCK); 100 on every Linux we care about.
@@ -27,17 +60,8 @@ func readProc(pid int) (procStat, error) {
 	if err != nil {
 		return ps, err
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		switch f[0] {
-		case "VmRSS:":
-			ps.RSSKiB, _ = strconv.ParseInt(f[1], 10, 64)
-		case "VmHWM:":
-			ps.HWMKiB, _ = strconv.ParseInt(f[1], 10, 64)
-		}
+	if err := parseStatus(b, &ps); err != nil {
+		return ps, fmt.Errorf("/proc/%d/status: %w", pid, err)
 	}
 	b, err = os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
