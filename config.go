@@ -77,6 +77,11 @@ type Config struct {
 	SessionLifetime time.Duration
 	// Pprof serves /debug/pprof/ on this extra address (localhost only).
 	Pprof string
+
+	// BackupDir, when set, gets a consistent copy of the database once a
+	// day; BackupKeep newest copies are kept (default 7). See backup.go.
+	BackupDir  string
+	BackupKeep int
 }
 
 // DefaultConfig returns SPEC's defaults.
@@ -101,6 +106,7 @@ func DefaultConfig() Config {
 		LoginWindow:     15 * time.Minute,
 		BcryptCost:      bcrypt.DefaultCost,
 		SessionLifetime: 30 * 24 * time.Hour,
+		BackupKeep:      7,
 	}
 }
 
@@ -116,7 +122,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs := flag.NewFlagSet("livechat", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: livechat [flags]\n\nServes the livechat API, websockets and pages.\n\nEnvironment: LIVECHAT_DB (the --db default), LIVECHAT_ADDR (the --addr default).\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: livechat [flags]\n       livechat backup [--db FILE] DEST\n       livechat passwd [--db FILE] USERNAME\n\nServes the livechat API, websockets and pages.\n\nEnvironment: LIVECHAT_DB (the --db default), LIVECHAT_ADDR (the --addr default).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	origins := ""
@@ -145,6 +151,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.IntVar(&c.BcryptCost, "bcrypt-cost", c.BcryptCost, "bcrypt cost for password hashes")
 	fs.DurationVar(&c.SessionLifetime, "session-lifetime", c.SessionLifetime, "how long a sign-in lasts")
 	fs.StringVar(&c.Pprof, "pprof", "", "serve /debug/pprof on this loopback `address` (e.g. 127.0.0.1:6060)")
+	fs.StringVar(&c.BackupDir, "backup-dir", "", "take a consistent copy of the database into this `directory` once a day")
+	fs.IntVar(&c.BackupKeep, "backup-keep", c.BackupKeep, "daily copies to keep in --backup-dir (the newest)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, err
@@ -162,6 +170,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return c, fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	if c.BackupKeep < 1 {
+		return c, fmt.Errorf("--backup-keep must be at least 1")
 	}
 	if c.BcryptCost < bcrypt.MinCost || c.BcryptCost > bcrypt.MaxCost {
 		return c, fmt.Errorf("--bcrypt-cost must be %d to %d", bcrypt.MinCost, bcrypt.MaxCost)

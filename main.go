@@ -39,6 +39,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && args[0] == "loadtest" {
 		return fmt.Errorf("the load tool is a separate program: go run ./cmd/loadtest --help")
 	}
+	if ok, err := runSubcommand(ctx, args, getenv, stdout, stderr); ok {
+		return err
+	}
 	cfg, err := parseFlags(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -54,6 +57,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer db.Close()
+
+	if cfg.BackupDir != "" {
+		defer startDailyBackups(db, cfg.BackupDir, cfg.BackupKeep, logger)()
+	}
 
 	srv := NewServer(cfg, db, logger)
 	defer srv.Close()
