@@ -55,6 +55,9 @@ type DB struct {
 	stopCheckpoints chan struct{}
 	checkpointsDone chan struct{}
 	checkpoints     atomic.Int64
+
+	// Upgraded is set when opening migrated an existing file (upgrade.go).
+	Upgraded *Upgrade
 }
 
 // dsn builds the connection string. Per-connection pragmas belong in the DSN:
@@ -205,9 +208,8 @@ func (db *DB) Close() error {
 	return errors.Join(errs...)
 }
 
-// migrate runs the steps the file has not had yet, each in its own
-// BEGIN IMMEDIATE transaction together with its PRAGMA user_version, so a
-// crash mid-way leaves the file at a whole version.
+// migrate checks the file is livechat's and runs the steps it has not had
+// yet (upgrade.go).
 func (db *DB) migrate(ctx context.Context) error {
 	// The first statements touch the file: a non-SQLite file fails here.
 	conn, err := db.writer.Conn(ctx)
@@ -235,12 +237,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	if version > len(migrations) {
 		return fmt.Errorf("%w (schema version %d, this binary knows %d)", errTooNewDB, version, len(migrations))
 	}
-	for v := version; v < len(migrations); v++ {
-		if err := db.migrateStep(ctx, conn, v); err != nil {
-			return fmt.Errorf("migrate to version %d: %w", v+1, err)
-		}
-	}
-	return nil
+	return db.upgrade(ctx, conn, version)
 }
 
 // notSQLite turns SQLite's "file is not a database" into errNotOurDB.
@@ -250,29 +247,6 @@ func notSQLite(err error) error {
 		return errNotOurDB
 	}
 	return err
-}
-
-func (db *DB) migrateStep(ctx context.Context, conn *sql.Conn, from int) error {
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	// Re-read inside the write lock: another process may have migrated.
-	var version int
-	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return err
-	}
-	if version != from {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, migrations[from]); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d; PRAGMA user_version = %d", applicationID, from+1)); err != nil {
-		return err
-	}
-	return tx.Commit()
 }
 
 // SchemaVersion reports PRAGMA user_version.

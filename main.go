@@ -57,6 +57,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer db.Close()
+	if up := db.Upgraded; up != nil {
+		logger.Info("database upgraded; the file as it was is kept", "from_version", up.From, "to_version", up.To, "copy", up.Copy)
+	}
 
 	if cfg.BackupDir != "" {
 		defer startDailyBackups(db, cfg.BackupDir, cfg.BackupKeep, logger)()
