@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/crypto/acme/autocert"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -82,6 +83,18 @@ type Config struct {
 	// day; BackupKeep newest copies are kept (default 7). See backup.go.
 	BackupDir  string
 	BackupKeep int
+
+	// Domains, when set, serve HTTPS on HTTPSAddr with certificates from
+	// the ACME CA at ACMEDirectory (acme.go), and plain HTTP on HTTPAddr
+	// for HTTP-01 challenges and redirects; Addr is then not used.
+	Domains       []string
+	HTTPSAddr     string
+	HTTPAddr      string
+	ACMEEmail     string
+	ACMEDirectory string
+	// ACMERoots is a PEM file of extra CA roots trusted for the ACME
+	// directory's own HTTPS (a private CA, or a test one).
+	ACMERoots string
 }
 
 // DefaultConfig returns SPEC's defaults.
@@ -107,6 +120,9 @@ func DefaultConfig() Config {
 		BcryptCost:      bcrypt.DefaultCost,
 		SessionLifetime: 30 * 24 * time.Hour,
 		BackupKeep:      7,
+		HTTPSAddr:       ":443",
+		HTTPAddr:        ":80",
+		ACMEDirectory:   autocert.DefaultACMEDirectory,
 	}
 }
 
@@ -153,6 +169,13 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.StringVar(&c.Pprof, "pprof", "", "serve /debug/pprof on this loopback `address` (e.g. 127.0.0.1:6060)")
 	fs.StringVar(&c.BackupDir, "backup-dir", "", "take a consistent copy of the database into this `directory` once a day")
 	fs.IntVar(&c.BackupKeep, "backup-keep", c.BackupKeep, "daily copies to keep in --backup-dir (the newest)")
+	domains := ""
+	fs.StringVar(&domains, "domain", "", "serve HTTPS for these comma-separated `hosts` with automatic certificates (ACME)")
+	fs.StringVar(&c.HTTPSAddr, "https-addr", c.HTTPSAddr, "HTTPS listen `address` with --domain")
+	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "plain-HTTP listen `address` with --domain: ACME HTTP-01 answers, redirects to HTTPS")
+	fs.StringVar(&c.ACMEEmail, "acme-email", "", "contact `email` for the ACME account (expiry warnings)")
+	fs.StringVar(&c.ACMEDirectory, "acme-directory", c.ACMEDirectory, "ACME directory `URL`")
+	fs.StringVar(&c.ACMERoots, "acme-ca-roots", "", "PEM `file` of extra CA roots to trust for --acme-directory (a private ACME CA)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, err
@@ -160,6 +183,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 		// The flag package has printed the problem and the usage.
 		return c, errUsage
 	}
+	var err error
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
@@ -170,6 +194,15 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return c, fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	if c.Domains, err = parseDomains(domains); err != nil {
+		return c, err
+	}
+	if len(c.Domains) > 0 {
+		if c.TLSCert != "" {
+			return c, fmt.Errorf("--domain gets its certificates itself; leave out --tls-cert and --tls-key")
+		}
+		c.SecureCookies = true
 	}
 	if c.BackupKeep < 1 {
 		return c, fmt.Errorf("--backup-keep must be at least 1")

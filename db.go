@@ -23,6 +23,7 @@ var schemaSQL string
 // end, never edit a released one.
 var migrations = []string{
 	schemaSQL,
+	acmeCacheSQL, // 2: certificates and the ACME account key (acme.go)
 }
 
 // applicationID marks a SQLite file as livechat's ("LVCH"), so the server
