@@ -95,6 +95,11 @@ type Config struct {
 	// ACMERoots is a PEM file of extra CA roots trusted for the ACME
 	// directory's own HTTPS (a private CA, or a test one).
 	ACMERoots string
+
+	// MetricsAddr serves Prometheus /metrics on this extra address (off
+	// when empty); only a loopback address unless MetricsPublic.
+	MetricsAddr   string
+	MetricsPublic bool
 }
 
 // DefaultConfig returns SPEC's defaults.
@@ -176,6 +181,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.StringVar(&c.ACMEEmail, "acme-email", "", "contact `email` for the ACME account (expiry warnings)")
 	fs.StringVar(&c.ACMEDirectory, "acme-directory", c.ACMEDirectory, "ACME directory `URL`")
 	fs.StringVar(&c.ACMERoots, "acme-ca-roots", "", "PEM `file` of extra CA roots to trust for --acme-directory (a private ACME CA)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this `address` (e.g. 127.0.0.1:9090)")
+	fs.BoolVar(&c.MetricsPublic, "metrics-public", false, "allow a --metrics-addr that other machines can reach")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, err
@@ -203,6 +210,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 			return c, fmt.Errorf("--domain gets its certificates itself; leave out --tls-cert and --tls-key")
 		}
 		c.SecureCookies = true
+	}
+	if c.MetricsAddr != "" {
+		if err := checkMetricsAddr(c.MetricsAddr, c.MetricsPublic); err != nil {
+			return c, err
+		}
 	}
 	if c.BackupKeep < 1 {
 		return c, fmt.Errorf("--backup-keep must be at least 1")

@@ -93,6 +93,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// with 1001 ourselves.
 	hs.RegisterOnShutdown(srv.CloseSockets)
 
+	if cfg.MetricsAddr != "" {
+		stopMetrics, err := serveMetrics(cfg.MetricsAddr, srv.metrics, logger)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopMetrics()
+	}
+
 	if cfg.Pprof != "" {
 		stopPprof, err := servePprof(cfg.Pprof, logger)
 		if err != nil {

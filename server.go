@@ -30,6 +30,8 @@ type Server struct {
 	// of the server's start-up time.
 	dummyHash func() []byte
 	handler   http.Handler
+	// metrics is nil without --metrics-addr (metrics.go).
+	metrics *metrics
 }
 
 // NewServer wires the server. Close stops its background work.
@@ -56,6 +58,9 @@ func NewServer(cfg Config, db *DB, logger *slog.Logger) *Server {
 	s.sessions.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
 		s.writeError(w, r, err)
 	}
+	if cfg.MetricsAddr != "" {
+		s.metrics = newMetrics()
+	}
 	s.hub = NewHub()
 	chat, err := newChatStore(context.Background(), db)
 	if err != nil {
@@ -63,6 +68,7 @@ func NewServer(cfg Config, db *DB, logger *slog.Logger) *Server {
 	}
 	s.chat = chat
 	s.writer = newMsgWriter(chat, logger, 0, s.publishOp)
+	s.writer.onCommit = s.metrics.observeCommit
 	s.handler = s.routes()
 	return s
 }
@@ -212,7 +218,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /widget.js", s.handleWidgetJS)
 	mux.Handle("GET /static/", s.staticHandler())
 
-	var h http.Handler = s.fallback(mux)
+	var h http.Handler = s.metrics.routeLabel(mux, s.fallback(mux))
 	h = s.sessions.LoadAndSave(h)
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -222,6 +228,7 @@ func (s *Server) routes() http.Handler {
 	h = defaultHeaders(h)
 	h = foldTrailingSlash(h)
 	h = s.recoverPanics(h)
+	h = s.metrics.instrument(h)
 	return h
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/mattn/go-sqlite3"
 )
@@ -78,8 +79,10 @@ type msgWriter struct {
 	// publish is called after each commit for every successful op, in
 	// order, from the writer goroutine.
 	publish func(*writeOp)
-	quit    chan struct{}
-	stopped chan struct{}
+	// onCommit, when set, is told of every commit (metrics.go).
+	onCommit func(batch []*writeOp, took time.Duration, err error)
+	quit     chan struct{}
+	stopped  chan struct{}
 	// commits and ops count transactions and requests, so ops/commits is
 	// the mean group size (reported by the benchmarks).
 	commits, committed atomic.Int64
@@ -186,6 +189,7 @@ func (w *msgWriter) commit(batch []*writeOp, touched map[int64]*roomTouch) {
 	clear(touched)
 	w.commits.Add(1)
 	w.committed.Add(int64(len(batch)))
+	start := time.Now()
 	err := func() error {
 		tx, err := w.st.db.writer.BeginTx(ctx, nil)
 		if err != nil {
@@ -219,6 +223,9 @@ func (w *msgWriter) commit(batch []*writeOp, touched map[int64]*roomTouch) {
 		}
 		return tx.Commit()
 	}()
+	if w.onCommit != nil {
+		w.onCommit(batch, time.Since(start), err)
+	}
 	for _, op := range batch {
 		if err != nil {
 			w.log.Error("message writer: commit failed", "err", err, "batch", len(batch))
