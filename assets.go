@@ -18,8 +18,8 @@ import (
 )
 
 // Light pages. Every servable file under static/ is read once at start,
-// its references rewritten, and gzipped once (at the best level: it is
-// done once, not per request). The pages load them from versioned URLs,
+// its references rewritten, and gzipped once, on its first request (at the
+// best level: it is done once, not per request). The pages load them from versioned URLs,
 // /static/<version>/css/app.css, where version is a hash of the contents
 // of every servable file, so those URLs are cached for a year
 // (immutable) and an upgrade that changes any file changes them all.
@@ -51,11 +51,25 @@ var rewritten = map[string]bool{".html": true, ".css": true, ".js": true, ".mjs"
 
 // staticAsset is one file as served.
 type staticAsset struct {
-	data   []byte // references rewritten
-	gz     []byte // gzip of data; nil when that is not smaller
-	etag   string // of data
-	gzETag string // of gz
-	ctype  string
+	data  []byte // references rewritten
+	etag  string // of data
+	ctype string
+	// gz is the gzip of data, made once on first use (so start-up does
+	// not pay ~10 ms for files nobody asked for yet), nil when that is
+	// not smaller.
+	gzOnce sync.Once
+	gz     []byte
+	gzETag string
+}
+
+// gzipped returns the compressed form, or nil when it is not smaller.
+func (a *staticAsset) gzipped() ([]byte, string) {
+	a.gzOnce.Do(func() {
+		if gz := gzipBytes(a.data, gzip.BestCompression); len(gz) < len(a.data) {
+			a.gz, a.gzETag = gz, strings.TrimSuffix(a.etag, `"`)+`-gz"`
+		}
+	})
+	return a.gz, a.gzETag
 }
 
 // staticSet is everything read from static/ at start.
@@ -120,11 +134,7 @@ func loadStaticSet(fsys fs.FS) *staticSet {
 		if !ok {
 			continue
 		}
-		a := &staticAsset{data: data, ctype: ctype, etag: quotedHash(data)}
-		if gz := gzipBytes(data, gzip.BestCompression); len(gz) < len(data) {
-			a.gz, a.gzETag = gz, strings.TrimSuffix(a.etag, `"`)+`-gz"`
-		}
-		set.assets["/"+f.name] = a
+		set.assets["/"+f.name] = &staticAsset{data: data, ctype: ctype, etag: quotedHash(data)}
 	}
 	return set
 }
@@ -170,10 +180,10 @@ func serveAsset(w http.ResponseWriter, r *http.Request, a *staticAsset, cacheCon
 	h.Set("Content-Type", a.ctype)
 	h.Set("Cache-Control", cacheControl)
 	body, etag := a.data, a.etag
-	if a.gz != nil {
+	if gz, gzETag := a.gzipped(); gz != nil {
 		h.Add("Vary", "Accept-Encoding")
 		if acceptsGzip(r) {
-			body, etag = a.gz, a.gzETag
+			body, etag = gz, gzETag
 			h.Set("Content-Encoding", "gzip")
 		}
 	}
