@@ -186,7 +186,7 @@ func TestBrowserVisitorColoursWithoutScript(t *testing.T) {
 			if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
 				return err
 			}
-			_, err := chromedp.Call(ctx, network.SetBlockedURLs, network.SetBlockedURLsParams{URLPatterns: []*network.BlockPattern{{URLPattern: ts.URL + "/static/js/chat.js", Block: true}}})
+			_, err := chromedp.Call(ctx, network.SetBlockedURLs, network.SetBlockedURLsParams{URLPatterns: []*network.BlockPattern{{URLPattern: ts.URL + "/static/*js/chat.js", Block: true}}})
 			return err
 		}),
 		chromedp.Navigate(ts.URL+"/chatbot/acme/no-script"),

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/crypto/acme/autocert"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -89,6 +90,27 @@ type Config struct {
 	PublicURL string
 	// PushInsecure allows http:// push endpoints (tests only).
 	PushInsecure bool
+	// BackupDir, when set, gets a consistent copy of the database once a
+	// day; BackupKeep newest copies are kept (default 7). See backup.go.
+	BackupDir  string
+	BackupKeep int
+
+	// Domains, when set, serve HTTPS on HTTPSAddr with certificates from
+	// the ACME CA at ACMEDirectory (acme.go), and plain HTTP on HTTPAddr
+	// for HTTP-01 challenges and redirects; Addr is then not used.
+	Domains       []string
+	HTTPSAddr     string
+	HTTPAddr      string
+	ACMEEmail     string
+	ACMEDirectory string
+	// ACMERoots is a PEM file of extra CA roots trusted for the ACME
+	// directory's own HTTPS (a private CA, or a test one).
+	ACMERoots string
+
+	// MetricsAddr serves Prometheus /metrics on this extra address (off
+	// when empty); only a loopback address unless MetricsPublic.
+	MetricsAddr   string
+	MetricsPublic bool
 }
 
 // DefaultConfig returns SPEC's defaults.
@@ -113,6 +135,10 @@ func DefaultConfig() Config {
 		LoginWindow:     15 * time.Minute,
 		BcryptCost:      bcrypt.DefaultCost,
 		SessionLifetime: 30 * 24 * time.Hour,
+		BackupKeep:      7,
+		HTTPSAddr:       ":443",
+		HTTPAddr:        ":80",
+		ACMEDirectory:   autocert.DefaultACMEDirectory,
 	}
 }
 
@@ -128,7 +154,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs := flag.NewFlagSet("livechat", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: livechat [flags]\n\nServes the livechat API, websockets and pages.\n\nEnvironment: LIVECHAT_DB (the --db default), LIVECHAT_ADDR (the --addr default), LIVECHAT_SMTP (the --smtp default).\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: livechat [flags]\n       livechat backup [--db FILE] DEST\n       livechat passwd [--db FILE] USERNAME\n\nServes the livechat API, websockets and pages.\n\nEnvironment: LIVECHAT_DB (the --db default), LIVECHAT_ADDR (the --addr default), LIVECHAT_SMTP (the --smtp default).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	origins := ""
@@ -161,6 +187,17 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.StringVar(&c.SMTPFrom, "smtp-from", "", "mail sender, \"Name <address>\"")
 	fs.StringVar(&c.PublicURL, "public-url", "", "the `URL` the world uses to reach this server, for links in email and push (default from --addr)")
 	fs.BoolVar(&c.PushInsecure, "push-insecure", false, "accept http:// push endpoints (tests only)")
+	fs.StringVar(&c.BackupDir, "backup-dir", "", "take a consistent copy of the database into this `directory` once a day")
+	fs.IntVar(&c.BackupKeep, "backup-keep", c.BackupKeep, "daily copies to keep in --backup-dir (the newest)")
+	domains := ""
+	fs.StringVar(&domains, "domain", "", "serve HTTPS for these comma-separated `hosts` with automatic certificates (ACME)")
+	fs.StringVar(&c.HTTPSAddr, "https-addr", c.HTTPSAddr, "HTTPS listen `address` with --domain")
+	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "plain-HTTP listen `address` with --domain: ACME HTTP-01 answers, redirects to HTTPS")
+	fs.StringVar(&c.ACMEEmail, "acme-email", "", "contact `email` for the ACME account (expiry warnings)")
+	fs.StringVar(&c.ACMEDirectory, "acme-directory", c.ACMEDirectory, "ACME directory `URL`")
+	fs.StringVar(&c.ACMERoots, "acme-ca-roots", "", "PEM `file` of extra CA roots to trust for --acme-directory (a private ACME CA)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this `address` (e.g. 127.0.0.1:9090)")
+	fs.BoolVar(&c.MetricsPublic, "metrics-public", false, "allow a --metrics-addr that other machines can reach")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, err
@@ -168,6 +205,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 		// The flag package has printed the problem and the usage.
 		return c, errUsage
 	}
+	var err error
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
@@ -185,6 +223,23 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	}
 	if err := checkMailConfig(c); err != nil {
 		return c, err
+	}
+	if c.Domains, err = parseDomains(domains); err != nil {
+		return c, err
+	}
+	if len(c.Domains) > 0 {
+		if c.TLSCert != "" {
+			return c, fmt.Errorf("--domain gets its certificates itself; leave out --tls-cert and --tls-key")
+		}
+		c.SecureCookies = true
+	}
+	if c.MetricsAddr != "" {
+		if err := checkMetricsAddr(c.MetricsAddr, c.MetricsPublic); err != nil {
+			return c, err
+		}
+	}
+	if c.BackupKeep < 1 {
+		return c, fmt.Errorf("--backup-keep must be at least 1")
 	}
 	if c.BcryptCost < bcrypt.MinCost || c.BcryptCost > bcrypt.MaxCost {
 		return c, fmt.Errorf("--bcrypt-cost must be %d to %d", bcrypt.MinCost, bcrypt.MaxCost)

@@ -26,7 +26,8 @@ var notifySchemaSQL string
 // end, never edit a released one.
 var migrations = []string{
 	schemaSQL,
-	notifySchemaSQL,
+	notifySchemaSQL, // 2: the mail outbox, VAPID keys, push subscriptions (schema_notify.sql)
+	acmeCacheSQL,    // 3: certificates and the ACME account key (acme.go)
 }
 
 // applicationID marks a SQLite file as livechat's ("LVCH"), so the server
@@ -57,6 +58,8 @@ var (
 type DB struct {
 	writer *sql.DB
 	reader *sql.DB
+	// path is the database file (upgrade.go copies it before a migration).
+	path string
 	// now is the clock, replaced in tests.
 	now func() time.Time
 
@@ -76,6 +79,8 @@ type DB struct {
 	pageMessages *sql.Stmt
 	messageInRm  *sql.Stmt
 	roomByName   *sql.Stmt
+	// Upgraded is set when opening migrated an existing file (upgrade.go).
+	Upgraded *Upgrade
 }
 
 // dsn builds the connection string. Per-connection pragmas belong in the DSN:
@@ -123,7 +128,7 @@ func OpenDB(ctx context.Context, path, synchronous string) (*DB, error) {
 	writer.SetMaxIdleConns(1)
 	writer.SetConnMaxLifetime(0)
 	writer.SetConnMaxIdleTime(0)
-	db := &DB{writer: writer, now: time.Now}
+	db := &DB{writer: writer, path: path, now: time.Now}
 	if err := db.migrate(ctx); err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
@@ -261,9 +266,8 @@ func (db *DB) Close() error {
 	return errors.Join(errs...)
 }
 
-// migrate runs the steps the file has not had yet, each in its own
-// BEGIN IMMEDIATE transaction together with its PRAGMA user_version, so a
-// crash mid-way leaves the file at a whole version.
+// migrate checks the file is livechat's and runs the steps it has not had
+// yet (upgrade.go).
 func (db *DB) migrate(ctx context.Context) error {
 	// The first statements touch the file: a non-SQLite file fails here.
 	conn, err := db.writer.Conn(ctx)
@@ -291,12 +295,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	if version > len(migrations) {
 		return fmt.Errorf("%w (schema version %d, this binary knows %d)", errTooNewDB, version, len(migrations))
 	}
-	for v := version; v < len(migrations); v++ {
-		if err := db.migrateStep(ctx, conn, v); err != nil {
-			return fmt.Errorf("migrate to version %d: %w", v+1, err)
-		}
-	}
-	return nil
+	return db.upgrade(ctx, conn, version)
 }
 
 // notSQLite turns SQLite's "file is not a database" into errNotOurDB.
@@ -306,29 +305,6 @@ func notSQLite(err error) error {
 		return errNotOurDB
 	}
 	return err
-}
-
-func (db *DB) migrateStep(ctx context.Context, conn *sql.Conn, from int) error {
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	// Re-read inside the write lock: another process may have migrated.
-	var version int
-	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return err
-	}
-	if version != from {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, migrations[from]); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d; PRAGMA user_version = %d", applicationID, from+1)); err != nil {
-		return err
-	}
-	return tx.Commit()
 }
 
 // SchemaVersion reports PRAGMA user_version.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/mattn/go-sqlite3"
 )
@@ -81,8 +82,10 @@ type groupCommitter struct {
 	// publish is called after each commit for every successful op, in
 	// order, from the writer goroutine.
 	publish func(*commitOp)
-	quit    chan struct{}
-	stopped chan struct{}
+	// onCommit, when set, is told of every commit (metrics.go).
+	onCommit func(batch []*commitOp, took time.Duration, err error)
+	quit     chan struct{}
+	stopped  chan struct{}
 	// commits and ops count transactions and requests, so ops/commits is
 	// the mean group size (reported by the benchmarks).
 	commits, committed atomic.Int64
@@ -188,6 +191,7 @@ func (w *groupCommitter) commit(batch []*commitOp, touched map[int64]*roomTouch)
 	clear(touched)
 	w.commits.Add(1)
 	w.committed.Add(int64(len(batch)))
+	start := time.Now()
 	err := func() error {
 		tx, err := w.db.writer.BeginTx(ctx, nil)
 		if err != nil {
@@ -221,6 +225,9 @@ func (w *groupCommitter) commit(batch []*commitOp, touched map[int64]*roomTouch)
 		}
 		return tx.Commit()
 	}()
+	if w.onCommit != nil {
+		w.onCommit(batch, time.Since(start), err)
+	}
 	for _, op := range batch {
 		if err != nil {
 			w.log.Error("group commit failed", "err", err, "batch", len(batch))

@@ -124,11 +124,15 @@ func checkMailConfig(c Config) error {
 }
 
 // publicURL is the base of links sent out of the server, without a
-// trailing slash: --public-url, or else the listen address (with
-// localhost for an unspecified host) under http or https as served.
+// trailing slash: --public-url, else https:// and the first --domain,
+// else the listen address (with localhost for an unspecified host) under
+// http or https as served.
 func publicURL(c Config) string {
 	if c.PublicURL != "" {
 		return strings.TrimRight(c.PublicURL, "/")
+	}
+	if len(c.Domains) > 0 {
+		return "https://" + c.Domains[0]
 	}
 	scheme := "http"
 	if c.TLSCert != "" {

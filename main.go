@@ -36,6 +36,9 @@ var errUsage = errors.New("usage")
 // until ctx ends, then shut down. ready, when not nil, receives the
 // listening address (tests use --addr 127.0.0.1:0).
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready chan<- string) error {
+	if ok, err := runSubcommand(ctx, args, getenv, stdout, stderr); ok {
+		return err
+	}
 	cfg, err := parseFlags(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -51,21 +54,34 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer db.Close()
+	if up := db.Upgraded; up != nil {
+		logger.Info("database upgraded; the file as it was is kept", "from_version", up.From, "to_version", up.To, "copy", up.Copy)
+	}
+
+	if cfg.BackupDir != "" {
+		defer startDailyBackups(db, cfg.BackupDir, cfg.BackupKeep, logger)()
+	}
 
 	srv := NewServer(cfg, db, logger)
 	defer srv.Close()
 
 	// Listen first, so a taken port is a clear error before we say we serve.
-	ln, err := net.Listen("tcp", cfg.Addr)
+	listenAddr := cfg.Addr
+	if len(cfg.Domains) > 0 {
+		listenAddr = cfg.HTTPSAddr
+	}
+	ln, err := net.Listen("tcp", listenAddr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+		return fmt.Errorf("listen on %s: %w", listenAddr, err)
 	}
 	scheme := "http"
-	if cfg.TLSCert != "" {
+	handler := srv.Handler()
+	if cfg.TLSCert != "" || len(cfg.Domains) > 0 {
 		scheme = "https"
+		handler = hsts(handler)
 	}
 	hs := &http.Server{
-		Handler:           srv.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
@@ -73,6 +89,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// Shutdown does not touch hijacked (websocket) connections: close them
 	// with 1001 ourselves.
 	hs.RegisterOnShutdown(srv.CloseSockets)
+
+	if cfg.MetricsAddr != "" {
+		stopMetrics, err := serveMetrics(cfg.MetricsAddr, srv.metrics, logger)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopMetrics()
+	}
 
 	if cfg.Pprof != "" {
 		stopPprof, err := servePprof(cfg.Pprof, logger)
@@ -83,15 +108,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer stopPprof()
 	}
 
+	if len(cfg.Domains) > 0 {
+		auto, err := startAutoTLS(cfg, db, logger)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer auto.Close()
+		hs.TLSConfig = auto.TLSConfig
+	}
+
 	serveErr := make(chan error, 1)
 	go func() {
-		if cfg.TLSCert != "" {
+		if cfg.TLSCert != "" || hs.TLSConfig != nil {
 			serveErr <- hs.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
 		} else {
 			serveErr <- hs.Serve(ln)
 		}
 	}()
-	fmt.Fprintf(stdout, "livechat serving on %s://%s (database %s, started in %s)\n", scheme, ln.Addr(), cfg.DBPath, time.Since(start).Round(time.Millisecond))
+	where := ln.Addr().String()
+	if len(cfg.Domains) > 0 {
+		where = cfg.Domains[0] + " (listening on " + where + ")"
+	}
+	fmt.Fprintf(stdout, "livechat serving on %s://%s (database %s, started in %s)\n", scheme, where, cfg.DBPath, time.Since(start).Round(time.Millisecond))
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}

@@ -3,18 +3,13 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
-	"crypto/sha256"
 	"embed"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"html/template"
-	"io/fs"
 	"net/http"
-	"path"
 	"strings"
-	"time"
 )
 
 // The pages are plain HTML templates, CSS and JavaScript modules embedded
@@ -44,7 +39,7 @@ var pageTemplates = template.Must(template.New("").Funcs(template.FuncMap{
 		return demoFor(&Chatbot{ChatbotName: "Nordic Bikes", IntroductionText: "Hi! Ask us anything about our bikes."})
 	},
 	"demoFor": demoFor,
-}).ParseFS(staticFS, "static/*.html"))
+}).ParseFS(pageFS, "static/*.html")) // pageFS: assets.go
 
 // demo is what the "demo" template (a chat window with sample messages)
 // shows: the landing page's illustration and the settings preview.
@@ -136,10 +131,7 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 		csp := h.Get("Content-Security-Policy")
 		h.Set("Content-Security-Policy", strings.Replace(csp, "style-src 'self'", "style-src 'self' 'nonce-"+data.StyleNonce+"'", 1))
 	}
-	w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(buf.Bytes())
-	}
+	writePage(w, r, status, buf.Bytes())
 }
 
 // pageUser is the signed-in admin, or nil. A broken session counts as
@@ -261,87 +253,5 @@ func (s *Server) renderNotFound(w http.ResponseWriter, r *http.Request, msg stri
 		h.Set("Content-Security-Policy", cspPage)
 		h.Set("X-Frame-Options", "DENY")
 	}
-	w.WriteHeader(http.StatusNotFound)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(buf.Bytes())
-	}
-}
-
-// staticAsset is one embedded file with its precomputed ETag: embedded
-// files have no modification time, so caching goes by content hash.
-type staticAsset struct {
-	data  []byte
-	etag  string
-	ctype string
-}
-
-// staticTypes are the asset types served under /static/ (templates are not).
-var staticTypes = map[string]string{
-	".css":         "text/css; charset=utf-8",
-	".js":          "text/javascript; charset=utf-8",
-	".svg":         "image/svg+xml",
-	".png":         "image/png",
-	".ico":         "image/x-icon",
-	".webp":        "image/webp",
-	".webmanifest": "application/manifest+json",
-}
-
-// loadStaticAssets reads every servable embedded asset once.
-func loadStaticAssets() map[string]*staticAsset {
-	assets := map[string]*staticAsset{}
-	err := fs.WalkDir(staticFS, "static", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		ctype, ok := staticTypes[path.Ext(p)]
-		if !ok {
-			return nil
-		}
-		data, err := staticFS.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		sum := sha256.Sum256(data)
-		assets["/"+p] = &staticAsset{data: data, etag: `"` + hex.EncodeToString(sum[:12]) + `"`, ctype: ctype}
-		return nil
-	})
-	if err != nil {
-		panic(err)
-	}
-	return assets
-}
-
-var staticAssets = loadStaticAssets()
-
-// serveAsset writes one asset with its ETag. Assets are revalidated on
-// every use (no-cache), which costs a 304 and keeps an upgraded binary's
-// files from mixing with a browser's old ones.
-func serveAsset(w http.ResponseWriter, r *http.Request, a *staticAsset) {
-	h := w.Header()
-	h.Set("Content-Type", a.ctype)
-	h.Set("ETag", a.etag)
-	h.Set("Cache-Control", "no-cache")
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.data))
-}
-
-// staticHandler serves "GET /static/": CSS, scripts and images.
-func (s *Server) staticHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, ok := staticAssets[path.Clean(r.URL.Path)]
-		if !ok || path.Clean(r.URL.Path) == "/static/widget.js" {
-			s.notFoundPage(w, r)
-			return
-		}
-		serveAsset(w, r, a)
-	})
-}
-
-// handleWidgetJS handles "GET /widget.js", the script business sites
-// embed. Any site may load it.
-func (s *Server) handleWidgetJS(w http.ResponseWriter, r *http.Request) {
-	a := staticAssets["/static/widget.js"]
-	h := w.Header()
-	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Cross-Origin-Resource-Policy", "cross-origin")
-	serveAsset(w, r, a)
+	writePage(w, r, http.StatusNotFound, buf.Bytes())
 }

@@ -367,5 +367,5 @@ func endpointOrigin(endpoint string) string {
 // handleServiceWorker handles "GET /sw.js", static/sw.js served from the
 // root so that its scope covers the inbox.
 func (s *Server) handleServiceWorker(w http.ResponseWriter, r *http.Request) {
-	serveAsset(w, r, staticAssets["/static/sw.js"])
+	serveAsset(w, r, staticFiles.assets["/static/sw.js"], "no-cache")
 }

@@ -34,6 +34,8 @@ type Server struct {
 	// of the server's start-up time.
 	dummyHash func() []byte
 	handler   http.Handler
+	// metrics is nil without --metrics-addr (metrics.go).
+	metrics *metrics
 }
 
 // NewServer wires the server. Close stops its background work.
@@ -60,8 +62,12 @@ func NewServer(cfg Config, db *DB, logger *slog.Logger) *Server {
 	s.sessions.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
 		s.writeError(w, r, err)
 	}
+	if cfg.MetricsAddr != "" {
+		s.metrics = newMetrics()
+	}
 	s.hub = NewHub()
 	s.committer = newGroupCommitter(db, logger, 0, s.publishOp)
+	s.committer.onCommit = s.metrics.observeCommit
 	s.initNotify()
 	s.handler = s.routes()
 	return s
@@ -219,7 +225,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /sw.js", s.handleServiceWorker)
 	mux.Handle("GET /static/", s.staticHandler())
 
-	var h http.Handler = s.fallback(mux)
+	var h http.Handler = s.metrics.routeLabel(mux, s.fallback(mux))
 	h = s.sessions.LoadAndSave(h)
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -229,6 +235,7 @@ func (s *Server) routes() http.Handler {
 	h = defaultHeaders(h)
 	h = foldTrailingSlash(h)
 	h = s.recoverPanics(h)
+	h = s.metrics.instrument(h)
 	return h
 }
 

@@ -156,6 +156,7 @@ func (s *Server) serveSocket(c *client, online, offline []byte) {
 		c.shut(websocket.StatusGoingAway, "server shutting down")
 		return
 	}
+	defer s.metrics.socketOpen(c.kind, c.admin)()
 	c.live.Store(true)
 	c.wake() // frames queued (or a kick) since add
 	c.schedulePing(s.cfg.PingInterval)
