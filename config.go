@@ -77,6 +77,10 @@ type Config struct {
 	SessionLifetime time.Duration
 	// Pprof serves /debug/pprof/ on this extra address (localhost only).
 	Pprof string
+	// Signup is who may create a business: signupFirst (only while the
+	// server has none; the default), signupOpen (anyone) or signupClosed.
+	// Agents join by invitation whatever it says.
+	Signup string
 }
 
 // DefaultConfig returns SPEC's defaults.
@@ -101,6 +105,7 @@ func DefaultConfig() Config {
 		LoginWindow:     15 * time.Minute,
 		BcryptCost:      bcrypt.DefaultCost,
 		SessionLifetime: 30 * 24 * time.Hour,
+		Signup:          signupFirst,
 	}
 }
 
@@ -144,6 +149,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.DurationVar(&c.LoginWindow, "login-window", c.LoginWindow, "the failed-login window")
 	fs.IntVar(&c.BcryptCost, "bcrypt-cost", c.BcryptCost, "bcrypt cost for password hashes")
 	fs.DurationVar(&c.SessionLifetime, "session-lifetime", c.SessionLifetime, "how long a sign-in lasts")
+	fs.StringVar(&c.Signup, "signup", c.Signup, "who may sign up a business: first (only while there is none), open (anyone) or closed")
 	fs.StringVar(&c.Pprof, "pprof", "", "serve /debug/pprof on this loopback `address` (e.g. 127.0.0.1:6060)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -162,6 +168,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return c, fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	switch c.Signup {
+	case signupFirst, signupOpen, signupClosed:
+	default:
+		return c, fmt.Errorf("--signup must be first, open or closed, not %q", c.Signup)
 	}
 	if c.BcryptCost < bcrypt.MinCost || c.BcryptCost > bcrypt.MaxCost {
 		return c, fmt.Errorf("--bcrypt-cost must be %d to %d", bcrypt.MinCost, bcrypt.MaxCost)

@@ -23,6 +23,7 @@ var schemaSQL string
 // end, never edit a released one.
 var migrations = []string{
 	schemaSQL,
+	migrationTeam,
 }
 
 // applicationID marks a SQLite file as livechat's ("LVCH"), so the server

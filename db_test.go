@@ -27,7 +27,7 @@ func TestMigrateFromEveryVersion(t *testing.T) {
 					t.Fatalf("apply migration %d: %v", v+1, err)
 				}
 			}
-			if _, err := raw.Exec("PRAGMA application_id = 1280131912; PRAGMA user_version = " + strconv.Itoa(from)); err != nil {
+			if _, err := raw.Exec("PRAGMA application_id = " + strconv.Itoa(applicationID) + "; PRAGMA user_version = " + strconv.Itoa(from)); err != nil {
 				t.Fatal(err)
 			}
 			raw.Close()
