@@ -2,6 +2,8 @@ package main
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -67,8 +69,20 @@ func TestBrowserTeam(t *testing.T) {
 	pagesSend(self, "Testing my own chat")
 	self.waitJS("sent as the visitor", `document.querySelector("#messages .lcw-msg.is-mine:not(.is-pending)")`, 5*time.Second)
 	agentTab.waitJS("the owner's test as a visitor's room", `document.querySelector('#rooms .room[data-consumer="owner-trying"]')`, 5*time.Second)
+	// Its uploads are the visitor's too.
+	pic := filepath.Join(t.TempDir(), "test.png")
+	if err := os.WriteFile(pic, pagesPNG(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	self.run(chromedp.SetUploadFiles(chromedp.ID("attach"), []string{pic}))
+	self.waitJS("the upload", `document.querySelectorAll("#messages .lcw-msg.is-mine .lcw-bubble img").length === 1`, 5*time.Second)
 	hist := owner.must(http.StatusOK, "GET", "/chatbot/api/rooms/owner-trying/messages", nil).JSON["messages"].([]any)
-	if m := hist[0].(map[string]any); m["author"] != "owner-trying" || m["agent"] != nil {
-		t.Fatalf("owner's test message = %v", m)
+	if len(hist) != 2 {
+		t.Fatalf("owner's test messages = %v", hist)
+	}
+	for _, h := range hist {
+		if m := h.(map[string]any); m["author"] != "owner-trying" || m["agent"] != nil {
+			t.Fatalf("owner's test message = %v", m)
+		}
 	}
 }

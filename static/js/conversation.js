@@ -274,7 +274,7 @@ export class Conversation {
     const files = [...this.attach.files];
     this.attach.value = '';
     for (const f of files) {
-      const m = await sendFileWithProgress(this.list, f, `${this.h.username} ${this.consumer}`);
+      const m = await sendFileWithProgress(this.list, f, `${this.h.username} ${this.consumer}`, this.h.asVisitor);
       if (this.h.onUploaded) this.h.onUploaded(m);
     }
     if (this.h.onSent) this.h.onSent();
