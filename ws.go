@@ -167,6 +167,14 @@ func (s *Server) serveSocket(c *client, online, offline []byte) {
 		c.shut(websocket.StatusGoingAway, "server shutting down")
 		return
 	}
+	if c.admin {
+		// The owner may have removed the agent between the upgrade's
+		// session check and add: Hub.EndAgent ran before add, so look
+		// again now that the socket is where EndAgent would find it.
+		if _, err := s.db.UserByID(context.Background(), c.agentID); errors.Is(err, errNotFound) {
+			c.kick(websocket.StatusPolicyViolation, "agent removed")
+		}
+	}
 	c.live.Store(true)
 	c.wake() // frames queued (or a kick) since add
 	c.schedulePing(s.cfg.PingInterval)
