@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,4 +87,81 @@ func TestBrowserTeam(t *testing.T) {
 			t.Fatalf("owner's test message = %v", m)
 		}
 	}
+}
+
+// TestBrowserSettingsTeam: Settings → Team makes, lists and revokes
+// invitation links, shows the agents with online dots and removes one;
+// Your profile saves the name, email and mail setting; an agent sees the
+// team but none of the owner's controls.
+func TestBrowserSettingsTeam(t *testing.T) {
+	browser := pagesBrowser(t)
+	ts := newTestServer(t, noMessageRate)
+	owner := ts.client().signup("acme")
+
+	tab := pagesNewTab(t, browser, true)
+	pagesSignIn(tab, ts.URL, "acme")
+	tab.run(chromedp.Navigate(ts.URL + "/settings"))
+	tab.waitJS("the owner in the team", `document.querySelectorAll("#agents li").length === 1`, 5*time.Second)
+	tab.waitJS("no invitations", `!document.getElementById("invites-none").hidden`, 5*time.Second)
+
+	// An invitation with a name, then one revoked.
+	tab.run(
+		chromedp.SendKeys(chromedp.ID("invite-name"), "Cy <b>Cohen</b>"),
+		chromedp.Click(chromedp.CSS(`#invite-form button[type="submit"]`)),
+	)
+	tab.waitJS("the pending invitation", `document.querySelectorAll("#invites li").length === 1`, 5*time.Second)
+	if got := pagesEval[string](tab, `document.querySelector("#invites .invite-who").firstChild.textContent`); got != "Cy <b>Cohen</b>" {
+		t.Fatalf("invite name shown as %q", got)
+	}
+	link := pagesEval[string](tab, `document.querySelector("#invites .invite-url").value`)
+	if !strings.HasPrefix(link, ts.URL+"/join/") {
+		t.Fatalf("link %q", link)
+	}
+	tab.run(chromedp.Click(chromedp.CSS(`#invites .js-copy`)))
+	tab.run(chromedp.Click(chromedp.CSS(`#invite-form button[type="submit"]`)))
+	tab.waitJS("two pending", `document.querySelectorAll("#invites li").length === 2`, 5*time.Second)
+	tab.run(chromedp.Click(chromedp.CSS(`#invites li:not([data-token="` + strings.TrimPrefix(link, ts.URL+"/join/") + `"]) .js-revoke`)))
+	tab.waitJS("one pending again", `document.querySelectorAll("#invites li").length === 1`, 5*time.Second)
+	if l := owner.must(http.StatusOK, "GET", "/accounts/api/invites", nil).JSON["invites"].([]any); len(l) != 1 {
+		t.Fatalf("pending = %v", l)
+	}
+	tab.run(pagesFill("invite-email", "not an address"), chromedp.Click(chromedp.CSS(`#invite-form button[type="submit"]`)))
+	tab.waitJS("the email refused", `document.getElementById("invite-email-error").textContent !== ""`, 5*time.Second)
+
+	// Cy joins with the link and keeps the inbox open: an online dot.
+	cy := pagesNewTab(t, browser, true)
+	cy.run(chromedp.Navigate(link), chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.SendKeys(chromedp.ID("username"), "cy"),
+		chromedp.SendKeys(chromedp.ID("password"), testPassword),
+		chromedp.Click(chromedp.CSS(`#auth-form button[type="submit"]`)))
+	cy.waitJS("Cy's inbox", `location.pathname === "/messages" && document.getElementById("offline").hidden`, 10*time.Second)
+	tab.run(chromedp.Reload())
+	tab.waitJS("Cy online in the team", `document.querySelector("#agents li:nth-child(2) .agent-dot.is-online")`, 5*time.Second)
+	if got := pagesEval[string](tab, `document.querySelector("#agents li:nth-child(2) .agent-who").firstChild.textContent`); got != "Cy <b>Cohen</b>" {
+		t.Fatalf("agent shown as %q", got)
+	}
+
+	// Cy's settings: the team without the owner's controls; the profile.
+	cy2 := pagesNewTab(t, cy.ctx, false)
+	cy2.run(chromedp.Navigate(ts.URL + "/settings"))
+	cy2.waitJS("the team", `document.querySelectorAll("#agents li").length === 2`, 5*time.Second)
+	if !pagesEval[bool](cy2, `document.getElementById("team-owner").hidden && document.getElementById("style-form").closest("section").hidden && !document.querySelector("#agents button")`) {
+		t.Fatal("an agent sees the owner's controls")
+	}
+	cy2.run(pagesFill("profile-name", "Cy C."), pagesFill("profile-email", "cy@example.com"),
+		chromedp.Click(chromedp.ID("profile-notify")),
+		chromedp.Click(chromedp.CSS(`#profile-form button[type="submit"]`)))
+	cy2.waitJS("saved", `document.getElementById("profile-saved").textContent === "Saved."`, 5*time.Second)
+	cy2.run(pagesFill("profile-name", ""), chromedp.Click(chromedp.CSS(`#profile-form button[type="submit"]`)))
+	cy2.waitJS("an empty name refused", `document.getElementById("profile-name-error").textContent !== ""`, 5*time.Second)
+	u, err := ts.DB.UserByName(context.Background(), "cy")
+	if err != nil || u.Name != "Cy C." || u.Email != "cy@example.com" || u.NotifyEmail {
+		t.Fatalf("profile stored = %+v (%v)", u, err)
+	}
+
+	// The owner removes Cy: Cy's inbox is closed and goes to sign in.
+	tab.run(chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`))
+	tab.run(chromedp.Click(chromedp.CSS(`#agents li:nth-child(2) button`)))
+	tab.waitJS("Cy gone from the team", `document.querySelectorAll("#agents li").length === 1`, 5*time.Second)
+	cy.waitJS("Cy signed out", `location.pathname === "/signin"`, 10*time.Second)
 }
