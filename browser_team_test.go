@@ -106,11 +106,11 @@ func TestBrowserSettingsTeam(t *testing.T) {
 
 	// An invitation with a name, then one revoked.
 	tab.run(
-		chromedp.SendKeys(chromedp.ID("invite-name"), "Cy <b>Cohen</b>"),
+		chromedp.SendKeys(chromedp.ID("invite-name"), "Cy Cohen"),
 		chromedp.Click(chromedp.CSS(`#invite-form button[type="submit"]`)),
 	)
 	tab.waitJS("the pending invitation", `document.querySelectorAll("#invites li").length === 1`, 5*time.Second)
-	if got := pagesEval[string](tab, `document.querySelector("#invites .invite-who").firstChild.textContent`); got != "Cy <b>Cohen</b>" {
+	if got := pagesEval[string](tab, `document.querySelector("#invites .invite-who").firstChild.textContent`); got != "Cy Cohen" {
 		t.Fatalf("invite name shown as %q", got)
 	}
 	link := pagesEval[string](tab, `document.querySelector("#invites .invite-url").value`)
@@ -118,8 +118,10 @@ func TestBrowserSettingsTeam(t *testing.T) {
 		t.Fatalf("link %q", link)
 	}
 	tab.run(chromedp.Click(chromedp.CSS(`#invites .js-copy`)))
-	tab.run(chromedp.Click(chromedp.CSS(`#invite-form button[type="submit"]`)))
+	// Names are text, never HTML.
+	tab.run(chromedp.SendKeys(chromedp.ID("invite-name"), "<b>Dee</b>"), chromedp.Click(chromedp.CSS(`#invite-form button[type="submit"]`)))
 	tab.waitJS("two pending", `document.querySelectorAll("#invites li").length === 2`, 5*time.Second)
+	tab.waitJS("the name as text", `[...document.querySelectorAll("#invites .invite-who")].some(e => e.firstChild.textContent === "<b>Dee</b>") && !document.querySelector("#invites b")`, 5*time.Second)
 	tab.run(chromedp.Click(chromedp.CSS(`#invites li:not([data-token="` + strings.TrimPrefix(link, ts.URL+"/join/") + `"]) .js-revoke`)))
 	tab.waitJS("one pending again", `document.querySelectorAll("#invites li").length === 1`, 5*time.Second)
 	if l := owner.must(http.StatusOK, "GET", "/accounts/api/invites", nil).JSON["invites"].([]any); len(l) != 1 {
@@ -135,11 +137,15 @@ func TestBrowserSettingsTeam(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("password"), testPassword),
 		chromedp.Click(chromedp.CSS(`#auth-form button[type="submit"]`)))
 	cy.waitJS("Cy's inbox", `location.pathname === "/messages" && document.getElementById("offline").hidden`, 10*time.Second)
+	owner.invite(map[string]string{"name": "Dana Li", "email": "dana@example.com"})
 	tab.run(chromedp.Reload())
+	tab.waitJS("Dana's invitation", `document.querySelectorAll("#invites li").length === 1 && document.getElementById("invites-none").hidden`, 5*time.Second)
 	tab.waitJS("Cy online in the team", `document.querySelector("#agents li:nth-child(2) .agent-dot.is-online")`, 5*time.Second)
-	if got := pagesEval[string](tab, `document.querySelector("#agents li:nth-child(2) .agent-who").firstChild.textContent`); got != "Cy <b>Cohen</b>" {
+	if got := pagesEval[string](tab, `document.querySelector("#agents li:nth-child(2) .agent-who").firstChild.textContent`); got != "Cy Cohen" {
 		t.Fatalf("agent shown as %q", got)
 	}
+	tab.run(chromedp.Evaluate[chromedp.Void](`document.getElementById("team").scrollIntoView()`))
+	tab.docScreenshot("settings-team")
 
 	// Cy's settings: the team without the owner's controls; the profile.
 	cy2 := pagesNewTab(t, cy.ctx, false)
@@ -148,16 +154,18 @@ func TestBrowserSettingsTeam(t *testing.T) {
 	if !pagesEval[bool](cy2, `document.getElementById("team-owner").hidden && document.getElementById("style-form").closest("section").hidden && !document.querySelector("#agents button")`) {
 		t.Fatal("an agent sees the owner's controls")
 	}
-	cy2.run(pagesFill("profile-name", "Cy C."), pagesFill("profile-email", "cy@example.com"),
+	cy2.run(pagesFill("profile-name", "Cy <b>C.</b>"), pagesFill("profile-email", "cy@example.com"),
 		chromedp.Click(chromedp.ID("profile-notify")),
 		chromedp.Click(chromedp.CSS(`#profile-form button[type="submit"]`)))
 	cy2.waitJS("saved", `document.getElementById("profile-saved").textContent === "Saved."`, 5*time.Second)
 	cy2.run(pagesFill("profile-name", ""), chromedp.Click(chromedp.CSS(`#profile-form button[type="submit"]`)))
 	cy2.waitJS("an empty name refused", `document.getElementById("profile-name-error").textContent !== ""`, 5*time.Second)
 	u, err := ts.DB.UserByName(context.Background(), "cy")
-	if err != nil || u.Name != "Cy C." || u.Email != "cy@example.com" || u.NotifyEmail {
+	if err != nil || u.Name != "Cy <b>C.</b>" || u.Email != "cy@example.com" || u.NotifyEmail {
 		t.Fatalf("profile stored = %+v (%v)", u, err)
 	}
+	tab.run(chromedp.Reload())
+	tab.waitJS("the new name, as text", `document.querySelector("#agents li:nth-child(2) .agent-who").firstChild.textContent === "Cy <b>C.</b>" && !document.querySelector("#agents b")`, 5*time.Second)
 
 	// The owner removes Cy: Cy's inbox is closed and goes to sign in.
 	tab.run(chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`))
