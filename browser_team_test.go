@@ -61,7 +61,14 @@ func TestBrowserTeam(t *testing.T) {
 	pagesSend(agentTab, "Hi, Bo here. How can I help?")
 	visitor.waitJS("the agent's reply", pagesCount("Hi, Bo here. How can I help?")+" === 1", 5*time.Second)
 	visitor.waitJS("the agent's name above it", `[...document.querySelectorAll("#messages .lcw-msg:not(.is-mine) .lcw-agent")].map(e => e.textContent).join() === "Bo Berg"`, 5*time.Second)
+	// Erasing a conversation is the owner's: the agent has no Delete button.
+	if !pagesEval[bool](agentTab, `document.getElementById("delete").hidden`) {
+		t.Error("the agent's inbox offers Delete")
+	}
 	ownerTab.openRoom("visitor-team")
+	if pagesEval[bool](ownerTab, `document.getElementById("delete").hidden`) {
+		t.Error("the owner's inbox has no Delete")
+	}
 	ownerTab.waitJS("the agent's reply in the owner's inbox", pagesCount("Hi, Bo here. How can I help?")+" === 1", 5*time.Second)
 
 	// The owner tries their own chat window in their own browser: a visitor there.
