@@ -44,6 +44,13 @@ var (
 	errTooMany      = errors.New("too many")
 )
 
+// HasUsers reports whether the server has any business (and so any user).
+func (db *DB) HasUsers(ctx context.Context) (bool, error) {
+	var exists bool
+	err := db.reader.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM users)").Scan(&exists)
+	return exists, err
+}
+
 // Invite is a pending invitation.
 type Invite struct {
 	Token      string

@@ -54,15 +54,20 @@ func (s *Server) teamRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /join/{token}", s.handleJoinPage)
 }
 
-// signupRefused answers whether the policy refuses a signup now (the
-// check before any work; createBusiness checks "first" again atomically).
+// signupRefused answers whether the policy refuses a signup now: the
+// check before any work (createBusiness checks "first" again inside the
+// transaction, so two racing signups cannot both be first).
 func (s *Server) signupRefused(ctx context.Context) error {
 	switch s.cfg.Signup {
 	case signupOpen:
 		return nil
 	case signupFirst:
-		if _, err := s.db.createBusinessCheck(ctx); err != nil {
+		some, err := s.db.HasUsers(ctx)
+		if err != nil {
 			return err
+		}
+		if some {
+			return errSignupRefused
 		}
 		return nil
 	default:
@@ -80,19 +85,6 @@ func (s *Server) createBusiness(ctx context.Context, username, hash, email, name
 		return nil, errSignupRefused
 	}
 	return u, err
-}
-
-// createBusinessCheck reports errSignupRefused when the server has a
-// business already.
-func (db *DB) createBusinessCheck(ctx context.Context) (bool, error) {
-	var exists bool
-	if err := db.reader.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM users)").Scan(&exists); err != nil {
-		return false, err
-	}
-	if exists {
-		return true, errSignupRefused
-	}
-	return false, nil
 }
 
 // InviteJSON is the API's Invite.
