@@ -100,9 +100,9 @@ func (s *Server) handleUpdateChatbotMultipart(w http.ResponseWriter, r *http.Req
 		s.writeError(w, r, fieldErrors(errs))
 		return
 	}
-	c, err := s.db.UpdateChatbot(r.Context(), u.ID, u.Username, set)
+	c, err := s.db.UpdateChatbot(r.Context(), u.BusinessID, u.Business, set)
 	if err == nil && picture != nil {
-		c, err = s.db.SetChatbotPicture(r.Context(), u.ID, u.Username, picture, pictureType)
+		c, err = s.db.SetChatbotPicture(r.Context(), u.BusinessID, u.Business, picture, pictureType)
 	}
 	if err != nil {
 		s.writeError(w, r, err)

@@ -111,6 +111,10 @@ type Config struct {
 	// when empty); only a loopback address unless MetricsPublic.
 	MetricsAddr   string
 	MetricsPublic bool
+	// Signup is who may create a business: signupFirst (only while the
+	// server has none; the default), signupOpen (anyone) or signupClosed.
+	// Agents join by invitation whatever it says.
+	Signup string
 }
 
 // DefaultConfig returns SPEC's defaults.
@@ -139,6 +143,7 @@ func DefaultConfig() Config {
 		HTTPSAddr:       ":443",
 		HTTPAddr:        ":80",
 		ACMEDirectory:   autocert.DefaultACMEDirectory,
+		Signup:          signupFirst,
 	}
 }
 
@@ -182,6 +187,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.DurationVar(&c.LoginWindow, "login-window", c.LoginWindow, "the failed-login window")
 	fs.IntVar(&c.BcryptCost, "bcrypt-cost", c.BcryptCost, "bcrypt cost for password hashes")
 	fs.DurationVar(&c.SessionLifetime, "session-lifetime", c.SessionLifetime, "how long a sign-in lasts")
+	fs.StringVar(&c.Signup, "signup", c.Signup, "who may sign up a business: first (only while there is none), open (anyone) or closed")
 	fs.StringVar(&c.Pprof, "pprof", "", "serve /debug/pprof on this loopback `address` (e.g. 127.0.0.1:6060)")
 	fs.StringVar(&c.SMTP, "smtp", "", "mail server `URL`: smtp://user:pass@host:587 (STARTTLS) or smtps://user:pass@host:465 (env LIVECHAT_SMTP); empty: mail off")
 	fs.StringVar(&c.SMTPFrom, "smtp-from", "", "mail sender, \"Name <address>\"")
@@ -240,6 +246,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	}
 	if c.BackupKeep < 1 {
 		return c, fmt.Errorf("--backup-keep must be at least 1")
+	}
+	switch c.Signup {
+	case signupFirst, signupOpen, signupClosed:
+	default:
+		return c, fmt.Errorf("--signup must be first, open or closed, not %q", c.Signup)
 	}
 	if c.BcryptCost < bcrypt.MinCost || c.BcryptCost > bcrypt.MaxCost {
 		return c, fmt.Errorf("--bcrypt-cost must be %d to %d", bcrypt.MinCost, bcrypt.MaxCost)

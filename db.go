@@ -28,6 +28,7 @@ var migrations = []string{
 	schemaSQL,
 	notifySchemaSQL, // 2: the mail outbox, VAPID keys, push subscriptions (schema_notify.sql)
 	acmeCacheSQL,    // 3: certificates and the ACME account key (acme.go)
+	migrationTeam,   // 4: businesses and agents, invites (db_team.go)
 }
 
 // applicationID marks a SQLite file as livechat's ("LVCH"), so the server

@@ -134,7 +134,7 @@ func (s *Server) requestOrigin(r *http.Request) string {
 // writeTranscript answers an export in a readable format: "html", or
 // plain text for anything else.
 func (s *Server) writeTranscript(w http.ResponseWriter, r *http.Request, u *User, room *roomRow, msgs []Message, format string) {
-	tr := newTranscript(u.Username, room, msgs, s.requestOrigin(r), s.db.nowMillis())
+	tr := newTranscript(u.Business, room, msgs, s.requestOrigin(r), s.db.nowMillis())
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")

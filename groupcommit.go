@@ -48,7 +48,11 @@ type commitOp struct {
 	typ         string
 	clientID    string
 	fromVisitor bool
-	file        *storedFile
+	// agentID and agent name the agent who wrote a business's message
+	// (0 and "" for a visitor's).
+	agentID int64
+	agent   string
+	file    *storedFile
 	// reply, if not nil, receives the frame meant for the submitter
 	// alone: the stored message, when its client_id was used already.
 	reply func(frame []byte)
@@ -242,8 +246,8 @@ func (w *groupCommitter) commit(batch []*commitOp, touched map[int64]*roomTouch)
 
 // The statements of the group commit, prepared by OpenDB (DB.prepare).
 const (
-	insertMessageSQL = `INSERT INTO messages (room_id, author, content, type, file, client_id, created)
-		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+	insertMessageSQL = `INSERT INTO messages (room_id, author, content, type, file, client_id, created, agent_id, agent)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
 	messageByCIDSQL = "SELECT " + messageColumns + " FROM messages WHERE room_id = ? AND client_id = ?"
 	touchRoomSQL    = "UPDATE rooms SET last_activity = ?, last_message_id = ?, unread = unread + ? WHERE id = ?"
 	insertFileSQL   = "INSERT INTO files (room_id, token, name, mime, size, data, created) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -271,7 +275,11 @@ func (w *groupCommitter) insert(ctx context.Context, tx *sql.Tx, ins, byCID *sql
 	}
 	// Exec rather than RETURNING: no Rows to allocate and close on the
 	// hottest statement.
-	res, err := ins.ExecContext(ctx, op.roomID, op.author, op.content, typ, fileURLPath, cid, now)
+	var agentID any
+	if op.agentID != 0 {
+		agentID = op.agentID
+	}
+	res, err := ins.ExecContext(ctx, op.roomID, op.author, op.content, typ, fileURLPath, cid, now, agentID, op.agent)
 	if err != nil {
 		return mapInsertError(err)
 	}
@@ -286,7 +294,7 @@ func (w *groupCommitter) insert(ctx context.Context, tx *sql.Tx, ins, byCID *sql
 	}
 	op.dup = false
 	op.msg = Message{ID: id, Author: op.author, Content: op.content, Type: typ, File: fileURLPath,
-		Room: room, Created: formatTime(now), ClientID: op.clientID}
+		Room: room, Created: formatTime(now), ClientID: op.clientID, Agent: op.agent, AgentID: op.agentID}
 	t := touched[op.roomID]
 	if t == nil {
 		t = &roomTouch{}

@@ -85,7 +85,11 @@ func TestAdminRoomSocketQueue(t *testing.T) {
 		admin bool
 		want  int
 	}{{roomSocket, true, 7}, {roomSocket, false, 3}, {chatSocket, true, 3}, {chatSocket, false, 3}} {
-		if got := cap(s.newClient(nil, tc.kind, tc.admin, u).send); got != tc.want {
+		var agent *User
+		if tc.admin {
+			agent = u
+		}
+		if got := cap(s.newClient(nil, tc.kind, u, agent, "").send); got != tc.want {
 			t.Errorf("kind %d admin %v: queue %d, want %d", tc.kind, tc.admin, got, tc.want)
 		}
 	}

@@ -21,6 +21,10 @@ type signupRequest struct {
 // handleSignup handles "POST /accounts/api/signup": create the account and
 // its chatbot, and sign in.
 func (s *Server) handleSignup(w http.ResponseWriter, r *http.Request) {
+	if err := s.signupRefused(r.Context()); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	var req signupRequest
 	if err := s.decodeBody(w, r, &req); err != nil {
 		s.writeError(w, r, err)
@@ -56,7 +60,7 @@ func (s *Server) handleSignup(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	u, err := s.db.CreateUser(r.Context(), username, hash, email, name)
+	u, err := s.createBusiness(r.Context(), username, hash, email, name)
 	if errors.Is(err, errConflict) {
 		s.writeError(w, r, &apiError{Status: http.StatusConflict, Detail: "That username is taken.",
 			Fields: map[string]string{"username": "This username is taken."}})

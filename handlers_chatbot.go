@@ -17,7 +17,7 @@ const (
 
 // handleGetChatbot handles "GET /chatbot/api".
 func (s *Server) handleGetChatbot(w http.ResponseWriter, r *http.Request, u *User) {
-	c, err := s.db.ChatbotByUser(r.Context(), u.ID, u.Username)
+	c, err := s.db.ChatbotByUser(r.Context(), u.BusinessID, u.Business)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -59,7 +59,7 @@ func (s *Server) handleUpdateChatbot(w http.ResponseWriter, r *http.Request, u *
 		s.writeError(w, r, fieldErrors(errs))
 		return
 	}
-	c, err := s.db.UpdateChatbot(r.Context(), u.ID, u.Username, set)
+	c, err := s.db.UpdateChatbot(r.Context(), u.BusinessID, u.Business, set)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -122,7 +122,7 @@ func (s *Server) handleUploadPicture(w http.ResponseWriter, r *http.Request, u *
 		s.writeError(w, r, fieldErrors(map[string]string{"picture": "Must be a PNG, JPEG, GIF or WebP image."}))
 		return
 	}
-	c, err := s.db.SetChatbotPicture(r.Context(), u.ID, u.Username, data, mime)
+	c, err := s.db.SetChatbotPicture(r.Context(), u.BusinessID, u.Business, data, mime)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -132,7 +132,7 @@ func (s *Server) handleUploadPicture(w http.ResponseWriter, r *http.Request, u *
 
 // handleDeletePicture handles "DELETE /chatbot/api/picture".
 func (s *Server) handleDeletePicture(w http.ResponseWriter, r *http.Request, u *User) {
-	c, err := s.db.SetChatbotPicture(r.Context(), u.ID, u.Username, nil, "")
+	c, err := s.db.SetChatbotPicture(r.Context(), u.BusinessID, u.Business, nil, "")
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -144,7 +144,7 @@ func (s *Server) handleDeletePicture(w http.ResponseWriter, r *http.Request, u *
 // public style a visitor's window needs, and whether anyone is answering.
 func (s *Server) handleChatbotDetails(w http.ResponseWriter, r *http.Request) {
 	username := strings.ToLower(r.PathValue("username"))
-	u, err := s.db.UserByName(r.Context(), username)
+	u, err := s.db.BusinessByHandle(r.Context(), username)
 	if errors.Is(err, errNotFound) {
 		s.writeError(w, r, errorf(http.StatusNotFound, "There is no chatbot with that username."))
 		return
@@ -153,7 +153,7 @@ func (s *Server) handleChatbotDetails(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	c, err := s.db.ChatbotByUser(r.Context(), u.ID, u.Username)
+	c, err := s.db.ChatbotByUser(r.Context(), u.BusinessID, u.Business)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -91,7 +91,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	u, err := s.db.UserByName(ctx, username)
+	u, err := s.db.BusinessByHandle(ctx, username)
 	if errors.Is(err, errNotFound) {
 		err = errNoConversation
 	}
@@ -108,10 +108,15 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	admin := me != nil && me.ID == u.ID
+	// As on sockets, ?as=visitor (the visitor window) posts as the visitor
+	// even in a browser signed in to the business.
+	admin := me != nil && me.BusinessID == u.ID && r.URL.Query().Get("as") != "visitor"
 	author := consumer
+	var agentID int64
+	var agent string
 	if admin {
 		author = u.Username
+		agentID, agent = me.ID, me.DisplayName()
 	}
 	sniffed := http.DetectContentType(data)
 	typ, _, _ := mime.ParseMediaType(sniffed)
@@ -119,7 +124,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		typ = "application/octet-stream"
 	}
 	op := &commitOp{kind: opMessage, userID: u.ID, username: u.Username, consumer: consumer, roomID: room.ID,
-		author: author, content: name, typ: typ, fromVisitor: !admin,
+		author: author, content: name, typ: typ, fromVisitor: !admin, agentID: agentID, agent: agent,
 		file: &storedFile{Token: newFileToken(), Name: name, Mime: sniffed, Data: data}}
 	if err := s.committer.submit(op); err != nil {
 		if errors.Is(err, errNotFound) {

@@ -45,7 +45,7 @@ func (s *Server) handleListRooms(w http.ResponseWriter, r *http.Request, u *User
 		}
 		before = t.UnixMilli()
 	}
-	rows, last, more, err := s.db.RoomSummaries(r.Context(), u.ID, u.Username, before, limit)
+	rows, last, more, err := s.db.RoomSummaries(r.Context(), u.BusinessID, u.Business, before, limit)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -80,7 +80,7 @@ func (s *Server) conversation(ctx context.Context, userID int64, consumer string
 
 // roomOf finds the signed-in account's room named by {consumer}.
 func (s *Server) roomOf(r *http.Request, u *User) (*roomRow, error) {
-	return s.conversation(r.Context(), u.ID, r.PathValue("consumer"))
+	return s.conversation(r.Context(), u.BusinessID, r.PathValue("consumer"))
 }
 
 // handleRoomMessages handles "GET /chatbot/api/rooms/{consumer}/messages":
@@ -103,7 +103,7 @@ func (s *Server) handleRoomMessages(w http.ResponseWriter, r *http.Request, u *U
 			return
 		}
 	}
-	msgs, more, err := s.db.MessagesPage(r.Context(), room.ID, roomName(u.Username, room.Consumer), before, limit)
+	msgs, more, err := s.db.MessagesPage(r.Context(), room.ID, roomName(u.Business, room.Consumer), before, limit)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -135,7 +135,7 @@ func (s *Server) handleExportRoom(w http.ResponseWriter, r *http.Request, u *Use
 		s.writeError(w, r, err)
 		return
 	}
-	msgs, err := s.db.AllMessages(r.Context(), room.ID, roomName(u.Username, room.Consumer))
+	msgs, err := s.db.AllMessages(r.Context(), room.ID, roomName(u.Business, room.Consumer))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -145,7 +145,7 @@ func (s *Server) handleExportRoom(w http.ResponseWriter, r *http.Request, u *Use
 		return
 	}
 	w.Header().Set("Content-Disposition", `attachment; filename="conversation-`+room.Consumer+`.json"`)
-	writeJSON(w, http.StatusOK, roomExport{Username: u.Username, Consumer: room.Consumer, ConsumerEmail: room.Email,
+	writeJSON(w, http.StatusOK, roomExport{Username: u.Business, Consumer: room.Consumer, ConsumerEmail: room.Email,
 		Created: formatTime(room.Created), LastActivity: formatTime(room.LastActivity),
 		Exported: formatTime(s.db.nowMillis()), Messages: msgs})
 }
@@ -162,6 +162,6 @@ func (s *Server) handleDeleteRoom(w http.ResponseWriter, r *http.Request, u *Use
 		s.writeError(w, r, err)
 		return
 	}
-	s.tellRoomClosed(u.ID, room.ID)
+	s.tellRoomClosed(u.BusinessID, room.ID)
 	w.WriteHeader(http.StatusNoContent)
 }

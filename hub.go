@@ -21,8 +21,10 @@ type Hub struct {
 	// they receive every room's traffic.
 	inboxes map[int64]map[*subscriber]struct{}
 	// admins counts every admin socket (room or chat) per account, for
-	// AdminOnline.
+	// AdminOnline; agents counts them per agent (by user id), for
+	// AgentOnline.
 	admins map[int64]int
+	agents map[int64]int
 	// all is every registered socket, for CloseAll.
 	all map[*subscriber]struct{}
 	// closed refuses new sockets once CloseAll has run.
@@ -43,6 +45,7 @@ func NewHub() *Hub {
 		rooms:   map[int64]*roomSubs{},
 		inboxes: map[int64]map[*subscriber]struct{}{},
 		admins:  map[int64]int{},
+		agents:  map[int64]int{},
 		all:     map[*subscriber]struct{}{},
 	}
 	h.empty = sync.NewCond(&h.mu)
@@ -63,6 +66,7 @@ func (h *Hub) add(c *subscriber, online []byte) bool {
 	h.all[c] = struct{}{}
 	if c.admin {
 		h.admins[c.userID]++
+		h.agents[c.agentID]++
 	}
 	switch {
 	case c.kind == roomSocket && c.admin:
@@ -102,6 +106,9 @@ func (h *Hub) remove(c *subscriber, offline []byte) {
 	if c.admin {
 		if h.admins[c.userID]--; h.admins[c.userID] <= 0 {
 			delete(h.admins, c.userID)
+		}
+		if h.agents[c.agentID]--; h.agents[c.agentID] <= 0 {
+			delete(h.agents, c.agentID)
 		}
 	}
 	switch {
@@ -205,15 +212,35 @@ func (h *Hub) VisitorsOnline(roomIDs []int64) []bool {
 	return online
 }
 
-// EndSession closes (1008) the account's admin sockets that were opened
-// with session token, or all of them when token is "": an admin socket
-// must not outlive the session that made it the admin's.
-func (h *Hub) EndSession(userID int64, token string) {
+// AgentOnline reports whether any socket of the agent (by user id) is open.
+func (h *Hub) AgentOnline(agentID int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.agents[agentID] > 0
+}
+
+// EndSession closes (1008) the agent's sockets (agentID is the agent's
+// user id) that were opened with session token, or all of them when token
+// is "": an agent socket must not outlive the session that made it the
+// agent's.
+func (h *Hub) EndSession(agentID int64, token string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for c := range h.all {
-		if c.admin && c.userID == userID && (token == "" || c.session == token) {
+		if c.admin && c.agentID == agentID && (token == "" || c.session == token) {
 			c.kick(websocket.StatusPolicyViolation, "session ended")
+		}
+	}
+}
+
+// EndAgent closes (1008) every socket of one agent of a business at once:
+// the agent was removed.
+func (h *Hub) EndAgent(businessID, agentID int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.all {
+		if c.admin && c.userID == businessID && c.agentID == agentID {
+			c.kick(websocket.StatusPolicyViolation, "agent removed")
 		}
 	}
 }

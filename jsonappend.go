@@ -97,6 +97,14 @@ func appendMessageJSON(dst []byte, m *Message, created int64) []byte {
 		dst = append(dst, `,"client_id":`...)
 		dst = appendJSONString(dst, m.ClientID)
 	}
+	if m.Agent != "" {
+		dst = append(dst, `,"agent":`...)
+		dst = appendJSONString(dst, m.Agent)
+	}
+	if m.AgentID != 0 {
+		dst = append(dst, `,"agent_id":`...)
+		dst = strconv.AppendInt(dst, m.AgentID, 10)
+	}
 	return append(dst, '}')
 }
 

@@ -32,7 +32,7 @@ func (s *Server) MailEnabled() bool { return s.outbox.MailEnabled() }
 // about mail (off; or on, with the queue, the last success and failed try
 // of this business, and its last permanent failure).
 func (s *Server) handleMailStatus(w http.ResponseWriter, r *http.Request, u *User) {
-	st, err := s.outbox.Status(r.Context(), u.ID)
+	st, err := s.outbox.Status(r.Context(), u.BusinessID)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -62,7 +62,7 @@ func (s *Server) handleTestMail(w http.ResponseWriter, r *http.Request, u *User)
 	}
 	base := publicURL(s.cfg)
 	m := Mail{
-		UserID:     u.ID,
+		UserID:     u.BusinessID,
 		To:         u.Email,
 		Subject:    "livechat test email",
 		Paragraphs: []string{"This is a test email from your livechat server. Mail works: notifications of new visitor messages and replies to your visitors will arrive like this one."},

@@ -176,7 +176,7 @@ func (s *Server) handleInboxPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/signin", http.StatusSeeOther)
 		return
 	}
-	s.renderPage(w, r, http.StatusOK, "messages.html", pageData{Title: "Inbox", User: u, Username: u.Username})
+	s.renderPage(w, r, http.StatusOK, "messages.html", pageData{Title: "Inbox", User: u, Username: u.Business})
 }
 
 // handleSettingsPage handles "GET /settings"; signed-out visitors go to /signin.
@@ -186,13 +186,13 @@ func (s *Server) handleSettingsPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/signin", http.StatusSeeOther)
 		return
 	}
-	c, err := s.db.ChatbotByUser(r.Context(), u.ID, u.Username)
+	c, err := s.db.ChatbotByUser(r.Context(), u.BusinessID, u.Business)
 	if err != nil {
 		s.log.Error("settings page", "err", err)
 		http.Error(w, "Internal error.", http.StatusInternalServerError)
 		return
 	}
-	s.renderPage(w, r, http.StatusOK, "settings.html", pageData{Title: "Settings", User: u, Username: u.Username, Chatbot: c})
+	s.renderPage(w, r, http.StatusOK, "settings.html", pageData{Title: "Settings", User: u, Username: u.Business, Chatbot: c})
 }
 
 // handleVisitorPage handles "GET /chatbot/{username}/{consumer}": the
@@ -201,7 +201,7 @@ func (s *Server) handleSettingsPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleVisitorPage(w http.ResponseWriter, r *http.Request) {
 	username := strings.ToLower(r.PathValue("username"))
 	consumer := r.PathValue("consumer")
-	u, err := s.db.UserByName(r.Context(), username)
+	u, err := s.db.BusinessByHandle(r.Context(), username)
 	if errors.Is(err, errNotFound) {
 		s.renderNotFound(w, r, "There is no chat here. Check the address, or ask the business for its chat link.", true)
 		return

@@ -311,7 +311,8 @@ func (s *Server) cmdNewMessage(c *client, f *inFrame) bool {
 		return true
 	}
 	op := &commitOp{kind: opMessage, userID: c.userID, username: c.username, consumer: c.consumer, roomID: c.roomID,
-		author: c.author(), content: content, clientID: clientID, fromVisitor: !c.admin, reply: c.push}
+		author: c.author(), content: content, clientID: clientID, fromVisitor: !c.admin, reply: c.push,
+		agentID: c.agentID, agent: c.agent}
 	if err := s.committer.submit(op); err != nil {
 		if errors.Is(err, errNotFound) {
 			c.fail(codeNotFound, "This conversation was deleted.")
@@ -359,7 +360,13 @@ func (s *Server) cmdRead(c *client, f *inFrame) {
 	}
 	c.lastRead = mark
 	frame := encodeFrame(readFrame{Command: "read", Consumer: c.consumer, By: c.author(), UpTo: mark})
-	s.hub.publish(c.userID, c.roomID, otherSide(c), frame, &c.subscriber)
+	aud := otherSide(c)
+	if c.admin {
+		// Reading is shared: the business's other sockets of the room and
+		// every inbox (this agent's too) drop the room's badge.
+		aud = toEveryone
+	}
+	s.hub.publish(c.userID, c.roomID, aud, frame, &c.subscriber)
 }
 
 // otherSide is the audience of a relay from c.

@@ -168,6 +168,18 @@ func (s *Server) requireUser(h userHandler) http.HandlerFunc {
 	}
 }
 
+// requireOwner answers 401 unless an agent is signed in, and 403 unless
+// that agent is the business's owner.
+func (s *Server) requireOwner(h userHandler) http.HandlerFunc {
+	return s.requireUser(func(w http.ResponseWriter, r *http.Request, u *User) {
+		if !u.IsOwner() {
+			s.writeError(w, r, errOwnerOnly)
+			return
+		}
+		h(w, r, u)
+	})
+}
+
 // routes is the one route table, and the middleware around it, outermost
 // first: panic recovery, trailing-slash folding, default security headers,
 // cross-origin refusal, sessions, then the mux with JSON 404/405 for API
@@ -188,12 +200,13 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /accounts/api/push", s.requireUser(s.handlePushKey))
 	mux.HandleFunc("POST /accounts/api/push/subscriptions", s.requireUser(s.handlePushSubscribe))
 	mux.HandleFunc("DELETE /accounts/api/push/subscriptions", s.requireUser(s.handlePushUnsubscribe))
+	s.teamRoutes(mux)
 
 	// Chatbot style.
 	mux.HandleFunc("GET /chatbot/api", s.requireUser(s.handleGetChatbot))
-	mux.HandleFunc("POST /chatbot/api", s.requireUser(s.handleUpdateChatbot))
-	mux.HandleFunc("POST /chatbot/api/picture", s.requireUser(s.handleUploadPicture))
-	mux.HandleFunc("DELETE /chatbot/api/picture", s.requireUser(s.handleDeletePicture))
+	mux.HandleFunc("POST /chatbot/api", s.requireOwner(s.handleUpdateChatbot))
+	mux.HandleFunc("POST /chatbot/api/picture", s.requireOwner(s.handleUploadPicture))
+	mux.HandleFunc("DELETE /chatbot/api/picture", s.requireOwner(s.handleDeletePicture))
 	mux.HandleFunc("GET /chatbot/details/{username}", s.handleChatbotDetails)
 	mux.HandleFunc("POST /chatbot/details", s.handleChatbotDetailsPost) // the original widget's
 	// "/chatbot/{username}/picture" would conflict with
@@ -205,7 +218,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /chatbot/api/rooms", s.requireUser(s.handleListRooms))
 	mux.HandleFunc("GET /chatbot/api/rooms/{consumer}/messages", s.requireUser(s.handleRoomMessages))
 	mux.HandleFunc("GET /chatbot/api/rooms/{consumer}/export", s.requireUser(s.handleExportRoom))
-	mux.HandleFunc("DELETE /chatbot/api/rooms/{consumer}", s.requireUser(s.handleDeleteRoom))
+	mux.HandleFunc("DELETE /chatbot/api/rooms/{consumer}", s.requireOwner(s.handleDeleteRoom))
 
 	// Files.
 	mux.HandleFunc("POST /chatbot/message/file/upload", s.handleUpload)

@@ -37,6 +37,9 @@ type subscriber struct {
 	// session is the session token an admin socket was opened with;
 	// when that session ends, the socket is closed (Hub.EndSession).
 	session string
+	// agentID is the agent of an agent socket (admin): Hub.EndSession
+	// and Hub.EndAgent close an agent's sockets by it.
+	agentID int64
 
 	send       chan []byte
 	kicked     chan struct{}

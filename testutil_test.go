@@ -21,10 +21,13 @@ import (
 )
 
 // testConfig is DefaultConfig with a cheap bcrypt cost, so tests that sign
-// up many accounts stay fast.
+// up many accounts stay fast, and open signup.
 func testConfig() Config {
 	c := DefaultConfig()
 	c.BcryptCost = bcrypt.MinCost
+	// Most tests sign up several businesses; the signup policies have
+	// their own tests (team_test.go).
+	c.Signup = signupOpen
 	return c
 }
 

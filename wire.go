@@ -22,6 +22,10 @@ type Message struct {
 	Room     string `json:"room"`
 	Created  string `json:"created"`
 	ClientID string `json:"client_id,omitempty"`
+	// Agent and AgentID name the agent who wrote a business's message
+	// (author stays the handle); absent on visitors' messages.
+	Agent   string `json:"agent,omitempty"`
+	AgentID int64  `json:"agent_id,omitempty"`
 }
 
 // Room is SPEC's Room: a conversation with its last messages, as sent over
@@ -59,17 +63,31 @@ func (r *roomRow) json(msgs json.RawMessage, online bool) Room {
 		Created: formatTime(r.Created), LastActivity: formatTime(r.LastActivity)}
 }
 
-// UserJSON is the API's User object.
+// UserJSON is the API's User object: an agent. Name is the display name
+// (the username when none was given); Business is the handle.
 type UserJSON struct {
+	ID       int64  `json:"id"`
 	Username string `json:"username"`
 	Email    string `json:"email"`
 	Name     string `json:"name"`
+	Role     string `json:"role"`
+	Business string `json:"business"`
 	Created  string `json:"created"`
 }
 
 // JSON renders u as the API's User.
 func (u *User) JSON() UserJSON {
-	return UserJSON{Username: u.Username, Email: u.Email, Name: u.Name, Created: formatTime(u.Created)}
+	return UserJSON{ID: u.ID, Username: u.Username, Email: u.Email, Name: u.DisplayName(), Role: u.Role,
+		Business: u.Business, Created: formatTime(u.Created)}
+}
+
+// DisplayName is the name shown for the agent: the name given, else the
+// username.
+func (u *User) DisplayName() string {
+	if u.Name != "" {
+		return u.Name
+	}
+	return u.Username
 }
 
 // formatTime renders stored Unix milliseconds as RFC 3339 UTC with

@@ -15,6 +15,8 @@ import (
 type client struct {
 	subscriber
 	username string
+	// agent is the display name of an agent socket's agent.
+	agent string
 	// consumer is the chat socket's visitor.
 	consumer string
 
@@ -54,35 +56,40 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn
 	return websocket.Accept(&apiErrorWriter{ResponseWriter: w, s: s, r: r, details: acceptErrors}, r, s.acceptOptions())
 }
 
-// socketAccount resolves the account named in a socket URL and whether
-// the request carries that account's session (an admin socket): then
-// session is its token, else "".
-func (s *Server) socketAccount(w http.ResponseWriter, r *http.Request) (u *User, session string, ok bool) {
+// socketAccount resolves the business named in a socket URL and whether
+// the socket is an agent's: the request carries a session of an agent of
+// that business and the URL has no ?as=visitor (the visitor window always
+// sends it, so an owner trying their own chat window is a visitor there).
+// For an agent's socket, agent is the agent and session its token.
+func (s *Server) socketAccount(w http.ResponseWriter, r *http.Request) (u, agent *User, session string, ok bool) {
 	username := strings.ToLower(r.PathValue("username"))
-	u, err := s.db.UserByName(r.Context(), username)
+	u, err := s.db.BusinessByHandle(r.Context(), username)
 	if errors.Is(err, errNotFound) {
 		s.writeError(w, r, errorf(http.StatusNotFound, "There is no chatbot with that username."))
-		return nil, "", false
+		return nil, nil, "", false
 	}
 	if err != nil {
 		s.writeError(w, r, err)
-		return nil, "", false
+		return nil, nil, "", false
+	}
+	if r.URL.Query().Get("as") == "visitor" {
+		return u, nil, "", true
 	}
 	me, err := s.currentUser(r)
 	if err != nil {
 		s.writeError(w, r, err)
-		return nil, "", false
+		return nil, nil, "", false
 	}
-	if me != nil && me.ID == u.ID {
-		session = s.sessions.Token(r.Context())
+	if me != nil && me.BusinessID == u.ID {
+		return u, me, s.sessions.Token(r.Context()), true
 	}
-	return u, session, true
+	return u, nil, "", true
 }
 
 // handleRoomSocket handles "GET /ws/room/{username}": the admin's inbox
 // socket, or a visitor's room handshake.
 func (s *Server) handleRoomSocket(w http.ResponseWriter, r *http.Request) {
-	u, session, ok := s.socketAccount(w, r)
+	u, agent, session, ok := s.socketAccount(w, r)
 	if !ok {
 		return
 	}
@@ -90,8 +97,7 @@ func (s *Server) handleRoomSocket(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Accept has answered (403 for a foreign origin).
 	}
-	c := s.newClient(conn, roomSocket, session != "", u)
-	c.session = session
+	c := s.newClient(conn, roomSocket, u, agent, session)
 	s.serveSocket(c, nil, nil)
 }
 
@@ -104,11 +110,11 @@ func (s *Server) handleChatSocket(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusBadRequest, "The consumer id %s", problem))
 		return
 	}
-	u, session, ok := s.socketAccount(w, r)
+	u, agent, session, ok := s.socketAccount(w, r)
 	if !ok {
 		return
 	}
-	admin := session != ""
+	admin := agent != nil
 	conn, err := s.accept(w, r)
 	if err != nil {
 		return
@@ -122,8 +128,7 @@ func (s *Server) handleChatSocket(w http.ResponseWriter, r *http.Request) {
 		conn.Close(websocket.StatusInternalError, "the conversation could not be opened")
 		return
 	}
-	c := s.newClient(conn, chatSocket, admin, u)
-	c.session = session
+	c := s.newClient(conn, chatSocket, u, agent, session)
 	c.roomID, c.consumer = op.room.ID, consumer
 	var online, offline []byte
 	if !admin {
@@ -133,16 +138,22 @@ func (s *Server) handleChatSocket(w http.ResponseWriter, r *http.Request) {
 	s.serveSocket(c, online, offline)
 }
 
-// newClient makes a socket's state; admin room sockets, which carry every
-// room's traffic, get the larger queue.
-func (s *Server) newClient(conn *websocket.Conn, kind socketKind, admin bool, u *User) *client {
+// newClient makes a socket's state for business u: an agent's socket
+// when agent is not nil (opened with session token session), else a
+// visitor's. Agent room sockets, which carry every room's traffic, get
+// the larger queue.
+func (s *Server) newClient(conn *websocket.Conn, kind socketKind, u, agent *User, session string) *client {
+	admin := agent != nil
 	q := s.cfg.SendQueue
 	if kind == roomSocket && admin {
 		q = s.cfg.AdminSendQueue
 	}
-	c := &client{subscriber: subscriber{conn: conn, kind: kind, admin: admin, userID: u.ID,
+	c := &client{subscriber: subscriber{conn: conn, kind: kind, admin: admin, userID: u.ID, session: session,
 		send: make(chan []byte, max(q, 1)), kicked: make(chan struct{}), closed: make(chan struct{})},
 		username: u.Username}
+	if admin {
+		c.agentID, c.agent = agent.ID, agent.DisplayName()
+	}
 	return c
 }
 
@@ -155,6 +166,14 @@ func (s *Server) serveSocket(c *client, online, offline []byte) {
 	if !s.hub.add(&c.subscriber, online) {
 		c.shut(websocket.StatusGoingAway, "server shutting down")
 		return
+	}
+	if c.admin {
+		// The owner may have removed the agent between the upgrade's
+		// session check and add: Hub.EndAgent ran before add, so look
+		// again now that the socket is where EndAgent would find it.
+		if _, err := s.db.UserByID(context.Background(), c.agentID); errors.Is(err, errNotFound) {
+			c.kick(websocket.StatusPolicyViolation, "agent removed")
+		}
 	}
 	defer s.metrics.socketOpen(c.kind, c.admin)()
 	c.live.Store(true)

@@ -106,6 +106,12 @@ func TestChatConversation(t *testing.T) {
 		t.Fatalf("read = %v", f)
 	}
 	adminChat.probe()
+	// Reading is shared: every inbox of the business hears of it.
+	for _, tab := range []*wsClient{tab1, tab2} {
+		if f := tab.expect("read"); f.str("consumer") != "visitor-1" || f.str("by") != "acme" {
+			t.Fatalf("inbox read = %v", f)
+		}
+	}
 	rooms = tab1.probeRooms()["rooms"].([]any)
 	if got := rooms[0].(map[string]any)["unread"].(float64); got != 0 {
 		t.Fatalf("unread after read = %v", got)

@@ -30,6 +30,7 @@ let widgetOpen = null;
 const conv = new Conversation({
   username,
   me: consumer,
+  asVisitor: true,
   maxContent: Number(root.dataset.maxContent) || 4000,
   typingLabel: () => `${style.chatbotName || 'They'} is typing…`,
   tooLong: (max) => `Your message is too long: at most ${max} characters.`,
@@ -159,7 +160,7 @@ emailForm.addEventListener('submit', (ev) => {
   }
   // The single chat socket has no email command; SPEC's room socket stores
   // an email for an existing room, so a short-lived one carries it.
-  const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + `/ws/room/${encodeURIComponent(username)}`);
+  const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + `/ws/room/${encodeURIComponent(username)}?as=visitor`);
   ws.addEventListener('open', () => ws.send(JSON.stringify({ command: 'new_room', consumer, email })));
   ws.addEventListener('message', () => ws.close(1000));
   setTimeout(() => ws.close(1000), 5000);

@@ -55,6 +55,9 @@ export function autoGrow(ta) {
  * @property {string} username the business's username
  * @property {string} me the author name of this side's messages (the
  *   consumer id for the visitor, the username for the admin)
+ * @property {boolean} [asVisitor] this side is the visitor: sockets and
+ *   uploads say ?as=visitor, so a browser signed in to the business still
+ *   talks as a visitor here
  * @property {number} maxContent the server's message limit, in characters
  * @property {() => string} typingLabel what shows while the other side types
  * @property {(max: number) => string} tooLong why an over-long message is refused
@@ -133,7 +136,7 @@ export class Conversation {
     this.loaded = false;
     this.lastReadSent = 0;
     this.showTyping(false);
-    const path = `/ws/chat/${encodeURIComponent(this.h.username)}/${encodeURIComponent(consumer)}`;
+    const path = `/ws/chat/${encodeURIComponent(this.h.username)}/${encodeURIComponent(consumer)}` + (this.h.asVisitor ? '?as=visitor' : '');
     this.sock = new ReconnectingSocket(path, {
       onopen: () => this.onOpen(),
       onstatus: (on) => { if (this.h.onStatus) this.h.onStatus(on); },
@@ -258,7 +261,7 @@ export class Conversation {
     const files = [...this.attach.files];
     this.attach.value = '';
     for (const f of files) {
-      const m = await sendFileWithProgress(this.list, f, `${this.h.username} ${this.consumer}`);
+      const m = await sendFileWithProgress(this.list, f, `${this.h.username} ${this.consumer}`, this.h.asVisitor);
       if (this.h.onUploaded) this.h.onUploaded(m);
     }
     if (this.h.onSent) this.h.onSent();

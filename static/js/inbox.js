@@ -218,6 +218,16 @@ const roomSock = new ReconnectingSocket(`/ws/room/${encodeURIComponent(username)
         }
         break;
       }
+      case 'read': {
+        // Reading is shared: an agent of the business (another one, or
+        // this one elsewhere) read the room, so its badge goes.
+        const r = rooms.get(msg.consumer);
+        if (r && msg.by === username && r.unread) {
+          r.unread = 0;
+          renderRooms();
+        }
+        break;
+      }
       case 'presence': {
         const r = rooms.get(msg.consumer);
         if (r) {

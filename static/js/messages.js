@@ -149,6 +149,13 @@ export class MessageList {
     fillBubble(bubble, m);
     const meta = document.createElement('p');
     meta.className = 'lcw-meta';
+    if (typeof m.agent === 'string' && m.agent) {
+      // Which agent of the team wrote it (text, never HTML).
+      const who = document.createElement('p');
+      who.className = 'lcw-agent';
+      who.textContent = m.agent;
+      li.append(who);
+    }
     li.append(bubble, meta);
     return li;
   }
@@ -206,6 +213,8 @@ export class MessageList {
     const grouped = !!(e && next && e.m.author === next.m.author &&
       Date.parse(next.m.created) - Date.parse(e.m.created) < 5 * 60 * 1000);
     li.classList.toggle('is-grouped', grouped);
+    // The agent's name shows once above a run of their messages.
+    if (next) li.nextElementSibling.classList.toggle('is-same-agent', grouped && e.m.agent_id === next.m.agent_id);
   }
 
   /** Adds older messages at the top, keeping the view where it was. */

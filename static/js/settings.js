@@ -5,6 +5,7 @@ import { adminApi as api } from './api.js';
 import { applyChatbotStyle, colorRE } from './style.js';
 import { derivePalette, lowContrast, minContrast } from './palette.js';
 import './signout.js';
+import './team.js';
 
 const main = document.getElementById('settings');
 const username = main.dataset.username;

@@ -6,12 +6,13 @@ import { uuid } from './messages.js';
  * @param {File} file
  * @param {string} room "<username> <consumer>"
  * @param {(fraction: number) => void} onProgress
+ * @param {boolean} [asVisitor] post as the visitor even when signed in
  * @returns {Promise<object>} the Message
  */
-export function uploadFile(file, room, onProgress) {
+export function uploadFile(file, room, onProgress, asVisitor) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open('POST', '/chatbot/message/file/upload');
+    xhr.open('POST', '/chatbot/message/file/upload' + (asVisitor ? '?as=visitor' : ''));
     xhr.responseType = 'json';
     xhr.upload.addEventListener('progress', (e) => {
       if (e.lengthComputable) onProgress(e.loaded / e.total);
@@ -33,9 +34,10 @@ export function uploadFile(file, room, onProgress) {
  * @param {import('./messages.js').MessageList} list
  * @param {File} file
  * @param {string} room "<username> <consumer>"
+ * @param {boolean} [asVisitor] post as the visitor even when signed in
  * @returns {Promise<object|null>} the Message, or null on failure
  */
-export async function sendFileWithProgress(list, file, room) {
+export async function sendFileWithProgress(list, file, room, asVisitor) {
   const li = list.addPending('upload-' + uuid(), file.name);
   const bar = document.createElement('progress');
   bar.className = 'lcw-progress';
@@ -44,7 +46,7 @@ export async function sendFileWithProgress(list, file, room) {
   bar.setAttribute('aria-label', `Uploading ${file.name}`);
   li.querySelector('.lcw-bubble').append(bar);
   try {
-    const m = await uploadFile(file, room, (f) => { bar.value = f; });
+    const m = await uploadFile(file, room, (f) => { bar.value = f; }, asVisitor);
     li.remove();
     list.add(m);
     return m;
