@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -83,11 +84,21 @@ type DB struct {
 // an fsync per commit, which group commit (groupcommit.go) shares among many
 // messages. The operator picks with --synchronous.
 func dsn(path string, readOnly bool, synchronous string) string {
+	return dsnWithBusy(path, readOnly, synchronous, 10*time.Second)
+}
+
+// dsnWithBusy is dsn with another busy timeout: how long a statement waits
+// for a lock before it fails with SQLITE_BUSY.
+func dsnWithBusy(path string, readOnly bool, synchronous string, busy time.Duration) string {
 	v := url.Values{}
-	v.Set("_busy_timeout", "10000")
+	v.Set("_busy_timeout", strconv.FormatInt(busy.Milliseconds(), 10))
 	v.Set("_foreign_keys", "on")
 	v.Set("_journal_mode", "WAL")
 	v.Set("_synchronous", synchronous)
+	// Deleted content is overwritten with zeros, in the pages written to
+	// the WAL and so, after a checkpoint, in the file: an erased
+	// conversation is not left readable in free space (see EraseWAL).
+	v.Set("_secure_delete", "on")
 	if readOnly {
 		v.Set("_query_only", "on")
 	} else {
@@ -133,7 +144,10 @@ func OpenDB(ctx context.Context, path, synchronous string) (*DB, error) {
 	reader.SetMaxOpenConns(n)
 	reader.SetMaxIdleConns(n)
 	db.reader = reader
-	ckpt, err := sql.Open("sqlite3", dsn(path, false, synchronous))
+	// The checkpointer waits for locks briefly: a TRUNCATE checkpoint holds
+	// the write lock while it waits for readers, so it must give up soon
+	// and try again rather than stall the writer (see truncateWAL).
+	ckpt, err := sql.Open(writerDriver, dsnWithBusy(path, false, synchronous, checkpointBusy))
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
@@ -184,51 +198,108 @@ func (db *DB) prepare(ctx context.Context) error {
 // readers) every checkpointInterval, and the writer's own automatic
 // checkpoint is only a safety net at writerAutocheckpoint pages (80 MB),
 // for when the background one cannot keep up.
+//
+// A checkpoint copies the WAL but leaves the file its size, and SQLite
+// only ever reuses it from the start: after a burst, or after a full disk
+// made the WAL grow while nothing could be copied out of it, the file
+// would keep that space for good. So once the writer has been idle for
+// idleTruncateAfter with everything copied, the loop runs a TRUNCATE
+// checkpoint, which empties the file, and journal_size_limit cuts it down
+// to walSizeLimit whenever the writer restarts it from the start.
 const (
 	checkpointInterval   = 250 * time.Millisecond
 	writerAutocheckpoint = 20000
+	idleTruncateAfter    = 2 * time.Second
+	walSizeLimit         = 32 << 20
+	// checkpointBusy is the checkpointer's busy timeout; truncateWAL
+	// tries again after it.
+	checkpointBusy = 100 * time.Millisecond
 )
 
-// writerDriver is go-sqlite3 with the writer's connection settings that
-// have no DSN parameter; set in a ConnectHook so a reopened connection
-// gets them too.
+// writerDriver is go-sqlite3 with the settings of the connections that
+// write (the writer and the checkpointer) that have no DSN parameter; set
+// in a ConnectHook so a reopened connection gets them too.
 const writerDriver = "sqlite3_livechat_writer"
 
 func init() {
 	sql.Register(writerDriver, &sqlite3.SQLiteDriver{
 		ConnectHook: func(c *sqlite3.SQLiteConn) error {
-			_, err := c.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", writerAutocheckpoint), nil)
+			_, err := c.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint = %d; PRAGMA journal_size_limit = %d",
+				writerAutocheckpoint, walSizeLimit), nil)
 			return err
 		},
 	})
 }
 
-// checkpointLoop runs passive checkpoints until Close.
+// checkpointLoop runs passive checkpoints until Close, and truncates the
+// WAL once the writer has been idle for idleTruncateAfter.
 func (db *DB) checkpointLoop(every time.Duration) {
 	defer close(db.checkpointsDone)
 	t := time.NewTicker(every)
 	defer t.Stop()
+	lastFrames, lastChange := -1, time.Now()
 	for {
 		select {
 		case <-db.stopCheckpoints:
 			return
 		case <-t.C:
-			if err := db.checkpoint(context.Background()); err != nil {
+			frames, copied, err := db.checkpoint(context.Background())
+			if err != nil {
 				// Not fatal: the writer's own checkpoint is the safety net.
 				continue
+			}
+			if frames != lastFrames {
+				lastFrames, lastChange = frames, time.Now()
+				continue
+			}
+			if frames > 0 && copied == frames && time.Since(lastChange) >= idleTruncateAfter {
+				if db.truncateWAL(context.Background(), 0) == nil {
+					lastFrames = 0
+				}
+				lastChange = time.Now()
 			}
 		}
 	}
 }
 
-// checkpoint runs one passive checkpoint and counts it.
-func (db *DB) checkpoint(ctx context.Context) error {
-	var busy, logFrames, done int
-	if err := db.checkpointer.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &done); err != nil {
-		return err
+// checkpoint runs one passive checkpoint and counts it. It returns the
+// WAL's size in frames and how many of them are in the database file.
+func (db *DB) checkpoint(ctx context.Context) (frames, copied int, err error) {
+	var busy int
+	if err := db.checkpointer.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
+		return 0, 0, err
 	}
 	db.checkpoints.Add(1)
-	return nil
+	return frames, copied, nil
+}
+
+// errCheckpointBusy: a TRUNCATE checkpoint could not get past the
+// readers and the writer in time.
+var errCheckpointBusy = errors.New("checkpoint busy")
+
+// truncateWAL copies the whole WAL into the database file and empties the
+// WAL, trying for up to wait (0: once). Erasing (DeleteRoom) needs it: the
+// WAL still holds the pages as they were before the delete, and
+// secure_delete zeroes the deleted content only in the pages it writes.
+func (db *DB) truncateWAL(ctx context.Context, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		var busy, frames, copied int
+		if err := db.checkpointer.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied); err != nil {
+			return err
+		}
+		if busy == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errCheckpointBusy
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // Close closes the statements and the pools. The WAL is checkpointed by SQLite when the last
