@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +25,12 @@ var schemaSQL string
 // end, never edit a released one.
 var migrations = []string{
 	schemaSQL,
+	// 2: server_state holds what the server keeps about itself: the
+	// device-cookie key (device.go) and the health probe's row (Health).
+	`CREATE TABLE server_state (
+		name  TEXT PRIMARY KEY,
+		value BLOB NOT NULL
+	)`,
 }
 
 // applicationID marks a SQLite file as livechat's ("LVCH"), so the server
@@ -62,6 +69,11 @@ type DB struct {
 	stopCheckpoints chan struct{}
 	checkpointsDone chan struct{}
 	checkpoints     atomic.Int64
+
+	// The last health probe (see Health).
+	healthMu  sync.Mutex
+	healthAt  time.Time
+	healthErr error
 
 	// Prepared statements (see prepare). On the writer, used inside the
 	// group-commit transaction:
@@ -405,10 +417,67 @@ func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
 	return v, err
 }
 
-// Ping checks that the database answers a query, for /healthz.
+// Ping checks that the database answers a query.
 func (db *DB) Ping(ctx context.Context) error {
 	var one int
 	return db.reader.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// healthEvery is how often Health really writes: its answer is kept that
+// long, so /healthz (which anyone may call) costs at most one small write
+// per healthEvery however often it is asked.
+const healthEvery = time.Second
+
+// healthTimeout bounds one probe; a writer stuck longer is unhealthy.
+const healthTimeout = 5 * time.Second
+
+// Health reports whether the database can be read and written: nil, or
+// a short reason for people (for /healthz). The read is a query, every
+// time; the write is real (one row of server_state), because a full disk
+// lets every read through: only a write finds it, and only a write finds
+// that it has gone. The write's answer is kept for healthEvery.
+func (db *DB) Health(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
+	defer cancel()
+	if err := db.Ping(ctx); err != nil {
+		return fmt.Errorf("the database cannot be read: %w", healthReason(err))
+	}
+	db.healthMu.Lock()
+	defer db.healthMu.Unlock()
+	if db.healthAt.IsZero() || time.Since(db.healthAt) >= healthEvery {
+		db.healthErr = db.probeWrite(ctx)
+		db.healthAt = time.Now()
+	}
+	return db.healthErr
+}
+
+func (db *DB) probeWrite(ctx context.Context) error {
+	_, err := db.writer.ExecContext(ctx,
+		`INSERT INTO server_state (name, value) VALUES ('health_probe', ?)
+		 ON CONFLICT (name) DO UPDATE SET value = excluded.value`, db.nowMillis())
+	if err != nil {
+		return fmt.Errorf("writes to the database fail: %w", healthReason(err))
+	}
+	return nil
+}
+
+// healthReason says what a failed probe ran into, in words that carry no
+// path or SQL.
+func healthReason(err error) error {
+	var se sqlite3.Error
+	switch {
+	case errors.As(err, &se) && se.Code == sqlite3.ErrFull:
+		return errors.New("the disk is full")
+	case errors.As(err, &se) && se.Code == sqlite3.ErrIoErr:
+		return errors.New("input/output error")
+	case errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked):
+		return errors.New("the database is locked")
+	case errors.As(err, &se) && se.Code == sqlite3.ErrReadonly:
+		return errors.New("the database is read-only")
+	case errors.Is(err, context.DeadlineExceeded):
+		return errors.New("timed out")
+	}
+	return errors.New("database error")
 }
 
 // inTx runs fn in a write transaction on the single writer connection and

@@ -27,7 +27,7 @@ func TestMigrateFromEveryVersion(t *testing.T) {
 					t.Fatalf("apply migration %d: %v", v+1, err)
 				}
 			}
-			if _, err := raw.Exec("PRAGMA application_id = 1280131912; PRAGMA user_version = " + strconv.Itoa(from)); err != nil {
+			if _, err := raw.Exec("PRAGMA application_id = " + strconv.Itoa(applicationID) + "; PRAGMA user_version = " + strconv.Itoa(from)); err != nil {
 				t.Fatal(err)
 			}
 			raw.Close()
@@ -39,7 +39,7 @@ func TestMigrateFromEveryVersion(t *testing.T) {
 		if v, err := db.SchemaVersion(ctx); err != nil || v != len(migrations) {
 			t.Errorf("from version %d: user_version=%d (%v), want %d", from, v, err, len(migrations))
 		}
-		for _, table := range []string{"users", "chatbots", "rooms", "messages", "files", "sessions"} {
+		for _, table := range []string{"users", "chatbots", "rooms", "messages", "files", "sessions", "server_state"} {
 			var n int
 			if err := db.reader.QueryRow("SELECT count(*) FROM sqlite_schema WHERE type='table' AND name=?", table).Scan(&n); err != nil || n != 1 {
 				t.Errorf("from version %d: table %s missing (%v)", from, table, err)

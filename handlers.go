@@ -143,14 +143,29 @@ func jsonKind(goKind string) string {
 	}
 }
 
-// handleHealthz handles "GET /healthz": 200 ok when the database answers.
+// handleHealthz handles "GET /healthz": 200 "ok" when the database can
+// be read and written, else 503 with the reason ("database unavailable:
+// writes to the database fail: the disk is full"), so a monitor sees a
+// full disk while every write fails, and sees it end once space is free.
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	if err := s.db.Ping(r.Context()); err != nil {
-		s.log.Error("healthz", "err", err)
+	err := s.db.Health(r.Context())
+	// Log when the answer changes, not on every request: anyone may ask.
+	state := "ok"
+	if err != nil {
+		state = err.Error()
+	}
+	if old := s.health.Swap(&state); old == nil || *old != state {
+		if err != nil {
+			s.log.Error("healthz: unhealthy", "err", err)
+		} else if old != nil {
+			s.log.Info("healthz: healthy again")
+		}
+	}
+	if err != nil {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		io.WriteString(w, "database unavailable\n")
+		io.WriteString(w, "database unavailable: "+err.Error()+"\n")
 		return
 	}
 	io.WriteString(w, "ok")

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alexedwards/scs/sqlite3store"
@@ -30,6 +31,9 @@ type Server struct {
 	// of the server's start-up time.
 	dummyHash func() []byte
 	handler   http.Handler
+	// health is /healthz's last answer ("ok" or the reason), so that a
+	// change is logged once.
+	health atomic.Pointer[string]
 }
 
 // NewServer wires the server. Close stops its background work.

@@ -81,7 +81,14 @@ func noMessageRate(c *Config) { c.RateMessages = 0 }
 // -v the server's warnings go to the test log.
 func newTestServer(t testing.TB, opts ...func(*Config)) *testServer {
 	t.Helper()
-	ts := &testServer{t: t, opts: opts, Path: filepath.Join(t.TempDir(), "livechat.db"), clock: &testClock{}}
+	return newTestServerAt(t, filepath.Join(t.TempDir(), "livechat.db"), opts...)
+}
+
+// newTestServerAt is newTestServer over the database file at path (a
+// test that needs the file on a particular filesystem).
+func newTestServerAt(t testing.TB, path string, opts ...func(*Config)) *testServer {
+	t.Helper()
+	ts := &testServer{t: t, opts: opts, Path: path, clock: &testClock{}}
 	ts.start()
 	t.Cleanup(ts.Close)
 	return ts
