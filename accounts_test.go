@@ -329,3 +329,37 @@ func BenchmarkLogin(b *testing.B) {
 		})
 	}
 }
+
+// TestChangePasswordThrottle: wrong old passwords are throttled like
+// logins: the 11th attempt in 15 minutes is 429 with Retry-After, even
+// with the right password, per account and per address; it does not lock
+// the owner out of signing in, and the window slides (issue 12, finding 8:
+// a stolen session could guess at ~7 tries/s).
+func TestChangePasswordThrottle(t *testing.T) {
+	ts := newTestServer(t)
+	a := ts.client().signup("acme")
+	for i := range 10 {
+		a.must(http.StatusForbidden, "POST", "/accounts/api/changepassword", map[string]string{"old_password": "guess " + strconv.Itoa(i), "new_password": "battery staple"})
+		ts.clock.Advance(time.Second)
+	}
+	r := a.must(http.StatusTooManyRequests, "POST", "/accounts/api/changepassword", map[string]string{"old_password": testPassword, "new_password": "battery staple"})
+	retry, err := strconv.Atoi(r.Header.Get("Retry-After"))
+	if err != nil || retry <= 0 || retry > 15*60 {
+		t.Errorf("Retry-After %q", r.Header.Get("Retry-After"))
+	}
+	if r.Detail() == "" {
+		t.Error("429 without detail")
+	}
+	// Another session of the same account is throttled too (per account).
+	b := ts.client()
+	b.must(http.StatusOK, "POST", "/accounts/api/login", map[string]string{"username": "acme", "password": testPassword})
+	b.must(http.StatusTooManyRequests, "POST", "/accounts/api/changepassword", map[string]string{"old_password": testPassword, "new_password": "battery staple"})
+	// The password did not change, and the owner can still sign in.
+	ts.client().must(http.StatusOK, "POST", "/accounts/api/login", map[string]string{"username": "acme", "password": testPassword})
+	// Another account from the same address is throttled (per address).
+	o := ts.client().signup("other")
+	o.must(http.StatusTooManyRequests, "POST", "/accounts/api/changepassword", map[string]string{"old_password": testPassword, "new_password": "battery staple"})
+
+	ts.clock.Advance(time.Duration(retry) * time.Second)
+	a.must(http.StatusOK, "POST", "/accounts/api/changepassword", map[string]string{"old_password": testPassword, "new_password": "battery staple"})
+}

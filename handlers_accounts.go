@@ -7,6 +7,7 @@ import (
 	"net/mail"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -101,9 +102,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	keys := []string{"user:" + username, "addr:" + s.clientAddr(r)}
-	if wait := s.throttle.blocked(keys...); wait > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int((wait+999_999_999)/1_000_000_000)))
-		s.writeError(w, r, errorf(http.StatusTooManyRequests, "Too many failed sign-in attempts. Try again later."))
+	if s.throttled(w, r, "Too many failed sign-in attempts. Try again later.", keys...) {
 		return
 	}
 	u, err := s.db.UserByName(r.Context(), username)
@@ -129,6 +128,18 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"detail": "success", "user": u.JSON()})
+}
+
+// throttled answers 429 with Retry-After, and reports true, when any of
+// keys has had too many failures in the window.
+func (s *Server) throttled(w http.ResponseWriter, r *http.Request, detail string, keys ...string) bool {
+	wait := s.throttle.blocked(keys...)
+	if wait <= 0 {
+		return false
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+	s.writeError(w, r, errorf(http.StatusTooManyRequests, "%s", detail))
+	return true
 }
 
 // clientAddr is the address failed logins are counted against: the peer,
@@ -189,7 +200,16 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request, u 
 		s.writeError(w, r, fieldErrors(errs))
 		return
 	}
+	// Guesses at the old password are throttled like logins (a stolen
+	// session must not be a way to try passwords at full speed), with
+	// counters of their own, so they cannot lock the owner out of signing
+	// in.
+	keys := []string{"changepw-user:" + u.Username, "changepw-addr:" + s.clientAddr(r)}
+	if s.throttled(w, r, "Too many wrong passwords. Try again later.", keys...) {
+		return
+	}
 	if !checkPassword([]byte(u.PasswordHash), req.OldPassword) {
+		s.throttle.fail(keys...)
 		s.writeError(w, r, &apiError{Status: http.StatusForbidden, Detail: "The old password is not correct.",
 			Fields: map[string]string{"old_password": "Not correct."}})
 		return
