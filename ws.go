@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -54,27 +55,35 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn
 	return websocket.Accept(&apiErrorWriter{ResponseWriter: w, s: s, r: r, details: acceptErrors}, r, s.acceptOptions())
 }
 
+// adminSession is the session an admin socket was opened with: its token
+// and when it expires.
+type adminSession struct {
+	token   string
+	expires time.Time
+}
+
 // socketAccount resolves the account named in a socket URL and whether
 // the request carries that account's session (an admin socket): then
-// session is its token, else "".
-func (s *Server) socketAccount(w http.ResponseWriter, r *http.Request) (u *User, session string, ok bool) {
+// session is its token and expiry, else zero.
+func (s *Server) socketAccount(w http.ResponseWriter, r *http.Request) (u *User, session adminSession, ok bool) {
 	username := strings.ToLower(r.PathValue("username"))
 	u, err := s.db.UserByName(r.Context(), username)
 	if errors.Is(err, errNotFound) {
 		s.writeError(w, r, errorf(http.StatusNotFound, "There is no chatbot with that username."))
-		return nil, "", false
+		return nil, session, false
 	}
 	if err != nil {
 		s.writeError(w, r, err)
-		return nil, "", false
+		return nil, session, false
 	}
 	me, err := s.currentUser(r)
 	if err != nil {
 		s.writeError(w, r, err)
-		return nil, "", false
+		return nil, session, false
 	}
 	if me != nil && me.ID == u.ID {
-		session = s.sessions.Token(r.Context())
+		session.token = s.sessions.Token(r.Context())
+		session.expires = s.sessions.Deadline(r.Context())
 	}
 	return u, session, true
 }
@@ -90,8 +99,8 @@ func (s *Server) handleRoomSocket(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Accept has answered (403 for a foreign origin).
 	}
-	c := s.newClient(conn, roomSocket, session != "", u)
-	c.session = session
+	c := s.newClient(conn, roomSocket, session.token != "", u)
+	c.session, c.expires = session.token, session.expires
 	s.serveSocket(c, nil, nil)
 }
 
@@ -108,7 +117,7 @@ func (s *Server) handleChatSocket(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	admin := session != ""
+	admin := session.token != ""
 	conn, err := s.accept(w, r)
 	if err != nil {
 		return
@@ -123,7 +132,7 @@ func (s *Server) handleChatSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := s.newClient(conn, chatSocket, admin, u)
-	c.session = session
+	c.session, c.expires = session.token, session.expires
 	c.roomID, c.consumer = op.room.ID, consumer
 	var online, offline []byte
 	if !admin {
@@ -159,6 +168,14 @@ func (s *Server) serveSocket(c *client, online, offline []byte) {
 	c.live.Store(true)
 	c.wake() // frames queued (or a kick) since add
 	c.schedulePing(s.cfg.PingInterval)
+	if !c.expires.IsZero() {
+		// An admin socket must not outlive its session: logout and a
+		// password change end it through Hub.EndSession, and expiry here.
+		t := time.AfterFunc(time.Until(c.expires), func() {
+			c.kick(websocket.StatusPolicyViolation, "session expired")
+		})
+		defer t.Stop()
+	}
 	s.readLoop(c)
 	c.stopPing()
 	s.hub.remove(&c.subscriber, offline)
