@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -362,4 +363,112 @@ func TestChangePasswordThrottle(t *testing.T) {
 
 	ts.clock.Advance(time.Duration(retry) * time.Second)
 	a.must(http.StatusOK, "POST", "/accounts/api/changepassword", map[string]string{"old_password": testPassword, "new_password": "battery staple"})
+}
+
+// TestLoginDeviceCookie: the lockout cannot be used against the owner
+// (issue 12, finding 9). A browser that signed in before carries a signed
+// device cookie; failures from elsewhere lock out requests without one,
+// not the owner's browser, which has its own budget of failures.
+func TestLoginDeviceCookie(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.TrustProxy = true })
+	ts.client().signup("acme")
+	ts.client().signup("shop")
+	login := func(c *testClient, user, password, addr string) *response {
+		t.Helper()
+		return c.do("POST", "/accounts/api/login", map[string]string{"username": user, "password": password}, "X-Forwarded-For", addr)
+	}
+	const ownerAddr, attackerAddr = "198.51.100.7", "203.0.113.9"
+
+	owner := ts.client()
+	r := login(owner, "acme", testPassword, ownerAddr)
+	if r.Status != http.StatusOK {
+		t.Fatalf("owner login: %d %s", r.Status, r.Body)
+	}
+	var device *http.Cookie
+	for _, c := range (&http.Response{Header: r.Header}).Cookies() {
+		if c.Name == "livechat_device" {
+			device = c
+		}
+	}
+	if device == nil {
+		t.Fatalf("no device cookie after a successful login: %v", r.Header.Values("Set-Cookie"))
+	}
+	if !device.HttpOnly || device.Path != "/" || device.MaxAge <= 0 || device.SameSite != http.SameSiteStrictMode {
+		t.Errorf("device cookie attributes: %+v", device)
+	}
+	// The owner signs out; the browser stays known.
+	owner.must(http.StatusNoContent, "POST", "/accounts/api/logout", nil)
+
+	// Someone else guesses at the public username until it is locked.
+	attacker := ts.client()
+	for i := range 10 {
+		if r := login(attacker, "acme", "guess "+strconv.Itoa(i), attackerAddr); r.Status != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d", i, r.Status)
+		}
+	}
+	if r := login(attacker, "acme", testPassword, attackerAddr); r.Status != http.StatusTooManyRequests {
+		t.Fatalf("attacker after 10 guesses: %d, want 429", r.Status)
+	}
+	// A browser without the cookie, even at the owner's address, is locked
+	// out of the username...
+	if r := login(ts.client(), "acme", testPassword, ownerAddr); r.Status != http.StatusTooManyRequests {
+		t.Errorf("a new browser during the lockout: %d, want 429", r.Status)
+	}
+	// ...and so is one with a forged cookie or a cookie of another account.
+	forged := ts.client()
+	u, _ := url.Parse(ts.URL)
+	bad := strings.SplitN(device.Value, ":", 3)
+	forged.HTTP.Jar.SetCookies(u, []*http.Cookie{{Name: "livechat_device", Value: bad[0] + ":" + bad[1] + ":" + strings.Repeat("A", len(bad[2])), Path: "/"}})
+	if r := login(forged, "acme", testPassword, ownerAddr); r.Status != http.StatusTooManyRequests {
+		t.Errorf("a forged device cookie during the lockout: %d, want 429", r.Status)
+	}
+	shopOwner := ts.client()
+	if r := login(shopOwner, "shop", testPassword, ownerAddr); r.Status != http.StatusOK {
+		t.Fatalf("shop login: %d", r.Status)
+	}
+	if r := login(shopOwner, "acme", testPassword, ownerAddr); r.Status != http.StatusTooManyRequests {
+		t.Errorf("a device cookie of another account during the lockout: %d, want 429", r.Status)
+	}
+
+	// The owner's browser signs in.
+	if r := login(owner, "acme", testPassword, ownerAddr); r.Status != http.StatusOK {
+		t.Fatalf("owner's browser during the lockout: %d %s, want 200", r.Status, r.Body)
+	}
+	owner.must(http.StatusOK, "GET", "/accounts/api/me", nil)
+	owner.must(http.StatusNoContent, "POST", "/accounts/api/logout", nil)
+
+	// The known browser has its own budget: 10 failures lock it (and only
+	// it) out, and then it is a browser like any other (still locked out
+	// by the attacker's failures).
+	for i := range 10 {
+		if r := login(owner, "acme", "typo "+strconv.Itoa(i), ownerAddr); r.Status != http.StatusUnauthorized {
+			t.Fatalf("owner typo %d: %d", i, r.Status)
+		}
+	}
+	if r := login(owner, "acme", testPassword, ownerAddr); r.Status != http.StatusTooManyRequests {
+		t.Errorf("owner's browser after 10 failures of its own: %d, want 429", r.Status)
+	}
+	// Its failures were its own: the address was not charged with them.
+	if r := login(ts.client(), "shop", testPassword, ownerAddr); r.Status != http.StatusOK {
+		t.Errorf("another account from the owner's address: %d, want 200", r.Status)
+	}
+}
+
+// TestDeviceCookieSecure: with Secure cookies the device cookie is
+// __Host-livechat_device, Secure, for the whole host.
+func TestDeviceCookieSecure(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.SecureCookies = true })
+	r := ts.client().must(http.StatusCreated, "POST", "/accounts/api/signup", map[string]string{"username": "acme", "password": testPassword})
+	var found bool
+	for _, c := range (&http.Response{Header: r.Header}).Cookies() {
+		if c.Name == "__Host-livechat_device" {
+			found = true
+			if !c.Secure || c.Path != "/" || c.Domain != "" {
+				t.Errorf("device cookie %+v", c)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no __Host-livechat_device cookie: %v", r.Header.Values("Set-Cookie"))
+	}
 }

@@ -71,6 +71,7 @@ func (s *Server) handleSignup(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.setDeviceCookie(w, u.Username)
 	writeJSON(w, http.StatusCreated, map[string]any{"detail": "success", "user": u.JSON()})
 }
 
@@ -101,7 +102,14 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fieldErrors(errs))
 		return
 	}
+	// A browser that signed in to this account before (a valid device
+	// cookie, device.go) has its own failure budget and is not locked out
+	// by failures from anyone else; every other request counts against
+	// the username and the address.
 	keys := []string{"user:" + username, "addr:" + s.clientAddr(r)}
+	if device := s.deviceOf(r, username); device != "" && s.throttle.blocked("device:"+device) == 0 {
+		keys = []string{"device:" + device}
+	}
 	if s.throttled(w, r, "Too many failed sign-in attempts. Try again later.", keys...) {
 		return
 	}
@@ -122,11 +130,12 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusUnauthorized, "Username or password is incorrect"))
 		return
 	}
-	s.throttle.reset(keys[0])
+	s.throttle.reset(keys[0]) // the username's failures, or the device's
 	if err := s.signIn(r.Context(), u); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	s.setDeviceCookie(w, u.Username)
 	writeJSON(w, http.StatusOK, map[string]any{"detail": "success", "user": u.JSON()})
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -31,6 +32,8 @@ type Server struct {
 	// of the server's start-up time.
 	dummyHash func() []byte
 	handler   http.Handler
+	// deviceKey signs device cookies (device.go).
+	deviceKey []byte
 	// health is /healthz's last answer ("ok" or the reason), so that a
 	// change is logged once.
 	health atomic.Pointer[string]
@@ -60,6 +63,14 @@ func NewServer(cfg Config, db *DB, logger *slog.Logger) *Server {
 	s.sessions.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
 		s.writeError(w, r, err)
 	}
+	key, err := db.loadDeviceKey(context.Background())
+	if err != nil {
+		// Sign-in still works; known browsers are known until a restart.
+		logger.Error("device cookie key", "err", err)
+		key = make([]byte, 32)
+		rand.Read(key)
+	}
+	s.deviceKey = key
 	s.hub = NewHub()
 	s.committer = newGroupCommitter(db, logger, 0, s.publishOp)
 	s.handler = s.routes()
