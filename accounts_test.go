@@ -1,6 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -28,7 +32,12 @@ func TestSignup(t *testing.T) {
 		t.Error("user object carries a password")
 	}
 	// Signed in by signup; the cookie is HttpOnly and SameSite=Lax.
-	setCookie := r.Header.Get("Set-Cookie")
+	var setCookie string
+	for _, c := range r.Header.Values("Set-Cookie") {
+		if strings.HasPrefix(c, "livechat_session=") {
+			setCookie = c
+		}
+	}
 	for _, want := range []string{"livechat_session=", "HttpOnly", "SameSite=Lax"} {
 		if !strings.Contains(setCookie, want) {
 			t.Errorf("Set-Cookie %q lacks %q", setCookie, want)
@@ -470,5 +479,61 @@ func TestDeviceCookieSecure(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no __Host-livechat_device cookie: %v", r.Header.Values("Set-Cookie"))
+	}
+}
+
+// TestSignupSessionFailureIsAtomic: when the new session cannot be
+// stored, signup answers one 500 with one JSON body and leaves no account
+// behind (issue 12, finding 11: two JSON bodies, and the account was
+// created anyway).
+func TestSignupSessionFailureIsAtomic(t *testing.T) {
+	ts := newTestServer(t)
+	if _, err := ts.DB.writer.Exec(`CREATE TRIGGER no_sessions BEFORE INSERT ON sessions
+		BEGIN SELECT RAISE(ABORT, 'sessions cannot be stored'); END`); err != nil {
+		t.Fatal(err)
+	}
+	c := ts.client()
+	req, _ := http.NewRequest("POST", ts.URL+"/accounts/api/signup", strings.NewReader(`{"username":"acme","password":"`+testPassword+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("signup without sessions: %d %s, want 500", resp.StatusCode, body)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var first map[string]any
+	if err := dec.Decode(&first); err != nil || first["detail"] != "Internal error." {
+		t.Fatalf("body %q: %v", body, err)
+	}
+	if rest, _ := io.ReadAll(dec.Buffered()); strings.TrimSpace(string(rest)) != "" || dec.More() {
+		t.Errorf("more than one answer in the body: %q", body)
+	}
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "livechat_session" && ck.MaxAge >= 0 {
+			t.Errorf("a session cookie came with the failure: %v", ck)
+		}
+	}
+	if _, err := ts.DB.UserByName(t.Context(), "acme"); !errors.Is(err, errNotFound) {
+		t.Errorf("the account exists after its signup failed (%v)", err)
+	}
+
+	// Once sessions can be stored, the same signup works, and signs in.
+	if _, err := ts.DB.writer.Exec("DROP TRIGGER no_sessions"); err != nil {
+		t.Fatal(err)
+	}
+	c.must(http.StatusCreated, "POST", "/accounts/api/signup", map[string]string{"username": "acme", "password": testPassword})
+	me := c.must(http.StatusOK, "GET", "/accounts/api/me", nil)
+	if me.JSON["user"].(map[string]any)["username"] != "acme" {
+		t.Errorf("me: %s", me.Body)
+	}
+	// One session row per signup: the commit at the end of the request
+	// was not repeated under another token.
+	var n int
+	if err := ts.DB.reader.QueryRow("SELECT count(*) FROM sessions").Scan(&n); err != nil || n != 1 {
+		t.Errorf("%d session rows (%v), want 1", n, err)
 	}
 }

@@ -36,6 +36,13 @@ func scanUser(row interface{ Scan(...any) error }) (*User, error) {
 // CreateUser inserts an account and its default chatbot in one transaction.
 // It returns errConflict when the username is taken.
 func (db *DB) CreateUser(ctx context.Context, username, passwordHash, email, name string) (*User, error) {
+	return db.CreateUserWith(ctx, username, passwordHash, email, name, nil)
+}
+
+// CreateUserWith is CreateUser, running also then (if not nil) in the same
+// transaction after the account exists: signup stores the account's first
+// session there, so that there is never an account whose sign-up failed.
+func (db *DB) CreateUserWith(ctx context.Context, username, passwordHash, email, name string, then func(*sql.Tx, *User) error) (*User, error) {
 	u := &User{Username: username, Email: email, Name: name, PasswordHash: passwordHash, Created: db.nowMillis()}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
@@ -50,7 +57,13 @@ func (db *DB) CreateUser(ctx context.Context, username, passwordHash, email, nam
 		if u.ID, err = res.LastInsertId(); err != nil {
 			return err
 		}
-		return insertDefaultChatbot(ctx, tx, u.ID, username, u.Created)
+		if err := insertDefaultChatbot(ctx, tx, u.ID, username, u.Created); err != nil {
+			return err
+		}
+		if then != nil {
+			return then(tx, u)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err

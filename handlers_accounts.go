@@ -1,6 +1,7 @@
 package main
 
 import (
+	"database/sql"
 	"errors"
 	"net"
 	"net/http"
@@ -57,7 +58,32 @@ func (s *Server) handleSignup(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	u, err := s.db.CreateUser(r.Context(), username, hash, email, name)
+	// The account and its first session are one transaction: a session
+	// that cannot be stored leaves no account behind (and one answer).
+	ctx := r.Context()
+	if err := s.sessions.RenewToken(ctx); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var committed, forget func()
+	signedIn := false
+	u, err := s.db.CreateUserWith(ctx, username, hash, email, name, func(tx *sql.Tx, u *User) error {
+		s.sessions.Put(ctx, sessUserID, u.ID)
+		s.sessions.Put(ctx, sessEpoch, u.SessionEpoch)
+		signedIn = true
+		var err error
+		committed, forget, err = s.commitSessionIn(ctx, tx)
+		return err
+	})
+	if forget != nil {
+		defer forget()
+	}
+	if err != nil && signedIn {
+		// The account id was rolled back (and will be given to the next
+		// account): the session must not keep it.
+		s.sessions.Remove(ctx, sessUserID)
+		s.sessions.Remove(ctx, sessEpoch)
+	}
 	if errors.Is(err, errConflict) {
 		s.writeError(w, r, &apiError{Status: http.StatusConflict, Detail: "That username is taken.",
 			Fields: map[string]string{"username": "This username is taken."}})
@@ -67,10 +93,7 @@ func (s *Server) handleSignup(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.signIn(r.Context(), u); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+	committed()
 	s.setDeviceCookie(w, u.Username)
 	writeJSON(w, http.StatusCreated, map[string]any{"detail": "success", "user": u.JSON()})
 }
