@@ -121,6 +121,7 @@ func (st *sessionStore) Commit(token string, b []byte, expiry time.Time) error {
 	return st.write.Commit(token, b, expiry)
 }
 func (st *sessionStore) Delete(token string) error { return st.write.Delete(token) }
+func (st *sessionStore) stop()                     { st.write.StopCleanup() }
 
 // sessionTxKey is the context key of a transaction a session commit is to
 // be written in.
@@ -154,7 +155,6 @@ func (s *Server) commitSessionIn(ctx context.Context, tx *sql.Tx) (committed fun
 	return func() { s.sessionStore.inTx.Store(token, struct{}{}) },
 		func() { s.sessionStore.inTx.Delete(token) }, nil
 }
-func (st *sessionStore) stop()                     { st.write.StopCleanup() }
 
 // Session keys.
 const (
