@@ -537,3 +537,16 @@ func TestSignupSessionFailureIsAtomic(t *testing.T) {
 		t.Errorf("%d session rows (%v), want 1", n, err)
 	}
 }
+
+// TestSignupNameControlCharacters: the account's name refuses control
+// characters with a field error, and nothing is created.
+func TestSignupNameControlCharacters(t *testing.T) {
+	ts := newTestServer(t)
+	for _, name := range []string{"Acme\x00", "Acme\nShop", "\x1b[2JAcme", "Ac\u0085me"} {
+		r := ts.client().must(http.StatusBadRequest, "POST", "/accounts/api/signup", map[string]string{"username": "acme", "password": testPassword, "name": name})
+		if r.FieldError("name") == "" {
+			t.Errorf("name %q: no field error: %s", name, r.Body)
+		}
+	}
+	ts.client().must(http.StatusCreated, "POST", "/accounts/api/signup", map[string]string{"username": "acme", "password": testPassword, "name": "Acme Shop — Café"})
+}

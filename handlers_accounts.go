@@ -48,6 +48,8 @@ func (s *Server) handleSignup(w http.ResponseWriter, r *http.Request) {
 	}
 	if utf8.RuneCountInString(name) > 100 {
 		errs["name"] = "Must be at most 100 characters."
+	} else if problem := controlProblem(name, false); problem != "" {
+		errs["name"] = problem
 	}
 	if len(errs) > 0 {
 		s.writeError(w, r, fieldErrors(errs))
