@@ -3,6 +3,7 @@
 // snippet, and the password.
 import { adminApi as api } from './api.js';
 import { applyChatbotStyle, colorRE } from './style.js';
+import { uuid } from './messages.js';
 import './signout.js';
 
 const main = document.getElementById('settings');
@@ -184,7 +185,9 @@ picRemove.addEventListener('click', async () => {
 // Snippet.
 const snippet = `<script src="${location.origin}/widget.js" data-username="${username}" async></script>`;
 document.getElementById('snippet').textContent = snippet;
-document.getElementById('open-chat').href = `/chatbot/${encodeURIComponent(username)}/preview-${Date.now().toString(36)}`;
+// A random consumer id: one drawn from the clock could be guessed, and
+// whoever holds a consumer id reads that conversation.
+document.getElementById('open-chat').href = `/chatbot/${encodeURIComponent(username)}/preview-${uuid()}`;
 document.getElementById('copy').addEventListener('click', async () => {
   const out = document.getElementById('copied');
   try {
