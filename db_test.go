@@ -135,6 +135,20 @@ func TestBackgroundCheckpoints(t *testing.T) {
 	if err := db.writer.QueryRow("PRAGMA wal_autocheckpoint").Scan(&auto); err != nil || auto != writerAutocheckpoint {
 		t.Fatalf("writer wal_autocheckpoint=%d (%v), want %d", auto, err, writerAutocheckpoint)
 	}
+	// The connections that write cap the WAL a restart leaves behind, and
+	// every connection zeroes what it deletes (issue 12, findings 5 and 6).
+	for name, pool := range map[string]*sql.DB{"writer": db.writer, "checkpointer": db.checkpointer} {
+		var limit int64
+		if err := pool.QueryRow("PRAGMA journal_size_limit").Scan(&limit); err != nil || limit != walSizeLimit {
+			t.Errorf("%s journal_size_limit=%d (%v), want %d", name, limit, err, walSizeLimit)
+		}
+	}
+	for name, pool := range map[string]*sql.DB{"writer": db.writer, "reader": db.reader, "checkpointer": db.checkpointer} {
+		var secure int
+		if err := pool.QueryRow("PRAGMA secure_delete").Scan(&secure); err != nil || secure != 1 {
+			t.Errorf("%s secure_delete=%d (%v), want 1", name, secure, err)
+		}
+	}
 	for i := 0; i < 50; i++ {
 		if _, err := db.CreateUser(ctx, "user"+strconv.Itoa(i), "hash", "", ""); err != nil {
 			t.Fatal(err)
