@@ -1,7 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -27,7 +32,12 @@ func TestSignup(t *testing.T) {
 		t.Error("user object carries a password")
 	}
 	// Signed in by signup; the cookie is HttpOnly and SameSite=Lax.
-	setCookie := r.Header.Get("Set-Cookie")
+	var setCookie string
+	for _, c := range r.Header.Values("Set-Cookie") {
+		if strings.HasPrefix(c, "livechat_session=") {
+			setCookie = c
+		}
+	}
 	for _, want := range []string{"livechat_session=", "HttpOnly", "SameSite=Lax"} {
 		if !strings.Contains(setCookie, want) {
 			t.Errorf("Set-Cookie %q lacks %q", setCookie, want)
@@ -354,4 +364,215 @@ func TestSignupChatbotName(t *testing.T) {
 	if c.Chatbot.ChatbotName != "Nordic Bikes" {
 		t.Errorf("chatbotName = %q, want the business name", c.Chatbot.ChatbotName)
 	}
+}
+
+// TestChangePasswordThrottle: wrong old passwords are throttled like
+// logins: the 11th attempt in 15 minutes is 429 with Retry-After, even
+// with the right password, per account and per address; it does not lock
+// the owner out of signing in, and the window slides (issue 12, finding 8:
+// a stolen session could guess at ~7 tries/s).
+func TestChangePasswordThrottle(t *testing.T) {
+	ts := newTestServer(t)
+	a := ts.client().signup("acme")
+	for i := range 10 {
+		a.must(http.StatusForbidden, "POST", "/accounts/api/changepassword", map[string]string{"old_password": "guess " + strconv.Itoa(i), "new_password": "battery staple"})
+		ts.clock.Advance(time.Second)
+	}
+	r := a.must(http.StatusTooManyRequests, "POST", "/accounts/api/changepassword", map[string]string{"old_password": testPassword, "new_password": "battery staple"})
+	retry, err := strconv.Atoi(r.Header.Get("Retry-After"))
+	if err != nil || retry <= 0 || retry > 15*60 {
+		t.Errorf("Retry-After %q", r.Header.Get("Retry-After"))
+	}
+	if r.Detail() == "" {
+		t.Error("429 without detail")
+	}
+	// Another session of the same account is throttled too (per account).
+	b := ts.client()
+	b.must(http.StatusOK, "POST", "/accounts/api/login", map[string]string{"username": "acme", "password": testPassword})
+	b.must(http.StatusTooManyRequests, "POST", "/accounts/api/changepassword", map[string]string{"old_password": testPassword, "new_password": "battery staple"})
+	// The password did not change, and the owner can still sign in.
+	ts.client().must(http.StatusOK, "POST", "/accounts/api/login", map[string]string{"username": "acme", "password": testPassword})
+	// Another account from the same address is throttled (per address).
+	o := ts.client().signup("other")
+	o.must(http.StatusTooManyRequests, "POST", "/accounts/api/changepassword", map[string]string{"old_password": testPassword, "new_password": "battery staple"})
+
+	ts.clock.Advance(time.Duration(retry) * time.Second)
+	a.must(http.StatusOK, "POST", "/accounts/api/changepassword", map[string]string{"old_password": testPassword, "new_password": "battery staple"})
+}
+
+// TestLoginDeviceCookie: the lockout cannot be used against the owner
+// (issue 12, finding 9). A browser that signed in before carries a signed
+// device cookie; failures from elsewhere lock out requests without one,
+// not the owner's browser, which has its own budget of failures.
+func TestLoginDeviceCookie(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.TrustProxy = true })
+	ts.client().signup("acme")
+	ts.client().signup("shop")
+	login := func(c *testClient, user, password, addr string) *response {
+		t.Helper()
+		return c.do("POST", "/accounts/api/login", map[string]string{"username": user, "password": password}, "X-Forwarded-For", addr)
+	}
+	const ownerAddr, attackerAddr = "198.51.100.7", "203.0.113.9"
+
+	owner := ts.client()
+	r := login(owner, "acme", testPassword, ownerAddr)
+	if r.Status != http.StatusOK {
+		t.Fatalf("owner login: %d %s", r.Status, r.Body)
+	}
+	var device *http.Cookie
+	for _, c := range (&http.Response{Header: r.Header}).Cookies() {
+		if c.Name == "livechat_device" {
+			device = c
+		}
+	}
+	if device == nil {
+		t.Fatalf("no device cookie after a successful login: %v", r.Header.Values("Set-Cookie"))
+	}
+	if !device.HttpOnly || device.Path != "/" || device.MaxAge <= 0 || device.SameSite != http.SameSiteStrictMode {
+		t.Errorf("device cookie attributes: %+v", device)
+	}
+	// The owner signs out; the browser stays known.
+	owner.must(http.StatusNoContent, "POST", "/accounts/api/logout", nil)
+
+	// Someone else guesses at the public username until it is locked.
+	attacker := ts.client()
+	for i := range 10 {
+		if r := login(attacker, "acme", "guess "+strconv.Itoa(i), attackerAddr); r.Status != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d", i, r.Status)
+		}
+	}
+	if r := login(attacker, "acme", testPassword, attackerAddr); r.Status != http.StatusTooManyRequests {
+		t.Fatalf("attacker after 10 guesses: %d, want 429", r.Status)
+	}
+	// A browser without the cookie, even at the owner's address, is locked
+	// out of the username...
+	if r := login(ts.client(), "acme", testPassword, ownerAddr); r.Status != http.StatusTooManyRequests {
+		t.Errorf("a new browser during the lockout: %d, want 429", r.Status)
+	}
+	// ...and so is one with a forged cookie or a cookie of another account.
+	forged := ts.client()
+	u, _ := url.Parse(ts.URL)
+	bad := strings.SplitN(device.Value, ":", 3)
+	forged.HTTP.Jar.SetCookies(u, []*http.Cookie{{Name: "livechat_device", Value: bad[0] + ":" + bad[1] + ":" + strings.Repeat("A", len(bad[2])), Path: "/"}})
+	if r := login(forged, "acme", testPassword, ownerAddr); r.Status != http.StatusTooManyRequests {
+		t.Errorf("a forged device cookie during the lockout: %d, want 429", r.Status)
+	}
+	shopOwner := ts.client()
+	if r := login(shopOwner, "shop", testPassword, ownerAddr); r.Status != http.StatusOK {
+		t.Fatalf("shop login: %d", r.Status)
+	}
+	if r := login(shopOwner, "acme", testPassword, ownerAddr); r.Status != http.StatusTooManyRequests {
+		t.Errorf("a device cookie of another account during the lockout: %d, want 429", r.Status)
+	}
+
+	// The owner's browser signs in.
+	if r := login(owner, "acme", testPassword, ownerAddr); r.Status != http.StatusOK {
+		t.Fatalf("owner's browser during the lockout: %d %s, want 200", r.Status, r.Body)
+	}
+	owner.must(http.StatusOK, "GET", "/accounts/api/me", nil)
+	owner.must(http.StatusNoContent, "POST", "/accounts/api/logout", nil)
+
+	// The known browser has its own budget: 10 failures lock it (and only
+	// it) out, and then it is a browser like any other (still locked out
+	// by the attacker's failures).
+	for i := range 10 {
+		if r := login(owner, "acme", "typo "+strconv.Itoa(i), ownerAddr); r.Status != http.StatusUnauthorized {
+			t.Fatalf("owner typo %d: %d", i, r.Status)
+		}
+	}
+	if r := login(owner, "acme", testPassword, ownerAddr); r.Status != http.StatusTooManyRequests {
+		t.Errorf("owner's browser after 10 failures of its own: %d, want 429", r.Status)
+	}
+	// Its failures were its own: the address was not charged with them.
+	if r := login(ts.client(), "shop", testPassword, ownerAddr); r.Status != http.StatusOK {
+		t.Errorf("another account from the owner's address: %d, want 200", r.Status)
+	}
+}
+
+// TestDeviceCookieSecure: with Secure cookies the device cookie is
+// __Host-livechat_device, Secure, for the whole host.
+func TestDeviceCookieSecure(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.SecureCookies = true })
+	r := ts.client().must(http.StatusCreated, "POST", "/accounts/api/signup", map[string]string{"username": "acme", "password": testPassword})
+	var found bool
+	for _, c := range (&http.Response{Header: r.Header}).Cookies() {
+		if c.Name == "__Host-livechat_device" {
+			found = true
+			if !c.Secure || c.Path != "/" || c.Domain != "" {
+				t.Errorf("device cookie %+v", c)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no __Host-livechat_device cookie: %v", r.Header.Values("Set-Cookie"))
+	}
+}
+
+// TestSignupSessionFailureIsAtomic: when the new session cannot be
+// stored, signup answers one 500 with one JSON body and leaves no account
+// behind (issue 12, finding 11: two JSON bodies, and the account was
+// created anyway).
+func TestSignupSessionFailureIsAtomic(t *testing.T) {
+	ts := newTestServer(t)
+	if _, err := ts.DB.writer.Exec(`CREATE TRIGGER no_sessions BEFORE INSERT ON sessions
+		BEGIN SELECT RAISE(ABORT, 'sessions cannot be stored'); END`); err != nil {
+		t.Fatal(err)
+	}
+	c := ts.client()
+	req, _ := http.NewRequest("POST", ts.URL+"/accounts/api/signup", strings.NewReader(`{"username":"acme","password":"`+testPassword+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("signup without sessions: %d %s, want 500", resp.StatusCode, body)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var first map[string]any
+	if err := dec.Decode(&first); err != nil || first["detail"] != "Internal error." {
+		t.Fatalf("body %q: %v", body, err)
+	}
+	if rest, _ := io.ReadAll(dec.Buffered()); strings.TrimSpace(string(rest)) != "" || dec.More() {
+		t.Errorf("more than one answer in the body: %q", body)
+	}
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "livechat_session" && ck.MaxAge >= 0 {
+			t.Errorf("a session cookie came with the failure: %v", ck)
+		}
+	}
+	if _, err := ts.DB.UserByName(t.Context(), "acme"); !errors.Is(err, errNotFound) {
+		t.Errorf("the account exists after its signup failed (%v)", err)
+	}
+
+	// Once sessions can be stored, the same signup works, and signs in.
+	if _, err := ts.DB.writer.Exec("DROP TRIGGER no_sessions"); err != nil {
+		t.Fatal(err)
+	}
+	c.must(http.StatusCreated, "POST", "/accounts/api/signup", map[string]string{"username": "acme", "password": testPassword})
+	me := c.must(http.StatusOK, "GET", "/accounts/api/me", nil)
+	if me.JSON["user"].(map[string]any)["username"] != "acme" {
+		t.Errorf("me: %s", me.Body)
+	}
+	// One session row per signup: the commit at the end of the request
+	// was not repeated under another token.
+	var n int
+	if err := ts.DB.reader.QueryRow("SELECT count(*) FROM sessions").Scan(&n); err != nil || n != 1 {
+		t.Errorf("%d session rows (%v), want 1", n, err)
+	}
+}
+
+// TestSignupNameControlCharacters: the account's name refuses control
+// characters with a field error, and nothing is created.
+func TestSignupNameControlCharacters(t *testing.T) {
+	ts := newTestServer(t)
+	for _, name := range []string{"Acme\x00", "Acme\nShop", "\x1b[2JAcme", "Ac\u0085me"} {
+		r := ts.client().must(http.StatusBadRequest, "POST", "/accounts/api/signup", map[string]string{"username": "acme", "password": testPassword, "name": name})
+		if r.FieldError("name") == "" {
+			t.Errorf("name %q: no field error: %s", name, r.Body)
+		}
+	}
+	ts.client().must(http.StatusCreated, "POST", "/accounts/api/signup", map[string]string{"username": "acme", "password": testPassword, "name": "Acme Shop — Café"})
 }

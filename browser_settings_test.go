@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 
@@ -19,6 +20,21 @@ func TestBrowserSettingsPreview(t *testing.T) {
 	tab.run(chromedp.Navigate(ts.URL + "/settings"))
 	tab.waitJS("settings", `document.getElementById("headerBackgroundColor-hex")`, 5*time.Second)
 	tab.waitJS("snippet", `document.getElementById("snippet").textContent === '<script src="`+ts.URL+`/widget.js" data-username="acme" async></script>'`, 5*time.Second)
+	// "Open your chat window" uses a random consumer id, not one drawn
+	// from the clock (issue 12, finding 11), and a new one on each visit.
+	previewRE := regexp.MustCompile(`^/chatbot/acme/preview-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	openChat := func() string {
+		return pagesEval[string](tab, `document.getElementById("open-chat").getAttribute("href")`)
+	}
+	first := openChat()
+	if !previewRE.MatchString(first) {
+		t.Errorf("open-chat href %q is not preview-<random UUID>", first)
+	}
+	tab.run(chromedp.Reload())
+	tab.waitJS("settings again", `document.getElementById("open-chat").getAttribute("href") !== "#"`, 5*time.Second)
+	if again := openChat(); again == first || !previewRE.MatchString(again) {
+		t.Errorf("open-chat href after reload %q (before %q)", again, first)
+	}
 	pagesOpenAdvanced(tab)
 
 	tab.run(

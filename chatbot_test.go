@@ -87,6 +87,14 @@ func TestChatbotValidation(t *testing.T) {
 		{"long intro", map[string]any{"introductionText": strings.Repeat("i", 501)}, "introductionText"},
 		{"number", map[string]any{"chatbotName": 5}, "chatbotName"},
 		{"one bad among good", map[string]any{"chatbotName": "Fine", "introductionTextColor": "blue"}, "introductionTextColor"},
+		// Control characters (issue 12, finding 11).
+		{"NUL in name", map[string]any{"chatbotName": "Acme\x00Support"}, "chatbotName"},
+		{"escape in name", map[string]any{"chatbotName": "Acme \x1b[31mSupport"}, "chatbotName"},
+		{"newline in name", map[string]any{"chatbotName": "Acme\nSupport"}, "chatbotName"},
+		{"DEL in name", map[string]any{"chatbotName": "Acme\x7f"}, "chatbotName"},
+		{"C1 control in name", map[string]any{"chatbotName": "Acme\u0085Support"}, "chatbotName"},
+		{"line separator in name", map[string]any{"chatbotName": "Acme\u2028Support"}, "chatbotName"},
+		{"bell in intro", map[string]any{"introductionText": "Hello\x07"}, "introductionText"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -102,6 +110,11 @@ func TestChatbotValidation(t *testing.T) {
 	// The limits themselves are fine; multi-byte characters count once.
 	c.must(200, "POST", "/chatbot/api", map[string]any{"chatbotName": strings.Repeat("é", 64), "introductionText": strings.Repeat("ü", 500)})
 	c.must(200, "POST", "/chatbot/api", map[string]any{"introductionText": ""})
+	// Line breaks and tabs are text in the introduction.
+	r := c.must(200, "POST", "/chatbot/api", map[string]any{"introductionText": "Hello!\nWe answer\tfast.\r\nAsk away."})
+	if got := r.JSON["chatbot_details"].(map[string]any)["introductionText"]; got != "Hello!\nWe answer\tfast.\r\nAsk away." {
+		t.Errorf("introductionText = %q", got)
+	}
 }
 
 func TestChatbotPicture(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +31,12 @@ var migrations = []string{
 	notifySchemaSQL, // 2: the mail outbox, VAPID keys, push subscriptions (schema_notify.sql)
 	acmeCacheSQL,    // 3: certificates and the ACME account key (acme.go)
 	migrationTeam,   // 4: businesses and agents, invites (db_team.go)
+	// 5: server_state holds what the server keeps about itself: the
+	// device-cookie key (device.go) and the health probe's row (Health).
+	`CREATE TABLE server_state (
+		name  TEXT PRIMARY KEY,
+		value BLOB NOT NULL
+	)`,
 }
 
 // applicationID marks a SQLite file as livechat's ("LVCH"), so the server
@@ -70,6 +78,11 @@ type DB struct {
 	checkpointsDone chan struct{}
 	checkpoints     atomic.Int64
 
+	// The last health probe (see Health).
+	healthMu  sync.Mutex
+	healthAt  time.Time
+	healthErr error
+
 	// Prepared statements (see prepare). On the writer, used inside the
 	// group-commit transaction:
 	insertMessage *sql.Stmt
@@ -93,11 +106,21 @@ type DB struct {
 // an fsync per commit, which group commit (groupcommit.go) shares among many
 // messages. The operator picks with --synchronous.
 func dsn(path string, readOnly bool, synchronous string) string {
+	return dsnWithBusy(path, readOnly, synchronous, 10*time.Second)
+}
+
+// dsnWithBusy is dsn with another busy timeout: how long a statement waits
+// for a lock before it fails with SQLITE_BUSY.
+func dsnWithBusy(path string, readOnly bool, synchronous string, busy time.Duration) string {
 	v := url.Values{}
-	v.Set("_busy_timeout", "10000")
+	v.Set("_busy_timeout", strconv.FormatInt(busy.Milliseconds(), 10))
 	v.Set("_foreign_keys", "on")
 	v.Set("_journal_mode", "WAL")
 	v.Set("_synchronous", synchronous)
+	// Deleted content is overwritten with zeros, in the pages written to
+	// the WAL and so, after a checkpoint, in the file: an erased
+	// conversation is not left readable in free space (see EraseWAL).
+	v.Set("_secure_delete", "on")
 	if readOnly {
 		v.Set("_query_only", "on")
 	} else {
@@ -143,7 +166,10 @@ func OpenDB(ctx context.Context, path, synchronous string) (*DB, error) {
 	reader.SetMaxOpenConns(n)
 	reader.SetMaxIdleConns(n)
 	db.reader = reader
-	ckpt, err := sql.Open("sqlite3", dsn(path, false, synchronous))
+	// The checkpointer waits for locks briefly: a TRUNCATE checkpoint holds
+	// the write lock while it waits for readers, so it must give up soon
+	// and try again rather than stall the writer (see truncateWAL).
+	ckpt, err := sql.Open(writerDriver, dsnWithBusy(path, false, synchronous, checkpointBusy))
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
@@ -194,51 +220,108 @@ func (db *DB) prepare(ctx context.Context) error {
 // readers) every checkpointInterval, and the writer's own automatic
 // checkpoint is only a safety net at writerAutocheckpoint pages (80 MB),
 // for when the background one cannot keep up.
+//
+// A checkpoint copies the WAL but leaves the file its size, and SQLite
+// only ever reuses it from the start: after a burst, or after a full disk
+// made the WAL grow while nothing could be copied out of it, the file
+// would keep that space for good. So once the writer has been idle for
+// idleTruncateAfter with everything copied, the loop runs a TRUNCATE
+// checkpoint, which empties the file, and journal_size_limit cuts it down
+// to walSizeLimit whenever the writer restarts it from the start.
 const (
 	checkpointInterval   = 250 * time.Millisecond
 	writerAutocheckpoint = 20000
+	idleTruncateAfter    = 2 * time.Second
+	walSizeLimit         = 32 << 20
+	// checkpointBusy is the checkpointer's busy timeout; truncateWAL
+	// tries again after it.
+	checkpointBusy = 100 * time.Millisecond
 )
 
-// writerDriver is go-sqlite3 with the writer's connection settings that
-// have no DSN parameter; set in a ConnectHook so a reopened connection
-// gets them too.
+// writerDriver is go-sqlite3 with the settings of the connections that
+// write (the writer and the checkpointer) that have no DSN parameter; set
+// in a ConnectHook so a reopened connection gets them too.
 const writerDriver = "sqlite3_livechat_writer"
 
 func init() {
 	sql.Register(writerDriver, &sqlite3.SQLiteDriver{
 		ConnectHook: func(c *sqlite3.SQLiteConn) error {
-			_, err := c.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", writerAutocheckpoint), nil)
+			_, err := c.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint = %d; PRAGMA journal_size_limit = %d",
+				writerAutocheckpoint, walSizeLimit), nil)
 			return err
 		},
 	})
 }
 
-// checkpointLoop runs passive checkpoints until Close.
+// checkpointLoop runs passive checkpoints until Close, and truncates the
+// WAL once the writer has been idle for idleTruncateAfter.
 func (db *DB) checkpointLoop(every time.Duration) {
 	defer close(db.checkpointsDone)
 	t := time.NewTicker(every)
 	defer t.Stop()
+	lastFrames, lastChange := -1, time.Now()
 	for {
 		select {
 		case <-db.stopCheckpoints:
 			return
 		case <-t.C:
-			if err := db.checkpoint(context.Background()); err != nil {
+			frames, copied, err := db.checkpoint(context.Background())
+			if err != nil {
 				// Not fatal: the writer's own checkpoint is the safety net.
 				continue
+			}
+			if frames != lastFrames {
+				lastFrames, lastChange = frames, time.Now()
+				continue
+			}
+			if frames > 0 && copied == frames && time.Since(lastChange) >= idleTruncateAfter {
+				if db.truncateWAL(context.Background(), 0) == nil {
+					lastFrames = 0
+				}
+				lastChange = time.Now()
 			}
 		}
 	}
 }
 
-// checkpoint runs one passive checkpoint and counts it.
-func (db *DB) checkpoint(ctx context.Context) error {
-	var busy, logFrames, done int
-	if err := db.checkpointer.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &done); err != nil {
-		return err
+// checkpoint runs one passive checkpoint and counts it. It returns the
+// WAL's size in frames and how many of them are in the database file.
+func (db *DB) checkpoint(ctx context.Context) (frames, copied int, err error) {
+	var busy int
+	if err := db.checkpointer.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
+		return 0, 0, err
 	}
 	db.checkpoints.Add(1)
-	return nil
+	return frames, copied, nil
+}
+
+// errCheckpointBusy: a TRUNCATE checkpoint could not get past the
+// readers and the writer in time.
+var errCheckpointBusy = errors.New("checkpoint busy")
+
+// truncateWAL copies the whole WAL into the database file and empties the
+// WAL, trying for up to wait (0: once). Erasing (DeleteRoom) needs it: the
+// WAL still holds the pages as they were before the delete, and
+// secure_delete zeroes the deleted content only in the pages it writes.
+func (db *DB) truncateWAL(ctx context.Context, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		var busy, frames, copied int
+		if err := db.checkpointer.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied); err != nil {
+			return err
+		}
+		if busy == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errCheckpointBusy
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // Close closes the statements and the pools. The WAL is checkpointed by SQLite when the last
@@ -315,10 +398,67 @@ func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
 	return v, err
 }
 
-// Ping checks that the database answers a query, for /healthz.
+// Ping checks that the database answers a query.
 func (db *DB) Ping(ctx context.Context) error {
 	var one int
 	return db.reader.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// healthEvery is how often Health really writes: its answer is kept that
+// long, so /healthz (which anyone may call) costs at most one small write
+// per healthEvery however often it is asked.
+const healthEvery = time.Second
+
+// healthTimeout bounds one probe; a writer stuck longer is unhealthy.
+const healthTimeout = 5 * time.Second
+
+// Health reports whether the database can be read and written: nil, or
+// a short reason for people (for /healthz). The read is a query, every
+// time; the write is real (one row of server_state), because a full disk
+// lets every read through: only a write finds it, and only a write finds
+// that it has gone. The write's answer is kept for healthEvery.
+func (db *DB) Health(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
+	defer cancel()
+	if err := db.Ping(ctx); err != nil {
+		return fmt.Errorf("the database cannot be read: %w", healthReason(err))
+	}
+	db.healthMu.Lock()
+	defer db.healthMu.Unlock()
+	if db.healthAt.IsZero() || time.Since(db.healthAt) >= healthEvery {
+		db.healthErr = db.probeWrite(ctx)
+		db.healthAt = time.Now()
+	}
+	return db.healthErr
+}
+
+func (db *DB) probeWrite(ctx context.Context) error {
+	_, err := db.writer.ExecContext(ctx,
+		`INSERT INTO server_state (name, value) VALUES ('health_probe', ?)
+		 ON CONFLICT (name) DO UPDATE SET value = excluded.value`, db.nowMillis())
+	if err != nil {
+		return fmt.Errorf("writes to the database fail: %w", healthReason(err))
+	}
+	return nil
+}
+
+// healthReason says what a failed probe ran into, in words that carry no
+// path or SQL.
+func healthReason(err error) error {
+	var se sqlite3.Error
+	switch {
+	case errors.As(err, &se) && se.Code == sqlite3.ErrFull:
+		return errors.New("the disk is full")
+	case errors.As(err, &se) && se.Code == sqlite3.ErrIoErr:
+		return errors.New("input/output error")
+	case errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked):
+		return errors.New("the database is locked")
+	case errors.As(err, &se) && se.Code == sqlite3.ErrReadonly:
+		return errors.New("the database is read-only")
+	case errors.Is(err, context.DeadlineExceeded):
+		return errors.New("timed out")
+	}
+	return errors.New("database error")
 }
 
 // inTx runs fn in a write transaction on the single writer connection and

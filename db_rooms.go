@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"math"
+	"time"
 )
 
 // roomRow is a stored room.
@@ -250,7 +252,16 @@ func (db *DB) MarkRead(ctx context.Context, roomID int64, admin bool, upTo int64
 	return mark, true, nil
 }
 
-// DeleteRoom erases a room with its messages and files (ON DELETE CASCADE).
+// eraseWait bounds how long DeleteRoom waits for the WAL to be emptied.
+const eraseWait = 5 * time.Second
+
+// DeleteRoom erases a room with its messages and files (ON DELETE
+// CASCADE), and then the WAL: secure_delete (see dsn) has zeroed the
+// deleted content in the pages the delete wrote, and the TRUNCATE
+// checkpoint copies those pages into the file and empties the WAL, which
+// still held the content as it was written. errErased reports that the
+// rows are gone but the WAL could not be emptied in time (readers kept it
+// busy); the idle checkpoint (checkpointLoop) empties it later.
 func (db *DB) DeleteRoom(ctx context.Context, roomID int64) error {
 	res, err := db.writer.ExecContext(ctx, "DELETE FROM rooms WHERE id = ?", roomID)
 	if err != nil {
@@ -259,5 +270,11 @@ func (db *DB) DeleteRoom(ctx context.Context, roomID int64) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return errNotFound
 	}
+	if err := db.truncateWAL(ctx, eraseWait); err != nil {
+		return fmt.Errorf("%w: %w", errWALNotErased, err)
+	}
 	return nil
 }
+
+// errWALNotErased: the rows are deleted, but the WAL still holds them.
+var errWALNotErased = errors.New("room deleted; the WAL could not be emptied yet")

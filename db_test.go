@@ -39,7 +39,7 @@ func TestMigrateFromEveryVersion(t *testing.T) {
 		if v, err := db.SchemaVersion(ctx); err != nil || v != len(migrations) {
 			t.Errorf("from version %d: user_version=%d (%v), want %d", from, v, err, len(migrations))
 		}
-		for _, table := range []string{"users", "chatbots", "rooms", "messages", "files", "sessions", "goqite", "mail_failures", "vapid_keys", "push_subscriptions"} {
+		for _, table := range []string{"users", "chatbots", "rooms", "messages", "files", "sessions", "goqite", "mail_failures", "vapid_keys", "push_subscriptions", "server_state", "invites"} {
 			var n int
 			if err := db.reader.QueryRow("SELECT count(*) FROM sqlite_schema WHERE type='table' AND name=?", table).Scan(&n); err != nil || n != 1 {
 				t.Errorf("from version %d: table %s missing (%v)", from, table, err)
@@ -134,6 +134,20 @@ func TestBackgroundCheckpoints(t *testing.T) {
 	var auto int
 	if err := db.writer.QueryRow("PRAGMA wal_autocheckpoint").Scan(&auto); err != nil || auto != writerAutocheckpoint {
 		t.Fatalf("writer wal_autocheckpoint=%d (%v), want %d", auto, err, writerAutocheckpoint)
+	}
+	// The connections that write cap the WAL a restart leaves behind, and
+	// every connection zeroes what it deletes (issue 12, findings 5 and 6).
+	for name, pool := range map[string]*sql.DB{"writer": db.writer, "checkpointer": db.checkpointer} {
+		var limit int64
+		if err := pool.QueryRow("PRAGMA journal_size_limit").Scan(&limit); err != nil || limit != walSizeLimit {
+			t.Errorf("%s journal_size_limit=%d (%v), want %d", name, limit, err, walSizeLimit)
+		}
+	}
+	for name, pool := range map[string]*sql.DB{"writer": db.writer, "reader": db.reader, "checkpointer": db.checkpointer} {
+		var secure int
+		if err := pool.QueryRow("PRAGMA secure_delete").Scan(&secure); err != nil || secure != 1 {
+			t.Errorf("%s secure_delete=%d (%v), want 1", name, secure, err)
+		}
 	}
 	for i := 0; i < 50; i++ {
 		if _, err := db.CreateUser(ctx, "user"+strconv.Itoa(i), "hash", "", ""); err != nil {

@@ -56,13 +56,16 @@ func scanUser(row interface{ Scan(...any) error }) (*User, error) {
 // id) and its default chatbot in one transaction. It returns errConflict
 // when the username is taken.
 func (db *DB) CreateUser(ctx context.Context, username, passwordHash, email, name string) (*User, error) {
-	return db.createBusiness(ctx, username, passwordHash, email, name, false)
+	return db.createBusiness(ctx, username, passwordHash, email, name, false, nil)
 }
 
 // createBusiness is CreateUser; with onlyFirst it returns errSignupClosed
 // when the server has a business already (checked inside the write
-// transaction, so two racing signups cannot both be first).
-func (db *DB) createBusiness(ctx context.Context, username, passwordHash, email, name string, onlyFirst bool) (*User, error) {
+// transaction, so two racing signups cannot both be first). then, if not
+// nil, runs in the same transaction after the account exists: signup
+// stores the account's first session there, so that there is never an
+// account whose sign-up failed.
+func (db *DB) createBusiness(ctx context.Context, username, passwordHash, email, name string, onlyFirst bool, then func(*sql.Tx, *User) error) (*User, error) {
 	u := &User{Username: username, Email: email, Name: name, PasswordHash: passwordHash, Created: db.nowMillis(),
 		Role: roleOwner, Business: username, NotifyEmail: true}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
@@ -91,7 +94,13 @@ func (db *DB) createBusiness(ctx context.Context, username, passwordHash, email,
 		if _, err := tx.ExecContext(ctx, "UPDATE users SET business_id = id WHERE id = ?", u.ID); err != nil {
 			return err
 		}
-		return insertDefaultChatbot(ctx, tx, u.ID, signupChatbotName(username, name), u.Created)
+		if err := insertDefaultChatbot(ctx, tx, u.ID, signupChatbotName(username, name), u.Created); err != nil {
+			return err
+		}
+		if then != nil {
+			return then(tx, u)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err

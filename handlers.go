@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+
+	"github.com/mattn/go-sqlite3"
 )
 
 // apiError is an error meant for the client: a status, a sentence for a
@@ -60,6 +63,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		ae = errorf(http.StatusNotFound, "Not found.")
 	case errors.Is(err, errConflict):
 		ae = errorf(http.StatusConflict, "That already exists.")
+	case clientGone(r, err):
+		// The client went away (an upgrade or request abandoned half-way):
+		// nothing failed on our side, and no one reads the answer.
+		s.log.Info("request abandoned by the client", "method", r.Method, "path", r.URL.Path, "err", err)
+		ae = errorf(http.StatusBadRequest, "The request was cancelled.")
 	default:
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		ae = errorf(http.StatusInternalServerError, "Internal error.")
@@ -72,6 +80,16 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", `Session realm="livechat"`)
 	}
 	writeJSON(w, ae.Status, body)
+}
+
+// clientGone reports whether err comes from the request's context ending
+// because the client went away: canceled, or SQLite interrupted for it.
+func clientGone(r *http.Request, err error) bool {
+	if !errors.Is(r.Context().Err(), context.Canceled) {
+		return false
+	}
+	var se sqlite3.Error
+	return errors.Is(err, context.Canceled) || (errors.As(err, &se) && se.Code == sqlite3.ErrInterrupt)
 }
 
 // decodeBody reads a JSON object, or a urlencoded or multipart form (what a
@@ -143,14 +161,29 @@ func jsonKind(goKind string) string {
 	}
 }
 
-// handleHealthz handles "GET /healthz": 200 ok when the database answers.
+// handleHealthz handles "GET /healthz": 200 "ok" when the database can
+// be read and written, else 503 with the reason ("database unavailable:
+// writes to the database fail: the disk is full"), so a monitor sees a
+// full disk while every write fails, and sees it end once space is free.
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	if err := s.db.Ping(r.Context()); err != nil {
-		s.log.Error("healthz", "err", err)
+	err := s.db.Health(r.Context())
+	// Log when the answer changes, not on every request: anyone may ask.
+	state := "ok"
+	if err != nil {
+		state = err.Error()
+	}
+	if old := s.health.Swap(&state); old == nil || *old != state {
+		if err != nil {
+			s.log.Error("healthz: unhealthy", "err", err)
+		} else if old != nil {
+			s.log.Info("healthz: healthy again")
+		}
+	}
+	if err != nil {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		io.WriteString(w, "database unavailable\n")
+		io.WriteString(w, "database unavailable: "+err.Error()+"\n")
 		return
 	}
 	io.WriteString(w, "ok")

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"database/sql"
 	"errors"
 	"net"
 	"net/http"
 	"net/mail"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -50,6 +52,8 @@ func (s *Server) handleSignup(w http.ResponseWriter, r *http.Request) {
 	}
 	if utf8.RuneCountInString(name) > 100 {
 		errs["name"] = "Must be at most 100 characters."
+	} else if problem := controlProblem(name, false); problem != "" {
+		errs["name"] = problem
 	}
 	if len(errs) > 0 {
 		s.writeError(w, r, fieldErrors(errs))
@@ -60,7 +64,32 @@ func (s *Server) handleSignup(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	u, err := s.createBusiness(r.Context(), username, hash, email, name)
+	// The account and its first session are one transaction: a session
+	// that cannot be stored leaves no account behind (and one answer).
+	ctx := r.Context()
+	if err := s.sessions.RenewToken(ctx); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var committed, forget func()
+	signedIn := false
+	u, err := s.createBusiness(ctx, username, hash, email, name, func(tx *sql.Tx, u *User) error {
+		s.sessions.Put(ctx, sessUserID, u.ID)
+		s.sessions.Put(ctx, sessEpoch, u.SessionEpoch)
+		signedIn = true
+		var err error
+		committed, forget, err = s.commitSessionIn(ctx, tx)
+		return err
+	})
+	if forget != nil {
+		defer forget()
+	}
+	if err != nil && signedIn {
+		// The account id was rolled back (and will be given to the next
+		// account): the session must not keep it.
+		s.sessions.Remove(ctx, sessUserID)
+		s.sessions.Remove(ctx, sessEpoch)
+	}
 	if errors.Is(err, errConflict) {
 		s.writeError(w, r, &apiError{Status: http.StatusConflict, Detail: "That username is taken.",
 			Fields: map[string]string{"username": "This username is taken."}})
@@ -70,10 +99,8 @@ func (s *Server) handleSignup(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.signIn(r.Context(), u); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+	committed()
+	s.setDeviceCookie(w, u.Username)
 	writeJSON(w, http.StatusCreated, map[string]any{"detail": "success", "user": u.JSON(), "userDetails": originalUserDetails(u)})
 }
 
@@ -104,10 +131,15 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fieldErrors(errs))
 		return
 	}
+	// A browser that signed in to this account before (a valid device
+	// cookie, device.go) has its own failure budget and is not locked out
+	// by failures from anyone else; every other request counts against
+	// the username and the address.
 	keys := []string{"user:" + username, "addr:" + s.clientAddr(r)}
-	if wait := s.throttle.blocked(keys...); wait > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int((wait+999_999_999)/1_000_000_000)))
-		s.writeError(w, r, errorf(http.StatusTooManyRequests, "Too many failed sign-in attempts. Try again later."))
+	if device := s.deviceOf(r, username); device != "" && s.throttle.blocked("device:"+device) == 0 {
+		keys = []string{"device:" + device}
+	}
+	if s.throttled(w, r, "Too many failed sign-in attempts. Try again later.", keys...) {
 		return
 	}
 	u, err := s.db.UserByName(r.Context(), username)
@@ -127,12 +159,25 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusUnauthorized, "Username or password is incorrect"))
 		return
 	}
-	s.throttle.reset(keys[0])
+	s.throttle.reset(keys[0]) // the username's failures, or the device's
 	if err := s.signIn(r.Context(), u); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	s.setDeviceCookie(w, u.Username)
 	writeJSON(w, http.StatusOK, map[string]any{"detail": "success", "user": u.JSON(), "userDetails": originalUserDetails(u)})
+}
+
+// throttled answers 429 with Retry-After, and reports true, when any of
+// keys has had too many failures in the window.
+func (s *Server) throttled(w http.ResponseWriter, r *http.Request, detail string, keys ...string) bool {
+	wait := s.throttle.blocked(keys...)
+	if wait <= 0 {
+		return false
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+	s.writeError(w, r, errorf(http.StatusTooManyRequests, "%s", detail))
+	return true
 }
 
 // clientAddr is the address failed logins are counted against: the peer,
@@ -193,7 +238,16 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request, u 
 		s.writeError(w, r, fieldErrors(errs))
 		return
 	}
+	// Guesses at the old password are throttled like logins (a stolen
+	// session must not be a way to try passwords at full speed), with
+	// counters of their own, so they cannot lock the owner out of signing
+	// in.
+	keys := []string{"changepw-user:" + u.Username, "changepw-addr:" + s.clientAddr(r)}
+	if s.throttled(w, r, "Too many wrong passwords. Try again later.", keys...) {
+		return
+	}
 	if !checkPassword([]byte(u.PasswordHash), req.OldPassword) {
+		s.throttle.fail(keys...)
 		s.writeError(w, r, &apiError{Status: http.StatusForbidden, Detail: "The old password is not correct.",
 			Fields: map[string]string{"old_password": "Not correct."}})
 		return

@@ -80,10 +80,12 @@ func validateChatbotField(f chatbotField, v *string) string {
 		if n := utf8.RuneCountInString(*v); n < 1 || n > maxChatbotName {
 			return "Must be 1 to 64 characters."
 		}
+		return controlProblem(*v, false)
 	case f.json == "introductionText":
 		if utf8.RuneCountInString(*v) > maxIntroduction {
 			return "Must be at most 500 characters."
 		}
+		return controlProblem(*v, true)
 	}
 	return ""
 }

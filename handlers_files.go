@@ -33,7 +33,8 @@ func cleanFileName(name string) string {
 	}, name)
 	name = strings.TrimSpace(name)
 	if utf8.RuneCountInString(name) > maxFileName {
-		name = string([]rune(name)[:maxFileName])
+		// Cut, then trim again: the cut may end on a space.
+		name = strings.TrimSpace(string([]rune(name)[:maxFileName]))
 	}
 	if name == "" || name == "." || name == ".." {
 		name = "file"

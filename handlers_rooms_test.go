@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -442,5 +444,67 @@ func TestChatFileErrorsAreJSON(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusPartialContent || string(b) != "hello" {
 		t.Fatalf("range: %d %q", resp.StatusCode, b)
+	}
+}
+
+// TestDeleteRoomErasesBytes: after DELETE answers, the conversation's text
+// and its file are in neither the database file nor the WAL (finding 5 of
+// issue 12: without secure_delete and an emptied WAL the text stayed
+// readable in both, and so in every backup).
+func TestDeleteRoomErasesBytes(t *testing.T) {
+	ts := newTestServer(t, chatConfig)
+	admin := ts.client().signup("acme")
+	marker := "erase-me-" + newFileToken()
+	keep := "keep-me-" + newFileToken()
+
+	v := ts.dialWS("/ws/chat/acme/v1", nil)
+	for i := range 20 {
+		v.say(fmt.Sprintf("%s message %d", marker, i))
+	}
+	file := bytes.Repeat([]byte(marker+" in the file\n"), 2000) // overflow pages
+	if resp, body := ts.upload(nil, "acme v1", marker+".txt", file); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("upload: %d %s", resp.StatusCode, body)
+	}
+	other := ts.dialWS("/ws/chat/acme/v2", nil)
+	other.say(keep)
+	v.conn.CloseNow()
+
+	files := func() map[string][]byte {
+		out := map[string][]byte{}
+		for _, suffix := range []string{"", "-wal"} {
+			b, err := os.ReadFile(ts.Path + suffix)
+			if err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			out["livechat.db"+suffix] = b
+		}
+		return out
+	}
+	found := func(m map[string][]byte, s string) (where []string) {
+		for name, b := range m {
+			if bytes.Contains(b, []byte(s)) {
+				where = append(where, name)
+			}
+		}
+		return where
+	}
+	// The search finds the text while it is stored.
+	if len(found(files(), marker)) == 0 {
+		t.Fatal("the marker is in neither file before the delete: the search proves nothing")
+	}
+
+	admin.must(http.StatusNoContent, "DELETE", "/chatbot/api/rooms/v1", nil)
+	after := files()
+	if where := found(after, marker); len(where) > 0 {
+		t.Errorf("the deleted conversation's text is still in %v", where)
+	}
+	if where := found(after, keep); len(where) == 0 {
+		t.Errorf("the other conversation's text is gone from both files")
+	}
+	// Everything else is intact.
+	admin.must(http.StatusNotFound, "GET", "/chatbot/api/rooms/v1/messages", nil)
+	r := admin.must(http.StatusOK, "GET", "/chatbot/api/rooms/v2/messages", nil)
+	if msgs, _ := r.JSON["messages"].([]any); len(msgs) != 1 {
+		t.Errorf("v2 has %d messages, want 1", len(msgs))
 	}
 }

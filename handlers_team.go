@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -76,11 +77,11 @@ func (s *Server) signupRefused(ctx context.Context) error {
 }
 
 // createBusiness creates a business for a signup under the policy.
-func (s *Server) createBusiness(ctx context.Context, username, hash, email, name string) (*User, error) {
+func (s *Server) createBusiness(ctx context.Context, username, hash, email, name string, then func(*sql.Tx, *User) error) (*User, error) {
 	if s.cfg.Signup == signupClosed {
 		return nil, errSignupRefused
 	}
-	u, err := s.db.createBusiness(ctx, username, hash, email, name, s.cfg.Signup != signupOpen)
+	u, err := s.db.createBusiness(ctx, username, hash, email, name, s.cfg.Signup != signupOpen, then)
 	if errors.Is(err, errSignupClosed) {
 		return nil, errSignupRefused
 	}

@@ -1,6 +1,10 @@
 package main
 
-import "regexp"
+import (
+	"regexp"
+	"strings"
+	"unicode"
+)
 
 // The name rules: what an account's username, a visitor's consumer id, a
 // colour and a room's name may be. Handlers, sockets and pages check here.
@@ -25,9 +29,9 @@ func consumerProblem(consumer, username string) string {
 	switch {
 	case !consumerRE.MatchString(consumer):
 		return "must be 1 to 64 of A-Z a-z 0-9 _ . ~ + -."
-	case consumer == username:
-		// The admin writes as the username: a visitor with the same id
-		// would write messages indistinguishable from the business's.
+	case strings.EqualFold(consumer, username):
+		// The admin writes as the username: a visitor with the same id,
+		// in any case, would write messages that read as the business's.
 		return "may not be the account's username."
 	}
 	return ""
@@ -38,3 +42,22 @@ var colorRE = regexp.MustCompile(`^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)
 
 // roomName is the "<username> <consumer>" name of a room.
 func roomName(username, consumer string) string { return username + " " + consumer }
+
+// controlProblem says what is wrong with a name or text that holds
+// control characters (which render as nothing, or break lines and layouts
+// where the text is shown), or "" when it holds none. multiline allows
+// line breaks and tabs (the introduction text).
+func controlProblem(s string, multiline bool) string {
+	for _, r := range s {
+		if multiline && (r == '\n' || r == '\r' || r == '\t') {
+			continue
+		}
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			if multiline {
+				return "Must not contain control characters other than line breaks and tabs."
+			}
+			return "Must not contain control characters or line breaks."
+		}
+	}
+	return ""
+}

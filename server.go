@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"database/sql"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alexedwards/scs/sqlite3store"
@@ -36,6 +39,11 @@ type Server struct {
 	handler   http.Handler
 	// metrics is nil without --metrics-addr (metrics.go).
 	metrics *metrics
+	// deviceKey signs device cookies (device.go).
+	deviceKey []byte
+	// health is /healthz's last answer ("ok" or the reason), so that a
+	// change is logged once.
+	health atomic.Pointer[string]
 }
 
 // NewServer wires the server. Close stops its background work.
@@ -61,10 +69,21 @@ func NewServer(cfg Config, db *DB, logger *slog.Logger) *Server {
 	s.sessions.Cookie.Persist = true
 	s.sessions.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
 		s.writeError(w, r, err)
+		if once, ok := w.(*answerOnce); ok {
+			once.answered = true
+		}
 	}
 	if cfg.MetricsAddr != "" {
 		s.metrics = newMetrics()
 	}
+	key, err := db.loadDeviceKey(context.Background())
+	if err != nil {
+		// Sign-in still works; known browsers are known until a restart.
+		logger.Error("device cookie key", "err", err)
+		key = make([]byte, 32)
+		rand.Read(key)
+	}
+	s.deviceKey = key
 	s.hub = NewHub()
 	s.committer = newGroupCommitter(db, logger, 0, s.publishOp)
 	s.committer.onCommit = s.metrics.observeCommit
@@ -91,9 +110,15 @@ func (s *Server) CloseSockets() { s.hub.CloseAll() }
 
 // sessionStore is scs's own SQLite store over our two pools: sessions are
 // read on the concurrent reader pool and written through the one writer.
+// A commit whose context carries a transaction (withSessionTx) is written
+// in that transaction instead, and the commit scs makes at the end of the
+// same request is then skipped (see commitSessionIn).
 type sessionStore struct {
 	read  *sqlite3store.SQLite3Store
 	write *sqlite3store.SQLite3Store
+	// inTx holds the tokens committed inside a transaction during a request
+	// that has not answered yet.
+	inTx sync.Map
 }
 
 func newSessionStore(db *DB) *sessionStore {
@@ -109,6 +134,39 @@ func (st *sessionStore) Commit(token string, b []byte, expiry time.Time) error {
 }
 func (st *sessionStore) Delete(token string) error { return st.write.Delete(token) }
 func (st *sessionStore) stop()                     { st.write.StopCleanup() }
+
+// sessionTxKey is the context key of a transaction a session commit is to
+// be written in.
+type sessionTxKey struct{}
+
+// CommitCtx is scs's CtxStore commit: in the transaction of the context,
+// if it carries one, else as Commit, or not at all when the token was
+// committed in a transaction already during this request.
+func (st *sessionStore) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+	if tx, ok := ctx.Value(sessionTxKey{}).(*sql.Tx); ok {
+		// The statement of sqlite3store.Commit.
+		_, err := tx.ExecContext(ctx, "REPLACE INTO sessions (token, data, expiry) VALUES ($1, $2, julianday($3))",
+			token, b, expiry.UTC().Format("2006-01-02T15:04:05.999"))
+		return err
+	}
+	if _, done := st.inTx.LoadAndDelete(token); done {
+		return nil
+	}
+	return st.write.Commit(token, b, expiry)
+}
+
+// commitSessionIn writes the request's session in tx (which the caller
+// then commits or rolls back); the caller calls the returned function once
+// tx has committed, so that the commit at the end of the request is
+// skipped, and (deferred) in any case, to forget the token.
+func (s *Server) commitSessionIn(ctx context.Context, tx *sql.Tx) (committed func(), forget func(), err error) {
+	if _, _, err := s.sessions.Commit(context.WithValue(ctx, sessionTxKey{}, tx)); err != nil {
+		return nil, nil, err
+	}
+	token := s.sessions.Token(ctx)
+	return func() { s.sessionStore.inTx.Store(token, struct{}{}) },
+		func() { s.sessionStore.inTx.Delete(token) }, nil
+}
 
 // Session keys.
 const (
@@ -240,6 +298,7 @@ func (s *Server) routes() http.Handler {
 
 	var h http.Handler = s.metrics.routeLabel(mux, s.fallback(mux))
 	h = s.sessions.LoadAndSave(h)
+	h = answerOnceHandler(h)
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusForbidden, "Cross-origin request refused."))
@@ -303,6 +362,40 @@ func (s *Server) fallback(mux *http.ServeMux) http.Handler {
 		s.notFoundPage(w, r)
 	})
 }
+
+// answerOnce makes sure a request gets one answer. scs's LoadAndSave
+// commits the session when the handler first writes; when that commit
+// fails it answers 500 (ErrorFunc) there and then, and the handler went on
+// to write its own status and body after it: two JSON bodies. ErrorFunc
+// marks the answerOnce it wrote to as answered, and what the handler
+// writes afterwards is dropped.
+type answerOnce struct {
+	http.ResponseWriter
+	answered bool
+}
+
+func answerOnceHandler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(&answerOnce{ResponseWriter: w}, r)
+	})
+}
+
+func (w *answerOnce) WriteHeader(status int) {
+	if !w.answered {
+		w.ResponseWriter.WriteHeader(status)
+	}
+}
+
+func (w *answerOnce) Write(b []byte) (int, error) {
+	if w.answered {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController (the websocket upgrade's Hijack)
+// reach the connection.
+func (w *answerOnce) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // statusRecorder captures what the mux's own 404/405 handlers write.
 type statusRecorder struct {

@@ -35,11 +35,13 @@ type subscriber struct {
 	// roomID is a chat socket's room.
 	roomID int64
 	// session is the session token an admin socket was opened with;
-	// when that session ends, the socket is closed (Hub.EndSession).
+	// when that session ends, the socket is closed (Hub.EndSession), and
+	// at expires, when the session expires (serveSocket).
 	session string
 	// agentID is the agent of an agent socket (admin): Hub.EndSession
 	// and Hub.EndAgent close an agent's sockets by it.
 	agentID int64
+	expires time.Time
 
 	send       chan []byte
 	kicked     chan struct{}

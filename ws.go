@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -56,34 +57,44 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn
 	return websocket.Accept(&apiErrorWriter{ResponseWriter: w, s: s, r: r, details: acceptErrors}, r, s.acceptOptions())
 }
 
+// adminSession is the session an admin socket was opened with: its token
+// and when it expires.
+type adminSession struct {
+	token   string
+	expires time.Time
+}
+
 // socketAccount resolves the business named in a socket URL and whether
 // the socket is an agent's: the request carries a session of an agent of
 // that business and the URL has no ?as=visitor (the visitor window always
 // sends it, so an owner trying their own chat window is a visitor there).
-// For an agent's socket, agent is the agent and session its token.
-func (s *Server) socketAccount(w http.ResponseWriter, r *http.Request) (u, agent *User, session string, ok bool) {
+// For an agent's socket, agent is the agent and session its token and
+// expiry.
+func (s *Server) socketAccount(w http.ResponseWriter, r *http.Request) (u, agent *User, session adminSession, ok bool) {
 	username := strings.ToLower(r.PathValue("username"))
 	u, err := s.db.BusinessByHandle(r.Context(), username)
 	if errors.Is(err, errNotFound) {
 		s.writeError(w, r, errorf(http.StatusNotFound, "There is no chatbot with that username."))
-		return nil, nil, "", false
+		return nil, nil, session, false
 	}
 	if err != nil {
 		s.writeError(w, r, err)
-		return nil, nil, "", false
+		return nil, nil, session, false
 	}
 	if r.URL.Query().Get("as") == "visitor" {
-		return u, nil, "", true
+		return u, nil, session, true
 	}
 	me, err := s.currentUser(r)
 	if err != nil {
 		s.writeError(w, r, err)
-		return nil, nil, "", false
+		return nil, nil, session, false
 	}
 	if me != nil && me.BusinessID == u.ID {
-		return u, me, s.sessions.Token(r.Context()), true
+		session.token = s.sessions.Token(r.Context())
+		session.expires = s.sessions.Deadline(r.Context())
+		return u, me, session, true
 	}
-	return u, nil, "", true
+	return u, nil, session, true
 }
 
 // handleRoomSocket handles "GET /ws/room/{username}": the admin's inbox
@@ -97,7 +108,8 @@ func (s *Server) handleRoomSocket(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Accept has answered (403 for a foreign origin).
 	}
-	c := s.newClient(conn, roomSocket, u, agent, session)
+	c := s.newClient(conn, roomSocket, u, agent, session.token)
+	c.expires = session.expires
 	s.serveSocket(c, nil, nil)
 }
 
@@ -128,7 +140,8 @@ func (s *Server) handleChatSocket(w http.ResponseWriter, r *http.Request) {
 		conn.Close(websocket.StatusInternalError, "the conversation could not be opened")
 		return
 	}
-	c := s.newClient(conn, chatSocket, u, agent, session)
+	c := s.newClient(conn, chatSocket, u, agent, session.token)
+	c.expires = session.expires
 	c.roomID, c.consumer = op.room.ID, consumer
 	var online, offline []byte
 	if !admin {
@@ -179,6 +192,14 @@ func (s *Server) serveSocket(c *client, online, offline []byte) {
 	c.live.Store(true)
 	c.wake() // frames queued (or a kick) since add
 	c.schedulePing(s.cfg.PingInterval)
+	if !c.expires.IsZero() {
+		// An admin socket must not outlive its session: logout and a
+		// password change end it through Hub.EndSession, and expiry here.
+		t := time.AfterFunc(time.Until(c.expires), func() {
+			c.kick(websocket.StatusPolicyViolation, "session expired")
+		})
+		defer t.Stop()
+	}
 	s.readLoop(c)
 	c.stopPing()
 	s.hub.remove(&c.subscriber, offline)

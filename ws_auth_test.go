@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -165,6 +166,29 @@ func TestChatSessionEndClosesAdminSockets(t *testing.T) {
 		// The owner's browser reconnects with its renewed session.
 		ts.dialWS("/ws/room/acme", owner).probeRooms()
 	})
+}
+
+// TestChatSessionExpiryClosesAdminSockets: an admin socket closes (1008)
+// when the session it was opened with expires, without any request (issue
+// 12, finding 7: only logout and a password change ended them); a
+// visitor's socket stays open.
+func TestChatSessionExpiryClosesAdminSockets(t *testing.T) {
+	const lifetime = 2 * time.Second
+	ts := newTestServer(t, chatConfig, func(c *Config) { c.SessionLifetime = lifetime })
+	owner := ts.client().signup("acme")
+	signedIn := time.Now()
+	inbox := ts.dialWS("/ws/room/acme", owner)
+	chat := ts.dialWS("/ws/chat/acme/v1", owner)
+	visitor := ts.dialWS("/ws/chat/acme/v2", nil)
+	inbox.expect("new_room") // v2's room
+	inbox.expectClose(websocket.StatusPolicyViolation)
+	chat.expectClose(websocket.StatusPolicyViolation)
+	if d := time.Since(signedIn); d < lifetime-100*time.Millisecond {
+		t.Errorf("admin socket closed %v after sign-in, before the session's %v lifetime", d, lifetime)
+	}
+	// The session has indeed expired, and the visitor is still served.
+	owner.must(http.StatusUnauthorized, "GET", "/accounts/api/me", nil)
+	visitor.probe()
 }
 
 // TestChatOtherAccountIsAVisitor: signed in to one account, the sockets

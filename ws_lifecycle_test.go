@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
@@ -210,4 +214,53 @@ func TestChatSocketsLeaveNothing(t *testing.T) {
 		buf := make([]byte, 1<<20)
 		t.Fatalf("%d goroutines, %d before the sockets:\n%s", n, base, buf[:runtime.Stack(buf, true)])
 	}
+}
+
+// TestAbandonedUpgradeNotAnError: an upgrade whose client went away
+// before the server looked the account up is logged below ERROR: nothing
+// failed on the server's side (issue 12, finding 11).
+func TestAbandonedUpgradeNotAnError(t *testing.T) {
+	ts := newTestServer(t, chatConfig)
+	ts.client().signup("acme")
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv := NewServer(ts.Config, ts.DB, logger)
+	defer srv.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the client is gone
+	for _, path := range []string{"/ws/chat/acme/v1", "/ws/room/acme"} {
+		req := httptest.NewRequestWithContext(ctx, "GET", path, nil)
+		for k, v := range map[string]string{"Connection": "Upgrade", "Upgrade": "websocket",
+			"Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="} {
+			req.Header.Set(k, v)
+		}
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, req)
+		if rec.Code < 400 {
+			t.Errorf("%s: an abandoned upgrade answered %d", path, rec.Code)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	out := logs.String()
+	if strings.Contains(out, "level=ERROR") {
+		t.Errorf("an abandoned upgrade is logged as an error:\n%s", out)
+	}
+	if !strings.Contains(out, "abandoned") {
+		t.Errorf("the abandoned upgrade is not logged at all:\n%s", out)
+	}
+}
+
+// lockedWriter serialises writes to a buffer read by the test.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -409,25 +409,27 @@ func TestChatConcurrentDurable(t *testing.T) {
 
 // TestChatConsumerIsNotTheUsername: the admin's messages carry the
 // username as author, so a visitor may not take the username as consumer
-// id (its messages would look like the business's). Other cases are fine.
+// id (its messages would look like the business's), in any case: "ACME"
+// reads as the business as well (issue 12, finding 11). Other ids are fine.
 func TestChatConsumerIsNotTheUsername(t *testing.T) {
 	ts := newTestServer(t, chatConfig)
 	admin := ts.client().signup("acme")
 	inbox := ts.dialWS("/ws/room/acme", admin)
-	_, resp, err := ts.tryDial("/ws/chat/acme/acme", nil, nil)
-	if err == nil || resp == nil || resp.StatusCode != http.StatusBadRequest {
-		t.Fatalf("chat socket with the username as consumer: err=%v resp=%v", err, resp)
-	}
 	vis := ts.dialWS("/ws/room/acme", nil)
-	vis.send(map[string]any{"command": "new_room", "consumer": "acme"})
-	vis.expectError("bad_field")
-	// "ACME" is another id (consumer ids are case-sensitive, usernames lowercase).
-	other := ts.dialWS("/ws/chat/acme/ACME", nil)
+	for _, id := range []string{"acme", "ACME", "Acme"} {
+		_, resp, err := ts.tryDial("/ws/chat/acme/"+id, nil, nil)
+		if err == nil || resp == nil || resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("chat socket with consumer %q: err=%v resp=%v", id, err, resp)
+		}
+		vis.send(map[string]any{"command": "new_room", "consumer": id})
+		vis.expectError("bad_field")
+	}
+	other := ts.dialWS("/ws/chat/acme/ACME-2", nil)
 	other.say("hi")
 	inbox.expect("new_room")
 	inbox.expect("presence")
 	inbox.expect("new_message")
-	if rooms := inbox.probeRooms()["rooms"].([]any); len(rooms) != 1 || rooms[0].(map[string]any)["consumer"] != "ACME" {
+	if rooms := inbox.probeRooms()["rooms"].([]any); len(rooms) != 1 || rooms[0].(map[string]any)["consumer"] != "ACME-2" {
 		t.Fatalf("rooms = %v", rooms)
 	}
 }

@@ -4,6 +4,7 @@
 import { adminApi as api } from './api.js';
 import { applyChatbotStyle, colorRE } from './style.js';
 import { derivePalette, lowContrast, minContrast } from './palette.js';
+import { uuid } from './messages.js';
 import './signout.js';
 import './team.js';
 
@@ -249,7 +250,9 @@ picRemove.addEventListener('click', async () => {
 // Snippet.
 const snippet = `<script src="${location.origin}/widget.js" data-username="${username}" async></script>`;
 document.getElementById('snippet').textContent = snippet;
-document.getElementById('open-chat').href = `/chatbot/${encodeURIComponent(username)}/preview-${Date.now().toString(36)}`;
+// A random consumer id: one drawn from the clock could be guessed, and
+// whoever holds a consumer id reads that conversation.
+document.getElementById('open-chat').href = `/chatbot/${encodeURIComponent(username)}/preview-${uuid()}`;
 document.getElementById('copy').addEventListener('click', async () => {
   const out = document.getElementById('copied');
   try {
