@@ -9,7 +9,9 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // apiError is an error meant for the client: a status, a sentence for a
@@ -72,6 +74,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", `Session realm="livechat"`)
 	}
 	writeJSON(w, ae.Status, body)
+}
+
+// tooMany answers 429 with Retry-After (whole seconds, at least 1) and
+// detail.
+func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, wait time.Duration, detail string) {
+	w.Header().Set("Retry-After", strconv.FormatInt(max(1, int64((wait+time.Second-1)/time.Second)), 10))
+	s.writeError(w, r, errorf(http.StatusTooManyRequests, "%s", detail))
 }
 
 // decodeBody reads a JSON object, or a urlencoded or multipart form (what a

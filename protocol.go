@@ -86,6 +86,7 @@ func encodeFrame(v any) []byte {
 // Error codes of error frames.
 const (
 	codeBadJSON        = "bad_json"
+	codeBadFrame       = "bad_frame"
 	codeUnknownCommand = "unknown_command"
 	codeBadField       = "bad_field"
 	codeForbidden      = "forbidden"
@@ -208,6 +209,20 @@ func (s *Server) cmdNewRoom(c *client, f *inFrame) {
 				c.fail(codeBadField, "\"email\" is not a valid email address.")
 				return
 			}
+		}
+	}
+	if !c.admin && s.cfg.RoomsPerAddress > 0 {
+		// Only a room that does not exist yet counts against the address.
+		_, err := s.db.RoomByConsumer(context.Background(), c.userID, consumer)
+		switch {
+		case errors.Is(err, errNotFound):
+			if s.takeNewRoom(c.addr) > 0 {
+				c.fail(codeRateLimited, tooManyRooms)
+				return
+			}
+		case err != nil:
+			s.internal(c, "new_room", err)
+			return
 		}
 	}
 	op := &commitOp{kind: opRoom, userID: c.userID, username: c.username, consumer: consumer, email: email}

@@ -24,6 +24,8 @@ type Server struct {
 	hub          *Hub
 	committer    *groupCommitter
 	throttle     *loginThrottle
+	// limits counts what each client address does (addrLimits).
+	limits *addrLimits
 	// dummyHash is compared against when a login names an unknown user, so
 	// that costs the same time as a wrong password. It is computed in the
 	// background: at the default cost bcrypt takes ~75 ms, which was most
@@ -39,6 +41,7 @@ func NewServer(cfg Config, db *DB, logger *slog.Logger) *Server {
 		db:       db,
 		log:      logger,
 		throttle: newLoginThrottle(cfg.LoginFailures, cfg.LoginWindow, db.now),
+		limits:   newAddrLimits(db.now),
 	}
 	s.dummyHash = sync.OnceValue(func() []byte {
 		return mustHashPassword("not the password of anyone", cfg.BcryptCost)
