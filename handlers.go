@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +36,56 @@ func fieldErrors(fields map[string]string) *apiError {
 	return &apiError{Status: http.StatusBadRequest, Detail: "Some fields are not valid.", Fields: fields}
 }
 
+// errBodyTimeout answers a request whose body did not arrive before its
+// deadline (bodyDeadlines).
+var errBodyTimeout = &apiError{Status: http.StatusRequestTimeout, Detail: "The request body did not arrive in time."}
+
+// isTimeout reports whether err is a read that hit its deadline.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// bodyDeadlines gives every request body a deadline to arrive: UploadTimeout
+// for the chat upload, BodyTimeout for everything else, counted from when
+// the handler starts. A body still arriving then fails its read (408, see
+// isTimeout) and the handler lets go of it. Once the body has been read to
+// its end the deadline is lifted, so a slow handler is not cut off (net/http
+// reads the connection in the background after the body, to notice a
+// client that goes away). Requests without a body (websocket upgrades
+// among them) get none: a deadline would outlive the hijack.
+func (s *Server) bodyDeadlines(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody {
+			d := s.cfg.BodyTimeout
+			if r.URL.Path == uploadPath {
+				d = s.cfg.UploadTimeout
+			}
+			rc := http.NewResponseController(w)
+			if err := rc.SetReadDeadline(time.Now().Add(d)); err == nil {
+				r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// deadlineBody lifts the read deadline when the body has been read to its end.
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	done bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}
+
 var errUnauthorized = &apiError{Status: http.StatusUnauthorized, Detail: "Authentication credentials were not provided or have expired. Please sign in."}
 
 // writeJSON writes v as JSON with the given status.
@@ -58,6 +109,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &ae):
 	case errors.As(err, &maxErr):
 		ae = errorf(http.StatusRequestEntityTooLarge, "The request body is too large (at most %d bytes).", maxErr.Limit)
+	case isTimeout(err):
+		ae = errBodyTimeout
 	case errors.Is(err, errNotFound):
 		ae = errorf(http.StatusNotFound, "Not found.")
 	case errors.Is(err, errConflict):
@@ -102,6 +155,9 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, dst any) err
 			if errors.As(err, &maxErr) {
 				return err
 			}
+			if isTimeout(err) {
+				return errBodyTimeout
+			}
 			return errorf(http.StatusBadRequest, "The form could not be read.")
 		}
 		m := map[string]string{}
@@ -123,6 +179,8 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, dst any) err
 			switch {
 			case errors.As(err, &maxErr):
 				return err
+			case isTimeout(err):
+				return errBodyTimeout
 			case errors.Is(err, io.EOF):
 				return errorf(http.StatusBadRequest, "The request body is empty; send a JSON object.")
 			case errors.As(err, &typeErr):
@@ -225,6 +283,9 @@ func uploadReadError(err error) error {
 	var maxErr *http.MaxBytesError
 	if errors.As(err, &maxErr) {
 		return errorf(http.StatusRequestEntityTooLarge, "The upload is too large.")
+	}
+	if isTimeout(err) {
+		return errBodyTimeout
 	}
 	return errorf(http.StatusBadRequest, "The upload could not be read.")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +27,9 @@ type Server struct {
 	throttle     *loginThrottle
 	// limits counts what each client address does (addrLimits).
 	limits *addrLimits
+	// uploadCommits holds a slot per complete upload read into memory on
+	// its way to the database (maxUploadCommits).
+	uploadCommits chan struct{}
 	// dummyHash is compared against when a login names an unknown user, so
 	// that costs the same time as a wrong password. It is computed in the
 	// background: at the default cost bcrypt takes ~75 ms, which was most
@@ -42,7 +46,10 @@ func NewServer(cfg Config, db *DB, logger *slog.Logger) *Server {
 		log:      logger,
 		throttle: newLoginThrottle(cfg.LoginFailures, cfg.LoginWindow, db.now),
 		limits:   newAddrLimits(db.now),
+
+		uploadCommits: make(chan struct{}, maxUploadCommits),
 	}
+	removeSpoolFiles(filepath.Dir(cfg.DBPath))
 	s.dummyHash = sync.OnceValue(func() []byte {
 		return mustHashPassword("not the password of anyone", cfg.BcryptCost)
 	})
@@ -193,7 +200,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("DELETE /chatbot/api/rooms/{consumer}", s.requireUser(s.handleDeleteRoom))
 
 	// Files.
-	mux.HandleFunc("POST /chatbot/message/file/upload", s.handleUpload)
+	mux.HandleFunc("POST "+uploadPath, s.handleUpload)
 	mux.HandleFunc("GET /files/{token}/{name}", s.handleFile)
 
 	// Websockets.
@@ -211,6 +218,7 @@ func (s *Server) routes() http.Handler {
 
 	var h http.Handler = s.fallback(mux)
 	h = s.sessions.LoadAndSave(h)
+	h = s.bodyDeadlines(h)
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusForbidden, "Cross-origin request refused."))
