@@ -290,3 +290,41 @@ func (db *DB) DeleteRoom(ctx context.Context, roomID int64) error {
 	}
 	return nil
 }
+
+// EmptyRoomsBefore lists up to limit rooms (of any account) with ids
+// after after that never got a message and were created before t (Unix
+// ms), in id order.
+func (db *DB) EmptyRoomsBefore(ctx context.Context, t, after int64, limit int) ([]int64, error) {
+	rows, err := db.reader.QueryContext(ctx, "SELECT id FROM rooms WHERE id > ? AND last_message_id IS NULL AND created < ? ORDER BY id LIMIT ?", after, t, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// DeleteEmptyRooms deletes those of the rooms that still have no message,
+// in one transaction, and returns how many went.
+func (db *DB) DeleteEmptyRooms(ctx context.Context, ids []int64) (int, error) {
+	n := 0
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		for _, id := range ids {
+			res, err := tx.ExecContext(ctx, "DELETE FROM rooms WHERE id = ? AND last_message_id IS NULL", id)
+			if err != nil {
+				return err
+			}
+			k, _ := res.RowsAffected()
+			n += int(k)
+		}
+		return nil
+	})
+	return n, err
+}

@@ -36,6 +36,8 @@ type Server struct {
 	// of the server's start-up time.
 	dummyHash func() []byte
 	handler   http.Handler
+	// stopPurge ends purgeLoop; purgeDone is closed when it has.
+	stopPurge, purgeDone chan struct{}
 }
 
 // NewServer wires the server. Close stops its background work.
@@ -69,7 +71,67 @@ func NewServer(cfg Config, db *DB, logger *slog.Logger) *Server {
 	s.hub = NewHub()
 	s.committer = newGroupCommitter(db, logger, 0, s.publishOp)
 	s.handler = s.routes()
+	s.stopPurge, s.purgeDone = make(chan struct{}), make(chan struct{})
+	go s.purgeLoop()
 	return s
+}
+
+// purgeBatch is how many empty rooms one purge transaction deletes.
+const purgeBatch = 500
+
+// purgeLoop deletes rooms that never got a message once they are
+// PurgeEmptyRooms old, every purgeEvery: such rooms are what a client
+// opening /ws/chat/<user>/<new id> in a loop leaves behind, and they carry
+// nothing a business needs. Rooms whose visitor is connected stay. Open
+// inboxes drop the rooms on their next fetch_rooms.
+func (s *Server) purgeLoop() {
+	defer close(s.purgeDone)
+	if s.cfg.PurgeEmptyRooms <= 0 || s.cfg.purgeEvery <= 0 {
+		return
+	}
+	t := time.NewTicker(s.cfg.purgeEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopPurge:
+			return
+		case <-t.C:
+			if n, err := s.purgeEmptyRooms(context.Background()); err != nil {
+				s.log.Warn("purge empty rooms", "err", err)
+			} else if n > 0 {
+				s.log.Info("purged empty rooms", "rooms", n)
+			}
+		}
+	}
+}
+
+// purgeEmptyRooms runs one purge and returns how many rooms went.
+func (s *Server) purgeEmptyRooms(ctx context.Context) (int, error) {
+	cutoff := s.db.now().Add(-s.cfg.PurgeEmptyRooms).UnixMilli()
+	total := 0
+	var after int64
+	for {
+		ids, err := s.db.EmptyRoomsBefore(ctx, cutoff, after, purgeBatch)
+		if err != nil {
+			return total, err
+		}
+		if len(ids) == 0 {
+			return total, nil
+		}
+		after = ids[len(ids)-1]
+		online := s.hub.VisitorsOnline(ids)
+		gone := ids[:0:0]
+		for i, id := range ids {
+			if !online[i] {
+				gone = append(gone, id)
+			}
+		}
+		n, err := s.db.DeleteEmptyRooms(ctx, gone)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
 // Handler is the server's whole HTTP handler.
@@ -77,6 +139,12 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Close stops background work. The caller closes the database afterwards.
 func (s *Server) Close() {
+	select {
+	case <-s.stopPurge:
+	default:
+		close(s.stopPurge)
+	}
+	<-s.purgeDone
 	s.CloseSockets()
 	s.committer.Close()
 	s.sessionStore.stop()

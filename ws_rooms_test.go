@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // TestChatRoomSocketVisitor covers the two-socket handshake of the
@@ -216,5 +218,42 @@ func TestFetchRoomsBounded(t *testing.T) {
 		}
 		inbox.send(req)
 		inbox.expectError("bad_field")
+	}
+}
+
+// TestEmptyRoomsPurged (issue 12, finding 1): rooms made by opening
+// /ws/chat/<user>/<new id> stayed forever. A background job now deletes
+// rooms that never got a message once they are PurgeEmptyRooms old,
+// except while their visitor is connected; rooms with a message, and
+// younger rooms, stay.
+func TestEmptyRoomsPurged(t *testing.T) {
+	ts := newTestServer(t, chatConfig, func(c *Config) { c.purgeEvery = 20 * time.Millisecond })
+	admin := ts.client().signup("acme")
+	empty := ts.dialWS("/ws/chat/acme/empty", nil)
+	ts.dialWS("/ws/chat/acme/talked", nil).say("hello")
+	ts.dialWS("/ws/chat/acme/here", nil) // stays connected
+	rs := ts.dialWS("/ws/room/acme", nil)
+	rs.send(map[string]any{"command": "new_room", "consumer": "announced"})
+	rs.expect("new_room")
+	empty.conn.Close(websocket.StatusNormalClosure, "")
+
+	ts.clock.Advance(23 * time.Hour)
+	ts.dialWS("/ws/chat/acme/young", nil).conn.CloseNow()
+	ts.clock.Advance(2 * time.Hour) // the first rooms are 25 h old, "young" 2 h
+	consumers := func() map[string]bool {
+		var page struct{ Rooms []struct{ Consumer string } }
+		ts.getJSON(admin, "/chatbot/api/rooms", http.StatusOK, &page)
+		m := map[string]bool{}
+		for _, r := range page.Rooms {
+			m[r.Consumer] = true
+		}
+		return m
+	}
+	waitFor(t, "the empty rooms to be purged", func() bool {
+		m := consumers()
+		return !m["empty"] && !m["announced"]
+	})
+	if m := consumers(); len(m) != 3 || !m["talked"] || !m["here"] || !m["young"] {
+		t.Fatalf("rooms left: %v, want talked, here and young", m)
 	}
 }
