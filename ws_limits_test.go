@@ -342,17 +342,15 @@ func TestAddressLimitsAtDefaults(t *testing.T) {
 	ts.client().signup("acme")
 	var open []*wsClient
 	for i := range 60 {
-		c, _, err := ts.tryDial(fmt.Sprint("/ws/chat/acme/v", i), nil, nil)
-		if err != nil {
-			t.Fatalf("room %d: %v", i+1, err)
-		}
-		open = append(open, c)
+		// dialWS returns once the room is stored, so "v0" below is an
+		// existing room for sure.
+		open = append(open, ts.dialWS(fmt.Sprint("/ws/chat/acme/v", i), nil))
 	}
 	ts.refusedDial("/ws/chat/acme/v60", nil, nil, http.StatusTooManyRequests)
 	for len(open) < 200 {
 		c, _, err := ts.tryDial("/ws/chat/acme/v0", nil, nil)
 		if err != nil {
-			t.Fatalf("socket %d: %v %v", len(open)+1, err, ts.countRooms())
+			t.Fatalf("socket %d: %v", len(open)+1, err)
 		}
 		open = append(open, c)
 	}
@@ -360,6 +358,28 @@ func TestAddressLimitsAtDefaults(t *testing.T) {
 	if n := ts.countRooms(); n != 60 {
 		t.Fatalf("%d rooms, want 60", n)
 	}
+	for _, c := range open {
+		c.conn.CloseNow()
+	}
+
+	t.Run("uploads", func(t *testing.T) {
+		ts := newTestServer(t, chatConfig, func(c *Config) {
+			c.UploadsPerAddress, c.UploadsInFlight, c.TrustProxy = def.UploadsPerAddress, def.UploadsInFlight, true
+		})
+		ts.client().signup("acme")
+		ts.dialWS("/ws/chat/acme/v", nil)
+		for i := range 20 {
+			ts.mustUpload(http.StatusCreated, "acme v", []byte(fmt.Sprint("file ", i)))
+		}
+		ts.mustUpload(http.StatusTooManyRequests, "acme v", []byte("the 21st"))
+		// 4 in flight from one (other) address, then 429.
+		other := http.Header{"X-Forwarded-For": {"203.0.113.50"}}
+		for range 4 {
+			ts.stalledUpload("acme v", 1<<20, 100, other)
+		}
+		waitFor(t, "4 uploads in flight", func() bool { n, _ := ts.spooled(); return n == 4 })
+		ts.mustUpload(http.StatusTooManyRequests, "acme v", []byte("a 5th at once"), "X-Forwarded-For", "203.0.113.50")
+	})
 }
 
 // TestBinaryFrameRefused (finding 11): JSON in a binary frame was
