@@ -49,41 +49,24 @@ func isTimeout(err error) bool {
 // bodyDeadlines gives every request body a deadline to arrive: UploadTimeout
 // for the chat upload, BodyTimeout for everything else, counted from when
 // the handler starts. A body still arriving then fails its read (408, see
-// isTimeout) and the handler lets go of it. Once the body has been read to
-// its end the deadline is lifted, so a slow handler is not cut off (net/http
-// reads the connection in the background after the body, to notice a
-// client that goes away). Requests without a body (websocket upgrades
-// among them) get none: a deadline would outlive the hijack.
+// isTimeout) and the handler lets go of it. A handler that has read its
+// body may take longer: net/http lifts the read deadline when it starts
+// its background read after the body's end. GET and HEAD requests
+// (websocket upgrades among them) and requests without a body get none:
+// on an upgrade the deadline would outlive the hijack.
 func (s *Server) bodyDeadlines(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body != nil && r.Body != http.NoBody {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Body != nil && r.Body != http.NoBody {
 			d := s.cfg.BodyTimeout
 			if r.URL.Path == uploadPath {
 				d = s.cfg.UploadTimeout
 			}
-			rc := http.NewResponseController(w)
-			if err := rc.SetReadDeadline(time.Now().Add(d)); err == nil {
-				r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
-			}
+			// Not supported only on a writer that is not net/http's;
+			// then there is nothing to bound.
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// deadlineBody lifts the read deadline when the body has been read to its end.
-type deadlineBody struct {
-	io.ReadCloser
-	rc   *http.ResponseController
-	done bool
-}
-
-func (b *deadlineBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF && !b.done {
-		b.done = true
-		b.rc.SetReadDeadline(time.Time{})
-	}
-	return n, err
 }
 
 var errUnauthorized = &apiError{Status: http.StatusUnauthorized, Detail: "Authentication credentials were not provided or have expired. Please sign in."}

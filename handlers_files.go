@@ -164,7 +164,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data := make([]byte, up.size)
-	if _, err := up.spool.ReadAt(data, 0); err != nil {
+	if n, err := up.spool.ReadAt(data, 0); n < len(data) || (err != nil && err != io.EOF) {
 		s.writeError(w, r, fmt.Errorf("read spooled upload: %w", err))
 		return
 	}
