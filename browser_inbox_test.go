@@ -368,3 +368,24 @@ func TestBrowserTooLongMessage(t *testing.T) {
 	inbox.waitJS("the message", pagesCount("Hi")+" === 1", 5*time.Second)
 	check(inbox)
 }
+
+// fetch_rooms answers a page of rooms (issue 12): the inbox asks for the
+// next pages until has_more is false, so a business with more than one
+// page of conversations still finds its oldest one.
+func TestBrowserInboxLoadsEveryPage(t *testing.T) {
+	browser := pagesBrowser(t)
+	ts := newTestServer(t, noMessageRate)
+	ts.client().signup("acme")
+	vis := ts.dialWS("/ws/room/acme", nil)
+	const total = 130
+	for i := range total {
+		ts.clock.Advance(time.Millisecond) // distinct last_activity
+		vis.send(map[string]any{"command": "new_room", "consumer": fmt.Sprintf("c%03d", i)})
+		vis.expect("new_room")
+	}
+	inbox := pagesNewTab(t, browser, true)
+	pagesSignIn(inbox, ts.URL, "acme")
+	inbox.waitJS("the newest room", `!!document.querySelector('#rooms .room[data-consumer="c129"]')`, 5*time.Second)
+	inbox.run(pagesFill("filter", "c000"))
+	inbox.waitJS("the oldest room, on the second page", `!!document.querySelector('#rooms .room[data-consumer="c000"]')`, 5*time.Second)
+}
