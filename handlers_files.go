@@ -66,7 +66,7 @@ const uploadRetry = 30 * time.Second
 // only until its body deadline (bodyDeadlines); the business's storage
 // quota is checked once its size is known (507).
 func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
-	addr := s.clientAddr(r)
+	addr := s.limitAddr(r)
 	release, ok := s.limits.acquire("uploading:"+addr, s.cfg.UploadsInFlight)
 	if !ok {
 		s.tooMany(w, r, uploadRetry, "Too many uploads at once from your address; wait for one to finish.")

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -177,7 +179,23 @@ func (t *loginThrottle) reset(key string) {
 	delete(t.failures, key)
 }
 
-// addrLimits are the limits per client address (clientAddr): sliding
+// limitAddr is the client address the per-address limits count against:
+// clientAddr's, except that an IPv6 address counts as its /64, the block a
+// single subscriber usually gets and can pick any address from.
+func (s *Server) limitAddr(r *http.Request) string {
+	addr := s.clientAddr(r)
+	ip, err := netip.ParseAddr(addr)
+	if err != nil || !ip.Is6() || ip.Is4In6() {
+		return addr
+	}
+	p, err := ip.Prefix(64)
+	if err != nil {
+		return addr
+	}
+	return p.String()
+}
+
+// addrLimits are the limits per client address (limitAddr): sliding
 // windows for what may happen N times per window (new rooms, uploads) and
 // counts of what may be held N at once (open sockets, uploads in flight).
 // Keys are "<what>:<address>". Like the login throttle it lives in memory.

@@ -115,7 +115,7 @@ func (s *Server) handleRoomSocket(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	addr := s.clientAddr(r)
+	addr := s.limitAddr(r)
 	release, ok := s.socketSlot(w, r, addr)
 	if !ok {
 		return
@@ -144,7 +144,7 @@ func (s *Server) handleChatSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	admin := session != ""
-	addr := s.clientAddr(r)
+	addr := s.limitAddr(r)
 	release, ok := s.socketSlot(w, r, addr)
 	if !ok {
 		return

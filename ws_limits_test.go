@@ -407,3 +407,27 @@ func TestBinaryFrameRefused(t *testing.T) {
 		t.Fatalf("%d messages stored, want 1 (the text one)", n)
 	}
 }
+
+// TestLimitAddrIPv6Block: an IPv6 client counts as its /64, since one
+// subscriber can pick any address in it; IPv4 addresses count one by one.
+func TestLimitAddrIPv6Block(t *testing.T) {
+	s := &Server{cfg: Config{TrustProxy: true}}
+	key := func(xff string) string {
+		r, _ := http.NewRequest("GET", "/", nil)
+		r.RemoteAddr = "127.0.0.1:1234"
+		r.Header.Set("X-Forwarded-For", xff)
+		return s.limitAddr(r)
+	}
+	if a, b := key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"); a != b || a != "2001:db8:1:2::/64" {
+		t.Fatalf("one /64 gave %q and %q", a, b)
+	}
+	if a, b := key("2001:db8:1:2::1"), key("2001:db8:1:3::1"); a == b {
+		t.Fatalf("two /64s share %q", a)
+	}
+	if a, b := key("203.0.113.1"), key("203.0.113.2"); a == b || a != "203.0.113.1" {
+		t.Fatalf("IPv4 keys %q and %q", a, b)
+	}
+	if k := key("::ffff:203.0.113.1"); k != "::ffff:203.0.113.1" {
+		t.Fatalf("IPv4-mapped key %q", k)
+	}
+}
