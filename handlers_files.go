@@ -220,15 +220,20 @@ func (s *Server) checkFreeDisk() error {
 // filesystem the free-disk floor watches.
 func (s *Server) spoolDir() string { return filepath.Dir(s.cfg.DBPath) }
 
-// spoolPattern names spool files; leftovers of a crash are removed on
-// start (removeSpoolFiles).
-const spoolPattern = ".livechat-upload-*"
+// spoolPrefix starts the names of the database's upload spool files
+// (".<database file>.upload-<random>"), so that leftovers of a crash can
+// be removed on start without touching another server's spool in the
+// same directory.
+func spoolPrefix(dbPath string) string { return "." + filepath.Base(dbPath) + ".upload-" }
 
-// removeSpoolFiles deletes spool files a crashed process left behind.
-func removeSpoolFiles(dir string) {
-	names, _ := filepath.Glob(filepath.Join(dir, spoolPattern))
-	for _, n := range names {
-		os.Remove(n)
+// removeSpoolFiles deletes the spool files a crashed process left behind.
+func removeSpoolFiles(dbPath string) {
+	dir, prefix := filepath.Dir(dbPath), spoolPrefix(dbPath)
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix) && e.Type().IsRegular() {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
 	}
 }
 
@@ -281,7 +286,7 @@ func (s *Server) readUpload(r *http.Request) (*upload, error) {
 			}
 			up.room, seenRoom = string(data), true
 		case field == "file" && up.spool == nil:
-			f, err := os.CreateTemp(s.spoolDir(), spoolPattern)
+			f, err := os.CreateTemp(s.spoolDir(), spoolPrefix(s.cfg.DBPath)+"*")
 			if err != nil {
 				return up, fmt.Errorf("spool upload: %w", err)
 			}

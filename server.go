@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -51,7 +50,7 @@ func NewServer(cfg Config, db *DB, logger *slog.Logger) *Server {
 
 		uploadCommits: make(chan struct{}, maxUploadCommits),
 	}
-	removeSpoolFiles(filepath.Dir(cfg.DBPath))
+	removeSpoolFiles(cfg.DBPath)
 	s.dummyHash = sync.OnceValue(func() []byte {
 		return mustHashPassword("not the password of anyone", cfg.BcryptCost)
 	})

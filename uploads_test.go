@@ -84,14 +84,40 @@ func readResponse(t *testing.T, conn net.Conn) (*http.Response, map[string]any) 
 // spooled is the number and total size of upload spool files beside the
 // database.
 func (ts *testServer) spooled() (files int, bytes int64) {
-	names, _ := filepath.Glob(filepath.Join(filepath.Dir(ts.Path), spoolPattern))
-	for _, n := range names {
-		if fi, err := os.Stat(n); err == nil {
+	entries, _ := os.ReadDir(filepath.Dir(ts.Path))
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), spoolPrefix(ts.Path)) {
+			continue
+		}
+		if fi, err := e.Info(); err == nil {
 			files++
 			bytes += fi.Size()
 		}
 	}
 	return files, bytes
+}
+
+// TestSpoolLeftoversRemoved: spool files of a crashed process are removed
+// when the server starts; other files beside the database, another
+// database's spool among them, are left alone.
+func TestSpoolLeftoversRemoved(t *testing.T) {
+	ts := newTestServer(t)
+	dir := filepath.Dir(ts.Path)
+	ts.Close()
+	leftover := filepath.Join(dir, spoolPrefix(ts.Path)+"123")
+	other := filepath.Join(dir, spoolPrefix(filepath.Join(dir, "other.db"))+"456")
+	for _, f := range []string{leftover, other} {
+		if err := os.WriteFile(f, []byte("partial upload"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts.start()
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Fatalf("leftover spool file still there (%v)", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Fatalf("another database's spool file removed: %v", err)
+	}
 }
 
 // mustUpload uploads and checks the status; a 429 must have Retry-After.
