@@ -88,7 +88,7 @@ func TestBrowserPhone(t *testing.T) {
 	pagesSignIn(inbox, ts.URL, "acme")
 	inbox.waitJS("the room", `document.querySelector('#rooms .room[data-consumer="phone-visitor"]')`, 5*time.Second)
 	inbox.screenshot("inbox-list")
-	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="phone-visitor"]`)))
+	inbox.openRoom("phone-visitor")
 	inbox.waitJS("conversation full width", `(() => { const r = document.getElementById("convo").getBoundingClientRect(); return r.width >= 380 && getComputedStyle(document.querySelector(".rooms-pane")).display === "none" })()`, 5*time.Second)
 	inbox.waitJS("no sideways scroll", `document.documentElement.scrollWidth <= innerWidth`, 2*time.Second)
 	inbox.screenshot("inbox-conversation")

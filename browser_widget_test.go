@@ -49,7 +49,7 @@ func TestBrowserWidgetCrossOrigin(t *testing.T) {
 	frame.waitJS("the chat window connected", `document.getElementById("offline").hidden && document.getElementById("status").classList.contains("is-online")`, 10*time.Second)
 	pagesSend(frame, "Hi from your website!")
 	inbox.waitJS("the widget's room", `document.querySelector('#rooms .room[data-consumer="`+id+`"]')`, 5*time.Second)
-	inbox.run(chromedp.Click(chromedp.CSS(`#rooms .room[data-consumer="` + id + `"]`)))
+	inbox.openRoom(id)
 	inbox.waitJS("the widget's message", pagesCount("Hi from your website!")+" === 1", 5*time.Second)
 	pagesSend(inbox, "Hello! How can we help?")
 	frame.waitJS("the reply in the widget", pagesCount("Hello! How can we help?")+" === 1", 5*time.Second)
