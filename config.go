@@ -115,6 +115,35 @@ type Config struct {
 	// server has none; the default), signupOpen (anyone) or signupClosed.
 	// Agents join by invitation whatever it says.
 	Signup string
+	// Per client address limits (the address as clientAddr finds it), so
+	// one anonymous client cannot hurt a business. Each <= 0 lifts it.
+	//
+	// RoomsPerAddress new rooms per RoomsWindow; an upgrade that would
+	// create one more gets 429. Defaults to 60 per 10 min.
+	RoomsPerAddress int
+	RoomsWindow     time.Duration
+	// SocketsPerAddress open sockets; one more gets 429. Defaults to 200.
+	SocketsPerAddress int
+	// UploadsPerAddress uploads per UploadsWindow, and UploadsInFlight at
+	// once. Defaults to 20 per 10 min, 4 at once.
+	UploadsPerAddress int
+	UploadsWindow     time.Duration
+	UploadsInFlight   int
+	// BodyTimeout and UploadTimeout bound how long a request body may take
+	// to arrive; a stalled body gets 408. Defaults 10 s and 30 s.
+	BodyTimeout   time.Duration
+	UploadTimeout time.Duration
+	// MaxStorage is the most upload bytes stored per business; more is
+	// 507. Defaults to 1 GiB; <= 0 lifts it.
+	MaxStorage int64
+	// MinFreeDisk is the free space on the database's filesystem below
+	// which uploads are refused with 507. Defaults to 256 MiB; <= 0 lifts it.
+	MinFreeDisk int64
+	// PurgeEmptyRooms is the age at which rooms that never got a message
+	// are deleted. Defaults to 24 h; <= 0 keeps them.
+	PurgeEmptyRooms time.Duration
+	// purgeEvery is how often the purge runs (tests shorten it).
+	purgeEvery time.Duration
 }
 
 // DefaultConfig returns SPEC's defaults.
@@ -144,6 +173,19 @@ func DefaultConfig() Config {
 		HTTPAddr:        ":80",
 		ACMEDirectory:   autocert.DefaultACMEDirectory,
 		Signup:          signupFirst,
+
+		RoomsPerAddress:   60,
+		RoomsWindow:       10 * time.Minute,
+		SocketsPerAddress: 200,
+		UploadsPerAddress: 20,
+		UploadsWindow:     10 * time.Minute,
+		UploadsInFlight:   4,
+		BodyTimeout:       10 * time.Second,
+		UploadTimeout:     30 * time.Second,
+		MaxStorage:        1 << 30,
+		MinFreeDisk:       256 << 20,
+		PurgeEmptyRooms:   24 * time.Hour,
+		purgeEvery:        time.Hour,
 	}
 }
 
@@ -188,6 +230,17 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.IntVar(&c.BcryptCost, "bcrypt-cost", c.BcryptCost, "bcrypt cost for password hashes")
 	fs.DurationVar(&c.SessionLifetime, "session-lifetime", c.SessionLifetime, "how long a sign-in lasts")
 	fs.StringVar(&c.Signup, "signup", c.Signup, "who may sign up a business: first (only while there is none), open (anyone) or closed")
+	fs.IntVar(&c.RoomsPerAddress, "rooms-per-address", c.RoomsPerAddress, "new rooms per --rooms-window per client address (0 lifts the limit)")
+	fs.DurationVar(&c.RoomsWindow, "rooms-window", c.RoomsWindow, "the new-room window")
+	fs.IntVar(&c.SocketsPerAddress, "sockets-per-address", c.SocketsPerAddress, "open websockets per client address (0 lifts the limit)")
+	fs.IntVar(&c.UploadsPerAddress, "uploads-per-address", c.UploadsPerAddress, "file uploads per --uploads-window per client address (0 lifts the limit)")
+	fs.DurationVar(&c.UploadsWindow, "uploads-window", c.UploadsWindow, "the upload window")
+	fs.IntVar(&c.UploadsInFlight, "uploads-in-flight", c.UploadsInFlight, "uploads at once per client address (0 lifts the limit)")
+	fs.DurationVar(&c.BodyTimeout, "body-timeout", c.BodyTimeout, "how long an API request body may take to arrive")
+	fs.DurationVar(&c.UploadTimeout, "upload-timeout", c.UploadTimeout, "how long a file upload's body may take to arrive")
+	fs.Int64Var(&c.MaxStorage, "max-storage", c.MaxStorage, "uploaded file `bytes` stored per business, then 507 (0 lifts the limit)")
+	fs.Int64Var(&c.MinFreeDisk, "min-free-disk", c.MinFreeDisk, "free `bytes` on the database's filesystem below which uploads are refused with 507 (0 lifts it)")
+	fs.DurationVar(&c.PurgeEmptyRooms, "purge-empty-rooms", c.PurgeEmptyRooms, "delete rooms that never got a message after this long (0 keeps them)")
 	fs.StringVar(&c.Pprof, "pprof", "", "serve /debug/pprof on this loopback `address` (e.g. 127.0.0.1:6060)")
 	fs.StringVar(&c.SMTP, "smtp", "", "mail server `URL`: smtp://user:pass@host:587 (STARTTLS) or smtps://user:pass@host:465 (env LIVECHAT_SMTP); empty: mail off")
 	fs.StringVar(&c.SMTPFrom, "smtp-from", "", "mail sender, \"Name <address>\"")
@@ -251,6 +304,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	case signupFirst, signupOpen, signupClosed:
 	default:
 		return c, fmt.Errorf("--signup must be first, open or closed, not %q", c.Signup)
+	}
+	if c.BodyTimeout <= 0 || c.UploadTimeout <= 0 {
+		return c, fmt.Errorf("--body-timeout and --upload-timeout must be positive")
 	}
 	if c.BcryptCost < bcrypt.MinCost || c.BcryptCost > bcrypt.MaxCost {
 		return c, fmt.Errorf("--bcrypt-cost must be %d to %d", bcrypt.MinCost, bcrypt.MaxCost)

@@ -42,3 +42,14 @@ func (db *DB) FileByToken(ctx context.Context, token string) (*storedFile, error
 	}
 	return &f, nil
 }
+
+// storedBytesSQL sums an account's stored file bytes (files by room, the
+// account's rooms by user).
+const storedBytesSQL = "SELECT coalesce(sum(f.size), 0) FROM rooms r JOIN files f ON f.room_id = r.id WHERE r.user_id = ?"
+
+// StoredBytes is how many file bytes an account stores.
+func (db *DB) StoredBytes(ctx context.Context, userID int64) (int64, error) {
+	var n int64
+	err := db.reader.QueryRowContext(ctx, storedBytesSQL, userID).Scan(&n)
+	return n, err
+}

@@ -73,31 +73,41 @@ func ensureRoomTx(ctx context.Context, tx *sql.Tx, userID int64, consumer, email
 	return r, true, nil
 }
 
-// RoomsWithMessages returns every room of an account, newest activity
-// first, and for each room id its last roomMessages messages (oldest
-// first) as a ready JSON array. It is two queries: the rooms, and all
-// their recent messages through one join in which each room's cut-off id
-// is a bounded backward scan of the (room_id, id) index, so 1,000 rooms
-// cost 1,000 index seeks inside SQLite rather than 1,000 round trips. The
-// messages are written as JSON straight from the scan (jsonappend.go).
-func (db *DB) RoomsWithMessages(ctx context.Context, userID int64, username string) ([]*roomRow, map[int64][]byte, error) {
-	rooms, err := db.roomRows(ctx, "SELECT "+roomColumns+" FROM rooms WHERE user_id = ? ORDER BY last_activity DESC, id DESC", userID)
-	if err != nil {
-		return nil, nil, err
+// RoomsWithMessages returns one page of an account's rooms with last
+// activity strictly before before (0: from the newest), newest activity
+// first, as RoomSummaries pages them (a page never ends inside a run of
+// rooms sharing a last_activity), whether more remain, and for each room
+// id its last roomMessages messages (oldest first) as a ready JSON array.
+// It is two queries: the rooms, and all their recent messages through one
+// join in which each room's cut-off id is a bounded backward scan of the
+// (room_id, id) index, so 100 rooms cost 100 index seeks inside SQLite
+// rather than 100 round trips. The messages are written as JSON straight
+// from the scan (jsonappend.go).
+func (db *DB) RoomsWithMessages(ctx context.Context, userID int64, username string, before int64, limit int) ([]*roomRow, map[int64][]byte, bool, error) {
+	if before <= 0 {
+		before = math.MaxInt64
+	}
+	rooms, more, err := pageByActivity(before, limit, func(cond string, args ...any) ([]*roomRow, error) {
+		return db.roomRows(ctx, "SELECT "+roomColumns+" FROM rooms r WHERE r.user_id = ? AND "+cond, append([]any{userID}, args...)...)
+	}, func(run int64) (bool, error) { return db.olderRoomExists(ctx, userID, run) })
+	if err != nil || len(rooms) == 0 {
+		return rooms, nil, more, err
 	}
 	names := make(map[int64]string, len(rooms))
 	for _, r := range rooms {
 		names[r.ID] = roomName(username, r.Consumer)
 	}
+	// The page is every room with oldest <= last_activity < before.
+	oldest := rooms[len(rooms)-1].LastActivity
 	rows, err := db.reader.QueryContext(ctx, `
 		SELECT m.room_id, m.id, m.author, m.content, m.type, m.file, coalesce(m.client_id, ''), m.created,
 			coalesce(m.agent_id, 0), m.agent
 		FROM rooms r JOIN messages m ON m.room_id = r.id AND m.id >= coalesce(
 			(SELECT id FROM messages WHERE room_id = r.id ORDER BY id DESC LIMIT 1 OFFSET ?), 0)
-		WHERE r.user_id = ?
-		ORDER BY r.last_activity DESC, r.id DESC, m.id`, roomMessages-1, userID)
+		WHERE r.user_id = ? AND r.last_activity < ? AND r.last_activity >= ?
+		ORDER BY r.last_activity DESC, r.id DESC, m.id`, roomMessages-1, userID, before, oldest)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	defer rows.Close()
 	msgs := make(map[int64][]byte, len(rooms))
@@ -112,11 +122,11 @@ func (db *DB) RoomsWithMessages(ctx context.Context, userID int64, username stri
 		var roomID, created int64
 		var m Message
 		if err := rows.Scan(&roomID, &m.ID, &m.Author, &m.Content, &m.Type, &m.File, &m.ClientID, &created, &m.AgentID, &m.Agent); err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 		name, ok := names[roomID]
 		if !ok {
-			continue // created after the first query
+			continue // moved into the page after the first query
 		}
 		if roomID != cur {
 			flush()
@@ -130,7 +140,50 @@ func (db *DB) RoomsWithMessages(ctx context.Context, userID int64, username stri
 		list = appendMessageJSON(list, &m, created)
 	}
 	flush()
-	return rooms, msgs, rows.Err()
+	return rooms, msgs, more, rows.Err()
+}
+
+// pageByActivity picks one page of rooms, newest activity first, with
+// last_activity strictly before before, through query (which takes a
+// condition on the rooms table r after its user_id, and its arguments)
+// and olderExists (whether rooms older than a time remain).
+//
+// The cursor is a time, and a group commit gives every room it touches
+// the same one, so a page never ends inside a run of rooms sharing a
+// last_activity: the next page, strictly older, would skip the rest of
+// the run. Such a page is cut before the run (fewer than limit rooms), or,
+// when the run fills the whole page, extended to the end of the run (more
+// than limit rooms).
+func pageByActivity(before int64, limit int, query func(cond string, args ...any) ([]*roomRow, error), olderExists func(run int64) (bool, error)) ([]*roomRow, bool, error) {
+	rooms, err := query("r.last_activity < ? ORDER BY r.last_activity DESC, r.id DESC LIMIT ?", before, limit+1)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(rooms) <= limit {
+		return rooms, false, nil
+	}
+	run := rooms[limit].LastActivity
+	cut := limit
+	for cut > 0 && rooms[cut-1].LastActivity == run {
+		cut--
+	}
+	if cut > 0 {
+		return rooms[:cut], true, nil
+	}
+	// The whole page is one instant: take all of it.
+	if rooms, err = query("r.last_activity = ? ORDER BY r.id DESC", run); err != nil {
+		return nil, false, err
+	}
+	more, err := olderExists(run)
+	return rooms, more, err
+}
+
+// olderRoomExists reports whether the account has a room with last
+// activity before t.
+func (db *DB) olderRoomExists(ctx context.Context, userID, t int64) (bool, error) {
+	var more bool
+	err := db.reader.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM rooms WHERE user_id = ? AND last_activity < ?)", userID, t).Scan(&more)
+	return more, err
 }
 
 func (db *DB) roomRows(ctx context.Context, query string, args ...any) ([]*roomRow, error) {
@@ -153,41 +206,20 @@ func (db *DB) roomRows(ctx context.Context, query string, args ...any) ([]*roomR
 // RoomSummaries returns one page of an account's rooms with last activity
 // strictly before before (0: from the newest), newest first, each with its
 // last message (one join on last_message_id), and whether more remain.
-//
-// The cursor is a time, and a group commit gives every room it touches
-// the same one, so a page never ends inside a run of rooms sharing a
-// last_activity: the next page, strictly older, would skip the rest of
-// the run. Such a page is cut before the run (fewer than limit rooms), or,
-// when the run fills the whole page, extended to the end of the run (more
-// than limit rooms).
+// Pages are cut as pageByActivity says.
 func (db *DB) RoomSummaries(ctx context.Context, userID int64, username string, before int64, limit int) ([]*roomRow, map[int64]*Message, bool, error) {
 	if before <= 0 {
 		before = math.MaxInt64
 	}
 	last := map[int64]*Message{}
-	rooms, err := db.summaryRows(ctx, username, last, "r.last_activity < ? ORDER BY r.last_activity DESC, r.id DESC LIMIT ?", userID, before, limit+1)
+	rooms, more, err := pageByActivity(before, limit, func(cond string, args ...any) ([]*roomRow, error) {
+		clear(last)
+		return db.summaryRows(ctx, username, last, cond, append([]any{userID}, args...)...)
+	}, func(run int64) (bool, error) { return db.olderRoomExists(ctx, userID, run) })
 	if err != nil {
 		return nil, nil, false, err
 	}
-	if len(rooms) <= limit {
-		return rooms, last, false, nil
-	}
-	run := rooms[limit].LastActivity
-	cut := limit
-	for cut > 0 && rooms[cut-1].LastActivity == run {
-		cut--
-	}
-	if cut > 0 {
-		return rooms[:cut], last, true, nil
-	}
-	// The whole page is one instant: take all of it.
-	rooms, err = db.summaryRows(ctx, username, last, "r.last_activity = ? ORDER BY r.id DESC", userID, run)
-	if err != nil {
-		return nil, nil, false, err
-	}
-	var more bool
-	err = db.reader.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM rooms WHERE user_id = ? AND last_activity < ?)", userID, run).Scan(&more)
-	return rooms, last, more, err
+	return rooms, last, more, nil
 }
 
 // summaryRows runs the RoomSummaries query with the condition cond (after
@@ -278,3 +310,41 @@ func (db *DB) DeleteRoom(ctx context.Context, roomID int64) error {
 
 // errWALNotErased: the rows are deleted, but the WAL still holds them.
 var errWALNotErased = errors.New("room deleted; the WAL could not be emptied yet")
+
+// EmptyRoomsBefore lists up to limit rooms (of any account) with ids
+// after after that never got a message and were created before t (Unix
+// ms), in id order.
+func (db *DB) EmptyRoomsBefore(ctx context.Context, t, after int64, limit int) ([]int64, error) {
+	rows, err := db.reader.QueryContext(ctx, "SELECT id FROM rooms WHERE id > ? AND last_message_id IS NULL AND created < ? ORDER BY id LIMIT ?", after, t, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// DeleteEmptyRooms deletes those of the rooms that still have no message,
+// in one transaction, and returns how many went.
+func (db *DB) DeleteEmptyRooms(ctx context.Context, ids []int64) (int, error) {
+	n := 0
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		for _, id := range ids {
+			res, err := tx.ExecContext(ctx, "DELETE FROM rooms WHERE id = ? AND last_message_id IS NULL", id)
+			if err != nil {
+				return err
+			}
+			k, _ := res.RowsAffected()
+			n += int(k)
+		}
+		return nil
+	})
+	return n, err
+}

@@ -53,6 +53,9 @@ type commitOp struct {
 	agentID int64
 	agent   string
 	file    *storedFile
+	// maxStorage, when > 0, is the most file bytes the account may
+	// store: a file that would pass it fails with errStorageFull.
+	maxStorage int64
 	// reply, if not nil, receives the frame meant for the submitter
 	// alone: the stored message, when its client_id was used already.
 	reply func(frame []byte)
@@ -70,6 +73,9 @@ type commitOp struct {
 
 	done chan struct{}
 }
+
+// errStorageFull: the file would take the account past its storage quota.
+var errStorageFull = errors.New("storage quota reached")
 
 // errCommitterClosed is returned for requests after the server began to stop.
 var errCommitterClosed = errors.New("group commit closed")
@@ -218,7 +224,8 @@ func (w *groupCommitter) commit(batch []*commitOp, touched map[int64]*roomTouch)
 			// (SQLite rolls back on some errors), after which the batch's
 			// later statements would autocommit one by one: stored, yet
 			// reported failed and never published. Fail the batch instead.
-			if op.err != nil && !errors.Is(op.err, errNotFound) {
+			// errStorageFull ran no statement at all.
+			if op.err != nil && !errors.Is(op.err, errNotFound) && !errors.Is(op.err, errStorageFull) {
 				return op.err
 			}
 		}
@@ -264,6 +271,15 @@ func (w *groupCommitter) insert(ctx context.Context, tx *sql.Tx, ins, byCID *sql
 	}
 	fileURLPath := ""
 	if f := op.file; f != nil {
+		if op.maxStorage > 0 {
+			var used int64
+			if err := tx.QueryRowContext(ctx, storedBytesSQL, op.userID).Scan(&used); err != nil {
+				return err
+			}
+			if used+int64(len(f.Data)) > op.maxStorage {
+				return errStorageFull
+			}
+		}
 		if _, err := tx.Stmt(w.db.insertFile).ExecContext(ctx, op.roomID, f.Token, f.Name, f.Mime, len(f.Data), f.Data, now); err != nil {
 			return mapInsertError(err)
 		}

@@ -10,9 +10,12 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 
 	"github.com/mattn/go-sqlite3"
+	"time"
 )
 
 // apiError is an error meant for the client: a status, a sentence for a
@@ -34,6 +37,39 @@ func errorf(status int, format string, args ...any) *apiError {
 // fieldErrors makes a 400 from a field → problem map.
 func fieldErrors(fields map[string]string) *apiError {
 	return &apiError{Status: http.StatusBadRequest, Detail: "Some fields are not valid.", Fields: fields}
+}
+
+// errBodyTimeout answers a request whose body did not arrive before its
+// deadline (bodyDeadlines).
+var errBodyTimeout = &apiError{Status: http.StatusRequestTimeout, Detail: "The request body did not arrive in time."}
+
+// isTimeout reports whether err is a read that hit its deadline.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// bodyDeadlines gives every request body a deadline to arrive: UploadTimeout
+// for the chat upload, BodyTimeout for everything else, counted from when
+// the handler starts. A body still arriving then fails its read (408, see
+// isTimeout) and the handler lets go of it. A handler that has read its
+// body may take longer: net/http lifts the read deadline when it starts
+// its background read after the body's end. GET and HEAD requests
+// (websocket upgrades among them) and requests without a body get none:
+// on an upgrade the deadline would outlive the hijack.
+func (s *Server) bodyDeadlines(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Body != nil && r.Body != http.NoBody {
+			d := s.cfg.BodyTimeout
+			if r.URL.Path == uploadPath {
+				d = s.cfg.UploadTimeout
+			}
+			// Not supported only on a writer that is not net/http's;
+			// then there is nothing to bound.
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 var errUnauthorized = &apiError{Status: http.StatusUnauthorized, Detail: "Authentication credentials were not provided or have expired. Please sign in."}
@@ -59,6 +95,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &ae):
 	case errors.As(err, &maxErr):
 		ae = errorf(http.StatusRequestEntityTooLarge, "The request body is too large (at most %d bytes).", maxErr.Limit)
+	case isTimeout(err):
+		ae = errBodyTimeout
 	case errors.Is(err, errNotFound):
 		ae = errorf(http.StatusNotFound, "Not found.")
 	case errors.Is(err, errConflict):
@@ -92,6 +130,13 @@ func clientGone(r *http.Request, err error) bool {
 	return errors.Is(err, context.Canceled) || (errors.As(err, &se) && se.Code == sqlite3.ErrInterrupt)
 }
 
+// tooMany answers 429 with Retry-After (whole seconds, at least 1) and
+// detail.
+func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, wait time.Duration, detail string) {
+	w.Header().Set("Retry-After", strconv.FormatInt(max(1, int64((wait+time.Second-1)/time.Second)), 10))
+	s.writeError(w, r, errorf(http.StatusTooManyRequests, "%s", detail))
+}
+
 // decodeBody reads a JSON object, or a urlencoded or multipart form (what a
 // browser form posts), into dst. Form fields are taken as strings. Bodies
 // over MaxBody fail with *http.MaxBytesError (413 in writeError).
@@ -110,6 +155,9 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, dst any) err
 			var maxErr *http.MaxBytesError
 			if errors.As(err, &maxErr) {
 				return err
+			}
+			if isTimeout(err) {
+				return errBodyTimeout
 			}
 			return errorf(http.StatusBadRequest, "The form could not be read.")
 		}
@@ -132,6 +180,8 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, dst any) err
 			switch {
 			case errors.As(err, &maxErr):
 				return err
+			case isTimeout(err):
+				return errBodyTimeout
 			case errors.Is(err, io.EOF):
 				return errorf(http.StatusBadRequest, "The request body is empty; send a JSON object.")
 			case errors.As(err, &typeErr):
@@ -249,6 +299,9 @@ func uploadReadError(err error) error {
 	var maxErr *http.MaxBytesError
 	if errors.As(err, &maxErr) {
 		return errorf(http.StatusRequestEntityTooLarge, "The upload is too large.")
+	}
+	if isTimeout(err) {
+		return errBodyTimeout
 	}
 	return errorf(http.StatusBadRequest, "The upload could not be read.")
 }

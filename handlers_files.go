@@ -3,11 +3,16 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
 	"mime"
 	"net/http"
+	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -42,15 +47,45 @@ func cleanFileName(name string) string {
 	return name
 }
 
+// uploadPath is the chat upload's route (its body gets UploadTimeout).
+const uploadPath = "/chatbot/message/file/upload"
+
+// uploadRetry is the Retry-After of a refusal for too many uploads in
+// flight: about as long as an upload may take.
+const uploadRetry = 30 * time.Second
+
 // handleUpload handles "POST /chatbot/message/file/upload": multipart
 // "file" and "room" ("<username> <consumer>"). The sender is the account's
 // signed-in admin, or else the visitor who holds the consumer id. The file
 // and its message are stored in one group commit and the message is
 // broadcast like any other; the answer is 201 with the Message.
+//
+// What one client may cost is bounded before the body is read: uploads in
+// flight and per window per client address (429), the free-disk floor
+// (507). The file is streamed to a spool file next to the database, so a
+// stalled upload holds a file descriptor and some disk, not memory, and
+// only until its body deadline (bodyDeadlines); the business's storage
+// quota is checked once its size is known (507).
 func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
+	addr := s.limitAddr(r)
+	release, ok := s.limits.acquire("uploading:"+addr, s.cfg.UploadsInFlight)
+	if !ok {
+		s.tooMany(w, r, uploadRetry, "Too many uploads at once from your address; wait for one to finish.")
+		return
+	}
+	defer release()
+	if wait := s.limits.take("uploads:"+addr, s.cfg.UploadsPerAddress, s.cfg.UploadsWindow); wait > 0 {
+		s.tooMany(w, r, wait, "Too many uploads from your address; try again later.")
+		return
+	}
+	if err := s.checkFreeDisk(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	// Room for the multipart framing and the room field around the file.
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxUpload+64<<10)
-	parts, err := readMultipart(r, map[string]int64{"room": 256, "file": s.cfg.MaxUpload})
+	up, err := s.readUpload(r)
+	defer up.discard()
 	if errors.Is(err, errNotMultipart) {
 		s.writeError(w, r, errorf(http.StatusBadRequest, "Send the file as multipart/form-data with the fields \"file\" and \"room\"."))
 		return
@@ -69,22 +104,16 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	roomField := string(parts["room"].data)
-	filePart, hasFile := parts["file"]
-	data := filePart.data
-	if hasFile && data == nil {
-		data = []byte{}
-	}
-	name := cleanFileName(filePart.filename)
+	name := cleanFileName(up.filename)
 	errs := map[string]string{}
-	username, consumer, ok := strings.Cut(strings.TrimSpace(roomField), " ")
+	username, consumer, ok := strings.Cut(strings.TrimSpace(up.room), " ")
 	username = strings.ToLower(username)
 	if !ok || !usernameRE.MatchString(username) || !consumerRE.MatchString(consumer) {
 		errs["room"] = "Must be \"<username> <consumer>\"."
 	}
-	if data == nil {
+	if up.spool == nil {
 		errs["file"] = "No file was sent."
-	} else if len(data) == 0 {
+	} else if up.size == 0 {
 		errs["file"] = "The file is empty."
 	}
 	if len(errs) > 0 {
@@ -119,22 +148,178 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		author = u.Username
 		agentID, agent = me.ID, me.DisplayName()
 	}
+	if s.cfg.MaxStorage > 0 {
+		// Checked here to refuse early; the group commit checks again in
+		// its transaction, where concurrent uploads cannot race it.
+		used, err := s.db.StoredBytes(ctx, u.ID)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if used+up.size > s.cfg.MaxStorage {
+			s.writeError(w, r, s.storageFull())
+			return
+		}
+	}
+	// The file is read whole for the insert; uploadCommits bounds how
+	// many are held at once, whatever the number of clients.
+	select {
+	case s.uploadCommits <- struct{}{}:
+		defer func() { <-s.uploadCommits }()
+	case <-ctx.Done():
+		return
+	}
+	data := make([]byte, up.size)
+	if n, err := up.spool.ReadAt(data, 0); n < len(data) || (err != nil && err != io.EOF) {
+		s.writeError(w, r, fmt.Errorf("read spooled upload: %w", err))
+		return
+	}
 	sniffed := http.DetectContentType(data)
 	typ, _, _ := mime.ParseMediaType(sniffed)
 	if typ == "" {
 		typ = "application/octet-stream"
 	}
 	op := &commitOp{kind: opMessage, userID: u.ID, username: u.Username, consumer: consumer, roomID: room.ID,
-		author: author, content: name, typ: typ, fromVisitor: !admin, agentID: agentID, agent: agent,
+		author: author, content: name, typ: typ, fromVisitor: !admin, agentID: agentID, agent: agent, maxStorage: s.cfg.MaxStorage,
 		file: &storedFile{Token: newFileToken(), Name: name, Mime: sniffed, Data: data}}
 	if err := s.committer.submit(op); err != nil {
-		if errors.Is(err, errNotFound) {
+		switch {
+		case errors.Is(err, errNotFound):
 			err = errNoConversation // deleted meanwhile
+		case errors.Is(err, errStorageFull):
+			err = s.storageFull()
 		}
 		s.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, op.msg)
+}
+
+// maxUploadCommits is how many complete uploads may be held in memory at
+// once on their way into the database (each at most MaxUpload).
+const maxUploadCommits = 8
+
+// storageFull is the 507 of a business over MaxStorage.
+func (s *Server) storageFull() *apiError {
+	return errorf(http.StatusInsufficientStorage, "This chat has no room for more files (at most %s of files are kept); delete old conversations to make room.", byteSize(s.cfg.MaxStorage))
+}
+
+// checkFreeDisk refuses uploads with 507 while the database's filesystem
+// has less than MinFreeDisk free, so files cannot fill the disk that
+// messages need.
+func (s *Server) checkFreeDisk() error {
+	if s.cfg.MinFreeDisk <= 0 {
+		return nil
+	}
+	free, ok, err := freeDiskBytes(s.spoolDir())
+	if err != nil {
+		return fmt.Errorf("free disk space: %w", err)
+	}
+	if ok && free < s.cfg.MinFreeDisk {
+		s.log.Warn("upload refused: low disk space", "free", free, "floor", s.cfg.MinFreeDisk)
+		return errorf(http.StatusInsufficientStorage, "The server is low on disk space, so it takes no files for now; messages still work.")
+	}
+	return nil
+}
+
+// spoolDir is where uploads are spooled: beside the database, on the
+// filesystem the free-disk floor watches.
+func (s *Server) spoolDir() string { return filepath.Dir(s.cfg.DBPath) }
+
+// spoolPrefix starts the names of the database's upload spool files
+// (".<database file>.upload-<random>"), so that leftovers of a crash can
+// be removed on start without touching another server's spool in the
+// same directory.
+func spoolPrefix(dbPath string) string { return "." + filepath.Base(dbPath) + ".upload-" }
+
+// removeSpoolFiles deletes the spool files a crashed process left behind.
+func removeSpoolFiles(dbPath string) {
+	dir, prefix := filepath.Dir(dbPath), spoolPrefix(dbPath)
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix) && e.Type().IsRegular() {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// upload is a chat upload as received: the "room" field, and the "file"
+// part spooled to a temp file (spool nil: no file part).
+type upload struct {
+	room     string
+	filename string
+	spool    *os.File
+	size     int64
+}
+
+// discard removes the spool file.
+func (u *upload) discard() {
+	if u != nil && u.spool != nil {
+		u.spool.Close()
+		os.Remove(u.spool.Name())
+	}
+}
+
+// readUpload reads the multipart body part by part: "room" (at most 256
+// bytes) into memory, "file" (at most MaxUpload) through a fixed buffer
+// into a spool file; the first of each counts, other fields are skipped.
+// Errors are as readMultipart's; a spool file that cannot be written is
+// 507 when the disk is full.
+func (s *Server) readUpload(r *http.Request) (*upload, error) {
+	up := &upload{}
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return up, errNotMultipart
+	}
+	seenRoom := false
+	buf := make([]byte, 32<<10)
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			return up, nil
+		}
+		if err != nil {
+			return up, uploadReadError(err)
+		}
+		switch field := part.FormName(); {
+		case field == "room" && !seenRoom:
+			data, err := io.ReadAll(io.LimitReader(part, 257))
+			if err != nil {
+				return up, uploadReadError(err)
+			}
+			if len(data) > 256 {
+				return up, &partTooLargeError{field: field}
+			}
+			up.room, seenRoom = string(data), true
+		case field == "file" && up.spool == nil:
+			f, err := os.CreateTemp(s.spoolDir(), spoolPrefix(s.cfg.DBPath)+"*")
+			if err != nil {
+				return up, fmt.Errorf("spool upload: %w", err)
+			}
+			up.spool, up.filename = f, part.FileName()
+			for {
+				n, rerr := part.Read(buf)
+				if n > 0 {
+					if up.size += int64(n); up.size > s.cfg.MaxUpload {
+						return up, &partTooLargeError{field: field}
+					}
+					if _, err := f.Write(buf[:n]); err != nil {
+						if errors.Is(err, syscall.ENOSPC) {
+							return up, errorf(http.StatusInsufficientStorage, "The server is out of disk space, so it takes no files for now.")
+						}
+						return up, fmt.Errorf("spool upload: %w", err)
+					}
+				}
+				if rerr == io.EOF {
+					break
+				}
+				if rerr != nil {
+					return up, uploadReadError(rerr)
+				}
+			}
+		}
+		part.Close()
+	}
 }
 
 // byteSize renders a limit for people: "5 MiB", "512 KiB" or bytes.

@@ -38,12 +38,11 @@ func (s *Server) handleListRooms(w http.ResponseWriter, r *http.Request, u *User
 	}
 	var before int64
 	if v := r.URL.Query().Get("before"); v != "" {
-		t, err := time.Parse(time.RFC3339Nano, v)
-		if err != nil {
+		var ok bool
+		if before, ok = parseActivity(v); !ok {
 			s.writeError(w, r, fieldErrors(map[string]string{"before": "Must be a time like 2025-01-02T15:04:05.000Z (a room's last_activity)."}))
 			return
 		}
-		before = t.UnixMilli()
 	}
 	rows, last, more, err := s.db.RoomSummaries(r.Context(), u.BusinessID, u.Business, before, limit)
 	if err != nil {
@@ -60,6 +59,16 @@ func (s *Server) handleListRooms(w http.ResponseWriter, r *http.Request, u *User
 		rooms[i] = rr.summary(last[rr.ID], online[i])
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"rooms": rooms, "has_more": more})
+}
+
+// parseActivity reads a room-list cursor: a room's last_activity as the
+// API writes it (RFC 3339), in Unix milliseconds.
+func parseActivity(v string) (int64, bool) {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return 0, false
+	}
+	return t.UnixMilli(), true
 }
 
 // errNoConversation answers any request for a room that does not exist

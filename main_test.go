@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"flag"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -163,5 +166,28 @@ func TestSessionsSurviveRestart(t *testing.T) {
 	r := c.must(200, "GET", "/accounts/api/me", nil)
 	if u, _ := r.JSON["user"].(map[string]any); u["username"] != "acme" {
 		t.Errorf("me after restart: %s", r.Body)
+	}
+}
+
+// TestREADMEListsEveryFlag: every flag in --help is in README's
+// configuration tables, so an operator finds each limit, its default and
+// why (issue 12 asks for this of the limit flags).
+func TestREADMEListsEveryFlag(t *testing.T) {
+	var help bytes.Buffer
+	if _, err := parseFlags([]string{"--help"}, func(string) string { return "" }, &help); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help: %v", err)
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := regexp.MustCompile(`(?m)^\s+-([a-z][a-z0-9-]*)`).FindAllStringSubmatch(help.String(), -1)
+	if len(flags) < 30 {
+		t.Fatalf("found only %d flags in --help:\n%s", len(flags), help.String())
+	}
+	for _, f := range flags {
+		if !bytes.Contains(readme, []byte("`--"+f[1]+"`")) {
+			t.Errorf("README does not list --%s", f[1])
+		}
 	}
 }

@@ -19,6 +19,10 @@ const (
 	maxClientID = 100
 	// maxFetch is the most messages one fetch_messages answers.
 	maxFetch = 200
+	// defaultFetchRooms is how many rooms fetch_rooms answers without a
+	// limit (at most maxPage with one): the newest page, so the original
+	// client, which sends no fields, gets a bounded frame.
+	defaultFetchRooms = 100
 )
 
 // inFrame is a client frame. Fields stay raw until the command says which
@@ -86,6 +90,7 @@ func encodeFrame(v any) []byte {
 // Error codes of error frames.
 const (
 	codeBadJSON        = "bad_json"
+	codeBadFrame       = "bad_frame"
 	codeUnknownCommand = "unknown_command"
 	codeBadField       = "bad_field"
 	codeForbidden      = "forbidden"
@@ -126,7 +131,7 @@ func (s *Server) dispatch(c *client, data []byte) bool {
 		case !c.admin:
 			c.fail(codeForbidden, "A visitor can only announce a room on this socket.")
 		case cmd == "fetch_rooms":
-			s.cmdFetchRooms(c)
+			s.cmdFetchRooms(c, &f)
 		case knownCommand(cmd):
 			c.fail(codeForbidden, "Only fetch_rooms is available on the room socket; open /ws/chat/ for one conversation.")
 		default:
@@ -159,11 +164,31 @@ func knownCommand(cmd string) bool {
 	return false
 }
 
-// cmdFetchRooms answers fetch_rooms: every room, newest activity first,
-// each with its last messages. The frame can be megabytes, so it is
-// written by hand rather than through encoding/json.
-func (s *Server) cmdFetchRooms(c *client) {
-	rows, msgs, err := s.db.RoomsWithMessages(context.Background(), c.userID, c.username)
+// cmdFetchRooms answers fetch_rooms: a page of rooms, newest activity
+// first, each with its last messages: the newest defaultFetchRooms, or
+// "limit" (at most maxPage) rooms with last activity before "before" (a
+// room's last_activity, as in the REST list), and has_more. The frame can
+// be megabytes, so it is written by hand rather than through
+// encoding/json.
+func (s *Server) cmdFetchRooms(c *client, f *inFrame) {
+	limit := int64(defaultFetchRooms)
+	if !optionalInt(f.Limit, &limit) || limit < 1 {
+		c.fail(codeBadField, "\"limit\" must be a positive number.")
+		return
+	}
+	var before int64
+	if len(f.Before) > 0 && string(f.Before) != "null" {
+		var v string
+		ok := json.Unmarshal(f.Before, &v) == nil
+		if ok {
+			before, ok = parseActivity(v)
+		}
+		if !ok {
+			c.fail(codeBadField, "\"before\" must be a time like 2025-01-02T15:04:05.000Z (a room's last_activity).")
+			return
+		}
+	}
+	rows, msgs, more, err := s.db.RoomsWithMessages(context.Background(), c.userID, c.username, before, int(min(limit, maxPage)))
 	if err != nil {
 		s.internal(c, "fetch_rooms", err)
 		return
@@ -183,7 +208,9 @@ func (s *Server) cmdFetchRooms(c *client) {
 		}
 		b = appendRoomJSON(b, r, msgs[r.ID], online[i])
 	}
-	b = append(b, "]}"...)
+	b = append(b, "],\"has_more\":"...)
+	b = strconv.AppendBool(b, more)
+	b = append(b, '}')
 	c.push(b)
 }
 
@@ -209,6 +236,20 @@ func (s *Server) cmdNewRoom(c *client, f *inFrame) {
 				c.fail(codeBadField, "\"email\" is not a valid email address.")
 				return
 			}
+		}
+	}
+	if !c.admin && s.cfg.RoomsPerAddress > 0 {
+		// Only a room that does not exist yet counts against the address.
+		_, err := s.db.RoomByConsumer(context.Background(), c.userID, consumer)
+		switch {
+		case errors.Is(err, errNotFound):
+			if s.takeNewRoom(c.addr) > 0 {
+				c.fail(codeRateLimited, tooManyRooms)
+				return
+			}
+		case err != nil:
+			s.internal(c, "new_room", err)
+			return
 		}
 	}
 	op := &commitOp{kind: opRoom, userID: c.userID, username: c.username, consumer: consumer, email: email}

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"net/http"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -174,4 +177,96 @@ func (t *loginThrottle) reset(key string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.failures, key)
+}
+
+// limitAddr is the client address the per-address limits count against:
+// clientAddr's, except that an IPv6 address counts as its /64, the block a
+// single subscriber usually gets and can pick any address from.
+func (s *Server) limitAddr(r *http.Request) string {
+	addr := s.clientAddr(r)
+	ip, err := netip.ParseAddr(addr)
+	if err != nil || !ip.Is6() || ip.Is4In6() {
+		return addr
+	}
+	p, err := ip.Prefix(64)
+	if err != nil {
+		return addr
+	}
+	return p.String()
+}
+
+// addrLimits are the limits per client address (limitAddr): sliding
+// windows for what may happen N times per window (new rooms, uploads) and
+// counts of what may be held N at once (open sockets, uploads in flight).
+// Keys are "<what>:<address>". Like the login throttle it lives in memory.
+type addrLimits struct {
+	now func() time.Time
+
+	mu      sync.Mutex
+	windows map[string]*slidingWindow
+	held    map[string]int
+	sweeps  int
+}
+
+func newAddrLimits(now func() time.Time) *addrLimits {
+	return &addrLimits{now: now, windows: map[string]*slidingWindow{}, held: map[string]int{}}
+}
+
+// take records an event for key if fewer than limit happened in the last
+// window, and returns 0; else it records nothing and returns how long
+// until there is room. limit <= 0 lifts the limit.
+func (l *addrLimits) take(key string, limit int, window time.Duration) time.Duration {
+	if limit <= 0 {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	w := l.windows[key]
+	if w == nil {
+		w = &slidingWindow{}
+		l.windows[key] = w
+	}
+	if wait := w.wait(window, now); wait > 0 {
+		return wait
+	}
+	w.record(limit, now)
+	// Now and then drop windows that have emptied, so the map does not
+	// grow with every address that ever came by. (A window longer than
+	// this one under another key is dropped only when it has emptied
+	// by this window's measure; keys differ per limit, so each key is
+	// always swept with its own window.)
+	if l.sweeps++; l.sweeps%1000 == 0 {
+		for k, w := range l.windows {
+			if w.idle(window, now) && strings.HasPrefix(k, key[:strings.IndexByte(key, ':')+1]) {
+				delete(l.windows, k)
+			}
+		}
+	}
+	return 0
+}
+
+// acquire takes one of limit slots for key and reports whether there was
+// one; release gives it back. limit <= 0 lifts the limit (release is then
+// a no-op, as nothing was counted).
+func (l *addrLimits) acquire(key string, limit int) (release func(), ok bool) {
+	if limit <= 0 {
+		return func() {}, true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.held[key] >= limit {
+		return nil, false
+	}
+	l.held[key]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			if l.held[key]--; l.held[key] <= 0 {
+				delete(l.held, key)
+			}
+		})
+	}, true
 }

@@ -31,6 +31,11 @@ type Server struct {
 	push         *pusher
 	// testMails limits "send a test email" per account.
 	testMails testMailLimiter
+	// limits counts what each client address does (addrLimits).
+	limits *addrLimits
+	// uploadCommits holds a slot per complete upload read into memory on
+	// its way to the database (maxUploadCommits).
+	uploadCommits chan struct{}
 	// dummyHash is compared against when a login names an unknown user, so
 	// that costs the same time as a wrong password. It is computed in the
 	// background: at the default cost bcrypt takes ~75 ms, which was most
@@ -44,6 +49,8 @@ type Server struct {
 	// health is /healthz's last answer ("ok" or the reason), so that a
 	// change is logged once.
 	health atomic.Pointer[string]
+	// stopPurge ends purgeLoop; purgeDone is closed when it has.
+	stopPurge, purgeDone chan struct{}
 }
 
 // NewServer wires the server. Close stops its background work.
@@ -53,7 +60,11 @@ func NewServer(cfg Config, db *DB, logger *slog.Logger) *Server {
 		db:       db,
 		log:      logger,
 		throttle: newLoginThrottle(cfg.LoginFailures, cfg.LoginWindow, db.now),
+		limits:   newAddrLimits(db.now),
+
+		uploadCommits: make(chan struct{}, maxUploadCommits),
 	}
+	removeSpoolFiles(cfg.DBPath)
 	s.dummyHash = sync.OnceValue(func() []byte {
 		return mustHashPassword("not the password of anyone", cfg.BcryptCost)
 	})
@@ -89,7 +100,67 @@ func NewServer(cfg Config, db *DB, logger *slog.Logger) *Server {
 	s.committer.onCommit = s.metrics.observeCommit
 	s.initNotify()
 	s.handler = s.routes()
+	s.stopPurge, s.purgeDone = make(chan struct{}), make(chan struct{})
+	go s.purgeLoop()
 	return s
+}
+
+// purgeBatch is how many empty rooms one purge transaction deletes.
+const purgeBatch = 500
+
+// purgeLoop deletes rooms that never got a message once they are
+// PurgeEmptyRooms old, every purgeEvery: such rooms are what a client
+// opening /ws/chat/<user>/<new id> in a loop leaves behind, and they carry
+// nothing a business needs. Rooms whose visitor is connected stay. Open
+// inboxes drop the rooms on their next fetch_rooms.
+func (s *Server) purgeLoop() {
+	defer close(s.purgeDone)
+	if s.cfg.PurgeEmptyRooms <= 0 || s.cfg.purgeEvery <= 0 {
+		return
+	}
+	t := time.NewTicker(s.cfg.purgeEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopPurge:
+			return
+		case <-t.C:
+			if n, err := s.purgeEmptyRooms(context.Background()); err != nil {
+				s.log.Warn("purge empty rooms", "err", err)
+			} else if n > 0 {
+				s.log.Info("purged empty rooms", "rooms", n)
+			}
+		}
+	}
+}
+
+// purgeEmptyRooms runs one purge and returns how many rooms went.
+func (s *Server) purgeEmptyRooms(ctx context.Context) (int, error) {
+	cutoff := s.db.now().Add(-s.cfg.PurgeEmptyRooms).UnixMilli()
+	total := 0
+	var after int64
+	for {
+		ids, err := s.db.EmptyRoomsBefore(ctx, cutoff, after, purgeBatch)
+		if err != nil {
+			return total, err
+		}
+		if len(ids) == 0 {
+			return total, nil
+		}
+		after = ids[len(ids)-1]
+		online := s.hub.VisitorsOnline(ids)
+		gone := ids[:0:0]
+		for i, id := range ids {
+			if !online[i] {
+				gone = append(gone, id)
+			}
+		}
+		n, err := s.db.DeleteEmptyRooms(ctx, gone)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
 // Handler is the server's whole HTTP handler.
@@ -98,6 +169,12 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Close stops background work. The caller closes the database afterwards.
 func (s *Server) Close() {
 	s.outbox.Stop()
+	select {
+	case <-s.stopPurge:
+	default:
+		close(s.stopPurge)
+	}
+	<-s.purgeDone
 	s.CloseSockets()
 	s.committer.Close()
 	s.sessionStore.stop()
@@ -279,7 +356,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("DELETE /chatbot/api/rooms/{consumer}", s.requireOwner(s.handleDeleteRoom))
 
 	// Files.
-	mux.HandleFunc("POST /chatbot/message/file/upload", s.handleUpload)
+	mux.HandleFunc("POST "+uploadPath, s.handleUpload)
 	mux.HandleFunc("GET /files/{token}/{name}", s.handleFile)
 
 	// Websockets.
@@ -299,6 +376,7 @@ func (s *Server) routes() http.Handler {
 	var h http.Handler = s.metrics.routeLabel(mux, s.fallback(mux))
 	h = s.sessions.LoadAndSave(h)
 	h = answerOnceHandler(h)
+	h = s.bodyDeadlines(h)
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusForbidden, "Cross-origin request refused."))

@@ -21,10 +21,18 @@ import (
 )
 
 // testConfig is DefaultConfig with a cheap bcrypt cost, so tests that sign
-// up many accounts stay fast, and open signup.
+// up many accounts stay fast, and the per-address limits lifted: every
+// test client is 127.0.0.1, and tests that open many rooms, sockets or
+// uploads are not about those limits (ws_limits_test.go and
+// uploads_test.go test them, at their defaults too).
 func testConfig() Config {
 	c := DefaultConfig()
 	c.BcryptCost = bcrypt.MinCost
+	c.RoomsPerAddress = 0
+	c.SocketsPerAddress = 0
+	c.UploadsPerAddress = 0
+	c.UploadsInFlight = 0
+	c.MinFreeDisk = 0
 	// Most tests sign up several businesses; the signup policies have
 	// their own tests (team_test.go).
 	c.Signup = signupOpen

@@ -20,6 +20,8 @@ type client struct {
 	agent string
 	// consumer is the chat socket's visitor.
 	consumer string
+	// addr is the client address the socket is counted against.
+	addr string
 
 	// Read-loop state, touched by the handler goroutine only.
 	// rate holds the times of the socket's last accepted messages;
@@ -97,6 +99,32 @@ func (s *Server) socketAccount(w http.ResponseWriter, r *http.Request) (u, agent
 	return u, nil, session, true
 }
 
+// socketRetry is the Retry-After of a refusal for too many open sockets:
+// sockets stay open for as long as their pages do, so there is no exact
+// time to give.
+const socketRetry = 30 * time.Second
+
+// socketSlot takes one of the client address's open-socket slots
+// (SocketsPerAddress), or answers 429 before the upgrade. The caller
+// releases the slot when the socket ends.
+func (s *Server) socketSlot(w http.ResponseWriter, r *http.Request, addr string) (release func(), ok bool) {
+	release, ok = s.limits.acquire("sockets:"+addr, s.cfg.SocketsPerAddress)
+	if !ok {
+		s.tooMany(w, r, socketRetry, "Too many open connections from your address; close some and try again.")
+	}
+	return release, ok
+}
+
+// takeNewRoom counts a room about to be created against the client
+// address (RoomsPerAddress per RoomsWindow); it returns 0, or how long
+// until another may be created.
+func (s *Server) takeNewRoom(addr string) time.Duration {
+	return s.limits.take("rooms:"+addr, s.cfg.RoomsPerAddress, s.cfg.RoomsWindow)
+}
+
+// tooManyRooms is the detail of a refused room creation.
+const tooManyRooms = "Too many new conversations from your address; try again later."
+
 // handleRoomSocket handles "GET /ws/room/{username}": the admin's inbox
 // socket, or a visitor's room handshake.
 func (s *Server) handleRoomSocket(w http.ResponseWriter, r *http.Request) {
@@ -104,12 +132,19 @@ func (s *Server) handleRoomSocket(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	addr := s.limitAddr(r)
+	release, ok := s.socketSlot(w, r, addr)
+	if !ok {
+		return
+	}
+	defer release()
 	conn, err := s.accept(w, r)
 	if err != nil {
 		return // Accept has answered (403 for a foreign origin).
 	}
 	c := s.newClient(conn, roomSocket, u, agent, session.token)
 	c.expires = session.expires
+	c.addr = addr
 	s.serveSocket(c, nil, nil)
 }
 
@@ -127,6 +162,28 @@ func (s *Server) handleChatSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	admin := agent != nil
+	addr := s.limitAddr(r)
+	release, ok := s.socketSlot(w, r, addr)
+	if !ok {
+		return
+	}
+	defer release()
+	// An upgrade that would create a room is refused before the upgrade
+	// once the address has created its share (an existing room is
+	// always opened).
+	if s.cfg.RoomsPerAddress > 0 {
+		_, err := s.db.RoomByConsumer(r.Context(), u.ID, consumer)
+		switch {
+		case errors.Is(err, errNotFound):
+			if wait := s.takeNewRoom(addr); wait > 0 {
+				s.tooMany(w, r, wait, tooManyRooms)
+				return
+			}
+		case err != nil:
+			s.writeError(w, r, err)
+			return
+		}
+	}
 	conn, err := s.accept(w, r)
 	if err != nil {
 		return
@@ -142,6 +199,7 @@ func (s *Server) handleChatSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	c := s.newClient(conn, chatSocket, u, agent, session.token)
 	c.expires = session.expires
+	c.addr = addr
 	c.roomID, c.consumer = op.room.ID, consumer
 	var online, offline []byte
 	if !admin {
@@ -212,7 +270,7 @@ func (s *Server) serveSocket(c *client, online, offline []byte) {
 func (s *Server) readLoop(c *client) {
 	ctx := context.Background()
 	for {
-		_, data, err := c.conn.Read(ctx)
+		typ, data, err := c.conn.Read(ctx)
 		if err != nil {
 			switch websocket.CloseStatus(err) {
 			case websocket.StatusNormalClosure, websocket.StatusGoingAway, websocket.StatusNoStatusRcvd:
@@ -220,6 +278,12 @@ func (s *Server) readLoop(c *client) {
 				s.log.Debug("socket read", "err", err)
 			}
 			return
+		}
+		if typ != websocket.MessageText {
+			// The protocol is JSON text frames; a binary frame is not
+			// looked into.
+			c.fail(codeBadFrame, "Frames must be text (JSON), not binary.")
+			continue
 		}
 		if !s.dispatch(c, data) {
 			return

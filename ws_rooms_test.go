@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
+
+	"github.com/coder/websocket"
 )
 
 // TestChatRoomSocketVisitor covers the two-socket handshake of the
@@ -140,5 +143,117 @@ func TestChatReadMarkPastEnd(t *testing.T) {
 	ts.getJSON(admin, "/chatbot/api/rooms", http.StatusOK, &page)
 	if len(page.Rooms) != 1 || page.Rooms[0].Unread != 0 {
 		t.Fatalf("rooms = %+v, want 0 unread", page.Rooms)
+	}
+}
+
+// TestFetchRoomsBounded (issue 12, finding 4): fetch_rooms answered every
+// room (200 rooms of long messages made a 41 MB frame). Now it answers
+// the newest 100 rooms, or limit (at most 200) rooms before a
+// last_activity, with has_more, as the REST list pages; walking the pages
+// gives every room once.
+func TestFetchRoomsBounded(t *testing.T) {
+	ts := newTestServer(t, chatConfig)
+	admin := ts.client().signup("acme")
+	vis := ts.dialWS("/ws/room/acme", nil)
+	const total = 210
+	for i := range total {
+		ts.clock.Advance(time.Millisecond) // distinct last_activity
+		vis.send(map[string]any{"command": "new_room", "consumer": fmt.Sprint("c", i)})
+		vis.expect("new_room")
+	}
+	inbox := ts.dialWS("/ws/room/acme", admin)
+	fetch := func(fields map[string]any) ([]map[string]any, bool) {
+		t.Helper()
+		req := map[string]any{"command": "fetch_rooms"}
+		for k, v := range fields {
+			req[k] = v
+		}
+		inbox.send(req)
+		f := inbox.expect("rooms")
+		more, ok := f["has_more"].(bool)
+		if !ok {
+			t.Fatalf("rooms frame without has_more: %v", f["has_more"])
+		}
+		var rooms []map[string]any
+		for _, r := range f["rooms"].([]any) {
+			rooms = append(rooms, r.(map[string]any))
+		}
+		return rooms, more
+	}
+	// The original client sends no fields: the newest 100.
+	rooms, more := fetch(nil)
+	if len(rooms) != 100 || !more || rooms[0]["consumer"] != "c209" || rooms[99]["consumer"] != "c110" {
+		t.Fatalf("default page: %d rooms from %v to %v, has_more %v", len(rooms), rooms[0]["consumer"], rooms[len(rooms)-1]["consumer"], more)
+	}
+	// limit is at most 200.
+	if rooms, more := fetch(map[string]any{"limit": 1000}); len(rooms) != 200 || !more {
+		t.Fatalf("limit 1000: %d rooms, has_more %v; want 200, true", len(rooms), more)
+	}
+	// Paging with before gives every room once, newest first.
+	seen := map[any]bool{}
+	var before any
+	for pages := 0; ; pages++ {
+		if pages > 10 {
+			t.Fatal("paging does not end")
+		}
+		rooms, more := fetch(map[string]any{"limit": 80, "before": before})
+		for _, r := range rooms {
+			if seen[r["consumer"]] {
+				t.Fatalf("room %v twice", r["consumer"])
+			}
+			seen[r["consumer"]] = true
+		}
+		if !more {
+			break
+		}
+		before = rooms[len(rooms)-1]["last_activity"]
+	}
+	if len(seen) != total {
+		t.Fatalf("paging gave %d rooms, want %d", len(seen), total)
+	}
+	for _, bad := range []map[string]any{{"limit": 0}, {"limit": "ten"}, {"before": "yesterday"}, {"before": 5}} {
+		req := map[string]any{"command": "fetch_rooms"}
+		for k, v := range bad {
+			req[k] = v
+		}
+		inbox.send(req)
+		inbox.expectError("bad_field")
+	}
+}
+
+// TestEmptyRoomsPurged (issue 12, finding 1): rooms made by opening
+// /ws/chat/<user>/<new id> stayed forever. A background job now deletes
+// rooms that never got a message once they are PurgeEmptyRooms old,
+// except while their visitor is connected; rooms with a message, and
+// younger rooms, stay.
+func TestEmptyRoomsPurged(t *testing.T) {
+	ts := newTestServer(t, chatConfig, func(c *Config) { c.purgeEvery = 20 * time.Millisecond })
+	admin := ts.client().signup("acme")
+	empty := ts.dialWS("/ws/chat/acme/empty", nil)
+	ts.dialWS("/ws/chat/acme/talked", nil).say("hello")
+	ts.dialWS("/ws/chat/acme/here", nil) // stays connected
+	rs := ts.dialWS("/ws/room/acme", nil)
+	rs.send(map[string]any{"command": "new_room", "consumer": "announced"})
+	rs.expect("new_room")
+	empty.conn.Close(websocket.StatusNormalClosure, "")
+
+	ts.clock.Advance(23 * time.Hour)
+	ts.dialWS("/ws/chat/acme/young", nil).conn.CloseNow()
+	ts.clock.Advance(2 * time.Hour) // the first rooms are 25 h old, "young" 2 h
+	consumers := func() map[string]bool {
+		var page struct{ Rooms []struct{ Consumer string } }
+		ts.getJSON(admin, "/chatbot/api/rooms", http.StatusOK, &page)
+		m := map[string]bool{}
+		for _, r := range page.Rooms {
+			m[r.Consumer] = true
+		}
+		return m
+	}
+	waitFor(t, "the empty rooms to be purged", func() bool {
+		m := consumers()
+		return !m["empty"] && !m["announced"]
+	})
+	if m := consumers(); len(m) != 3 || !m["talked"] || !m["here"] || !m["young"] {
+		t.Fatalf("rooms left: %v, want talked, here and young", m)
 	}
 }

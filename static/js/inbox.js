@@ -176,8 +176,14 @@ function updateTitle() {
 
 // ---- the admin room socket ------------------------------------------------
 
+// The consumers of the fetch_rooms pages received so far (null: none asked).
+let roomPages = null;
+
 const roomSock = new ReconnectingSocket(`/ws/room/${encodeURIComponent(username)}`, {
-  onopen() { roomSock.send({ command: 'fetch_rooms' }); },
+  onopen() {
+    roomPages = new Set();
+    roomSock.send({ command: 'fetch_rooms' });
+  },
   onstatus(on) {
     offline.hidden = on;
     if (!on) {
@@ -189,11 +195,22 @@ const roomSock = new ReconnectingSocket(`/ws/room/${encodeURIComponent(username)
   onmessage(msg) {
     switch (msg.command) {
       case 'rooms': {
-        // The full list: rooms deleted meanwhile drop out.
+        // The list comes a page at a time, newest first: ask for the next
+        // until has_more is false; then rooms deleted meanwhile drop out.
         if (!Array.isArray(msg.rooms)) break;
-        const keep = new Set(msg.rooms.map((r) => r && r.consumer));
-        for (const c of [...rooms.keys()]) if (!keep.has(c) && c !== openConsumer) rooms.delete(c);
-        for (const r of msg.rooms) upsertRoom(r);
+        if (!roomPages) roomPages = new Set();
+        for (const r of msg.rooms) {
+          if (r) roomPages.add(r.consumer);
+          upsertRoom(r);
+        }
+        const last = msg.rooms[msg.rooms.length - 1];
+        if (msg.has_more && last) {
+          roomSock.send({ command: 'fetch_rooms', before: last.last_activity, limit: 200 });
+          renderRooms();
+          break;
+        }
+        for (const c of [...rooms.keys()]) if (!roomPages.has(c) && c !== openConsumer) rooms.delete(c);
+        roomPages = null;
         renderRooms();
         if (!openConsumer) {
           const want = decodeURIComponent((location.hash.match(/^#c=(.+)$/) || [])[1] || '');
