@@ -96,6 +96,12 @@ const rows = new Map();
 const dirty = new Set();
 let allDirty = false;
 let scheduled = false;
+/**
+ * Set while a pointer is down on the list: rows stay where they are until
+ * it is released (a click needs the press and the release on the same
+ * row, and rooms arriving would move it away in between).
+ */
+let holdTimer = 0;
 let frameId = 0;
 let timerId = 0;
 /** The server has older rooms than it sent (fetch_rooms pages). */
@@ -293,6 +299,10 @@ function render() {
     view = q ? order.filter((r) => matches(r, q)) : order;
     viewDirty = false;
   }
+  updateTitle();
+  const openDirty = allDirty || dirty.has(openConsumer);
+  if (openConsumer && openDirty && rooms.has(openConsumer)) renderConvoHead();
+  if (holdTimer) return; // the rows wait for the release
   const n = Math.min(limit, view.length);
   const focused = roomsEl.contains(document.activeElement) ? document.activeElement : null;
   // Keyed reconcile: the first n children become exactly view[0..n),
@@ -320,7 +330,6 @@ function render() {
   }
   // A focused row that moved lost the focus on the way: give it back.
   if (focused && focused.isConnected && document.activeElement !== focused) focused.focus({ preventScroll: true });
-  const openDirty = allDirty || dirty.has(openConsumer);
   dirty.clear();
   allDirty = false;
 
@@ -333,9 +342,22 @@ function render() {
     roomsMore.textContent = '';
   }
   roomsMore.hidden = !roomsMore.textContent;
-  updateTitle();
-  if (openConsumer && openDirty && rooms.has(openConsumer)) renderConvoHead();
 }
+
+/** The pointer is up again (or 2 s went by): the rows catch up. */
+function releaseRows() {
+  if (!holdTimer) return;
+  clearTimeout(holdTimer);
+  holdTimer = 0;
+  schedule();
+}
+roomsEl.addEventListener('pointerdown', () => {
+  clearTimeout(holdTimer);
+  holdTimer = setTimeout(releaseRows, 2000);
+});
+// After the click: pointerup and pointercancel come before it.
+window.addEventListener('pointerup', () => setTimeout(releaseRows), true);
+window.addEventListener('pointercancel', releaseRows, true);
 
 /** Shows the next page of rows when the list is scrolled near its end. */
 function growIfNearEnd() {
