@@ -206,16 +206,16 @@ function upsertRoom(r) {
     merged = {};
     rooms.set(r.consumer, merged);
   }
-  const lastBefore = merged.last_message;
-  Object.assign(merged, r);
-  merged.last_message = lastBefore;
+  // The fields the list uses, and only those: the object is the room's
+  // place in order, so nothing from a frame may touch its sort key.
+  merged.consumer = r.consumer;
+  for (const k of ['consumer_email', 'unread', 'online', 'created', 'last_activity']) if (k in r) merged[k] = r[k];
   const msgs = Array.isArray(r.messages) ? r.messages.filter(isMessage) : [];
   if (msgs.length) {
     const last = msgs[msgs.length - 1];
     if (!merged.last_message || last.id >= merged.last_message.id) merged.last_message = last;
     for (const m of msgs) counted.add(m.id);
   }
-  delete merged.messages;
   if (merged.last_message && merged.last_message.created && !merged.last_activity) merged.last_activity = merged.last_message.created;
   merged.unread = Number(merged.unread) || 0;
   if (r.consumer === openConsumer && document.visibilityState === 'visible') merged.unread = 0;
