@@ -161,7 +161,11 @@ func floodRooms(t *testing.T) int {
 func TestBrowserInboxFlood(t *testing.T) {
 	browser := pagesBrowser(t)
 	n := floodRooms(t)
-	ts := newTestServer(t, noMessageRate)
+	// Each room is 4 frames on the inbox's socket, 8,000 for 2,000 rooms:
+	// close to the default queue of 8,192, which a page slowed by a busy
+	// machine could overflow (the socket is then closed and the inbox
+	// refetches). This test is about the page, so the queue is roomy.
+	ts := newTestServer(t, noMessageRate, func(c *Config) { c.AdminSendQueue = max(c.AdminSendQueue, 8*n) })
 	ts.client().signup("acme")
 
 	inbox := pagesNewTab(t, browser, true)
