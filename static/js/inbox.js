@@ -14,6 +14,7 @@ const username = app.dataset.username;
 const inbox = document.getElementById('inbox');
 const roomsEl = document.getElementById('rooms');
 const roomsEmpty = document.getElementById('rooms-empty');
+const roomsMore = document.getElementById('rooms-more');
 const filter = document.getElementById('filter');
 const offline = document.getElementById('offline');
 const convo = document.getElementById('convo');
@@ -43,7 +44,6 @@ const conv = new Conversation({
     // The first page is history, not news: no sound, no unread count.
     if (first) for (const m of msgs) counted.add(m.id);
     for (const m of msgs) onNewMessage(m, true);
-    renderRooms();
   },
   onMessage(m) {
     // Our own message authored by someone else: this socket was taken
@@ -56,7 +56,7 @@ const conv = new Conversation({
     const r = rooms.get(openConsumer);
     if (r && r.unread) {
       r.unread = 0;
-      renderRooms();
+      touch(r);
     }
   },
   onUploaded(m) {
@@ -66,6 +66,50 @@ const conv = new Conversation({
 });
 
 // ---- conversations list -------------------------------------------------
+//
+// A flood of visitors (hundreds of new_room, presence and new_message
+// frames a second) must not freeze the page, so frames never touch the DOM:
+// they update the room's state, move it in `order` (kept sorted, newest
+// activity first, by binary search: usually a move to the top), mark it
+// dirty and ask for one render on the next animation frame. The render
+// shows only the first `limit` rooms of the (filtered) order, one keyed row
+// per room, updating the dirty rows and moving rows rather than rebuilding
+// the list; scrolling near the end shows the next page. So a frame costs
+// the same with 10,000 conversations as with 100.
+
+/** Rows shown at first, and added each time the list is scrolled near its end. */
+const pageRows = 50;
+const count = new Intl.NumberFormat();
+/** Rooms asked for per fetch_rooms page, when the server pages them. */
+const fetchRoomsLimit = 100;
+
+/** Every room, newest activity first (by r._t, then consumer id). */
+let order = [];
+/** What the list shows: order, or the rooms matching the filter. */
+let view = order;
+let viewDirty = true;
+/** How many rows of view are rendered. */
+let limit = pageRows;
+/** consumer → its row's elements, for the rooms rendered now. */
+const rows = new Map();
+/** Rooms whose row must be refilled at the next render. */
+const dirty = new Set();
+let allDirty = false;
+let scheduled = false;
+/**
+ * Set while a pointer is down on the list: rows stay where they are until
+ * it is released (a click needs the press and the release on the same
+ * row, and rooms arriving would move it away in between).
+ */
+let holdTimer = 0;
+let frameId = 0;
+let timerId = 0;
+/** The server has older rooms than it sent (fetch_rooms pages). */
+let serverHasMore = false;
+/** last_activity of the oldest room of the last fetch_rooms page. */
+let fetchedBefore = '';
+/** fetch_rooms in flight, answered in order: "first" or "older". */
+let roomFetches = [];
 
 function displayName(r) {
   return r.consumer_email || `Visitor ${r.consumer.length > 12 ? r.consumer.slice(0, 8) : r.consumer}`;
@@ -88,85 +132,266 @@ function time(r) {
   return r.last_activity ? Date.parse(r.last_activity) || 0 : 0;
 }
 
+/** Whether room a sorts before room b (by their placed keys). */
+function sortsBefore(t, consumer, b) {
+  return t > b._t || (t === b._t && consumer < b.consumer);
+}
+
+/** The index in order where a room with key (t, consumer) is or goes. */
+function orderIndex(t, consumer) {
+  let lo = 0;
+  let hi = order.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sortsBefore(t, consumer, order[mid]) || order[mid].consumer === consumer) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+/** Takes a room out of order, if it is in. */
+function unplace(r) {
+  if (r._t === undefined) return;
+  const i = orderIndex(r._t, r.consumer);
+  if (order[i] === r) order.splice(i, 1);
+  else {
+    const j = order.indexOf(r); // not where its key says: should not happen
+    if (j >= 0) order.splice(j, 1);
+  }
+  r._t = undefined;
+}
+
+/** Puts a room (new, or with new activity) where it belongs in order. */
+function place(r) {
+  const t = time(r);
+  if (r._t === t) return;
+  unplace(r);
+  r._t = t;
+  order.splice(orderIndex(t, r.consumer), 0, r);
+  viewDirty = true;
+}
+
+/** A room's state changed: re-place it and refill its row at the next render. */
+function touch(r) {
+  place(r);
+  dirty.add(r.consumer);
+  if (filter.value) viewDirty = true; // it may match the filter now, or no longer
+  schedule();
+}
+
+/** Forgets a room (deleted). */
+function dropRoom(consumer) {
+  const r = rooms.get(consumer);
+  if (!r) return;
+  unplace(r);
+  rooms.delete(consumer);
+  viewDirty = true;
+  schedule();
+}
+
+/** Sorts every room afresh (after a full list from the server). */
+function resort() {
+  for (const r of rooms.values()) r._t = time(r);
+  order = [...rooms.values()].sort((a, b) => (sortsBefore(a._t, a.consumer, b) ? -1 : 1));
+  viewDirty = true;
+  allDirty = true;
+  schedule();
+}
+
 /** Merges what the server says about a room into our state. */
 function upsertRoom(r) {
   if (!r || typeof r.consumer !== 'string' || !r.consumer) return null;
-  const old = rooms.get(r.consumer) || {};
-  const merged = { ...old, ...r };
+  let merged = rooms.get(r.consumer);
+  if (!merged) {
+    merged = {};
+    rooms.set(r.consumer, merged);
+  }
+  // The fields the list uses, and only those: the object is the room's
+  // place in order, so nothing from a frame may touch its sort key.
+  merged.consumer = r.consumer;
+  for (const k of ['consumer_email', 'unread', 'online', 'created', 'last_activity']) if (k in r) merged[k] = r[k];
   const msgs = Array.isArray(r.messages) ? r.messages.filter(isMessage) : [];
   if (msgs.length) {
     const last = msgs[msgs.length - 1];
     if (!merged.last_message || last.id >= merged.last_message.id) merged.last_message = last;
     for (const m of msgs) counted.add(m.id);
   }
-  delete merged.messages;
   if (merged.last_message && merged.last_message.created && !merged.last_activity) merged.last_activity = merged.last_message.created;
   merged.unread = Number(merged.unread) || 0;
   if (r.consumer === openConsumer && document.visibilityState === 'visible') merged.unread = 0;
-  rooms.set(r.consumer, merged);
   return merged;
 }
 
-function renderRooms() {
-  const q = filter.value.trim().toLowerCase();
-  const sorted = [...rooms.values()].sort((a, b) => time(b) - time(a));
-  const frag = document.createDocumentFragment();
-  let shown = 0;
-  for (const r of sorted) {
-    const hay = `${r.consumer} ${r.consumer_email || ''} ${r.last_message ? r.last_message.content : ''}`.toLowerCase();
-    if (q && !hay.includes(q)) continue;
-    shown++;
-    const li = document.createElement('li');
-    const b = document.createElement('button');
-    b.type = 'button';
-    b.className = 'room' + (r.unread ? ' is-unread' : '');
-    b.dataset.consumer = r.consumer;
-    if (r.consumer === openConsumer) b.setAttribute('aria-current', 'true');
-    const av = document.createElement('span');
-    av.className = 'room-avatar' + (r.online ? ' is-online' : '');
-    av.style.setProperty('background', `hsl(${avatarHue(r.consumer)} 55% 55%)`);
-    av.textContent = [...displayName(r).replace(/^Visitor /, '')][0] || '?';
-    av.setAttribute('aria-hidden', 'true');
-    const main = document.createElement('span');
-    main.className = 'room-main';
-    const name = document.createElement('span');
-    name.className = 'room-name';
-    name.textContent = displayName(r);
-    const pv = document.createElement('span');
-    pv.className = 'room-preview';
-    pv.textContent = preview(r);
-    main.append(name, pv);
-    const side = document.createElement('span');
-    side.className = 'room-side';
-    const t = document.createElement('span');
-    t.textContent = r.last_activity ? formatTime(r.last_activity) : '';
-    const badge = document.createElement('span');
-    badge.className = 'badge';
-    badge.textContent = r.unread ? String(r.unread) : '';
-    if (r.unread) badge.setAttribute('aria-label', `${r.unread} unread`);
-    side.append(t, badge);
-    if (r.online) {
-      const sr = document.createElement('span');
-      sr.className = 'sr-only';
-      sr.textContent = 'online';
-      main.append(sr);
-    }
-    b.append(av, main, side);
-    li.append(b);
-    frag.append(li);
-  }
-  roomsEl.textContent = '';
-  roomsEl.append(frag);
-  roomsEmpty.hidden = rooms.size > 0;
-  updateTitle();
-  if (openConsumer && rooms.has(openConsumer)) renderConvoHead();
+/**
+ * Asks for one render: at the next animation frame, or within 250 ms
+ * while the tab is hidden (no frames then, but the title must count).
+ */
+function schedule() {
+  if (scheduled) return;
+  scheduled = true;
+  frameId = requestAnimationFrame(render);
+  timerId = setTimeout(render, 250);
 }
 
+/** For the callers that used to re-render at once: renders at the next frame. */
+function renderRooms() {
+  allDirty = true;
+  schedule();
+}
+
+/** @returns {{li: HTMLLIElement, b: HTMLButtonElement, av: HTMLElement, name: HTMLElement, pv: HTMLElement, sr: HTMLElement, t: HTMLElement, badge: HTMLElement}} */
+function makeRow(r) {
+  const li = document.createElement('li');
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.dataset.consumer = r.consumer;
+  const av = document.createElement('span');
+  av.setAttribute('aria-hidden', 'true');
+  av.style.setProperty('background', `hsl(${avatarHue(r.consumer)} 55% 55%)`);
+  const main = document.createElement('span');
+  main.className = 'room-main';
+  const name = document.createElement('span');
+  name.className = 'room-name';
+  const pv = document.createElement('span');
+  pv.className = 'room-preview';
+  const sr = document.createElement('span');
+  sr.className = 'sr-only';
+  main.append(name, pv, sr);
+  const side = document.createElement('span');
+  side.className = 'room-side';
+  const t = document.createElement('span');
+  const badge = document.createElement('span');
+  badge.className = 'badge';
+  side.append(t, badge);
+  b.append(av, main, side);
+  li.append(b);
+  return { li, b, av, name, pv, sr, t, badge };
+}
+
+/** Writes a room's state into its row. */
+function fillRow(row, r) {
+  row.b.className = 'room' + (r.unread ? ' is-unread' : '');
+  if (r.consumer === openConsumer) row.b.setAttribute('aria-current', 'true');
+  else row.b.removeAttribute('aria-current');
+  row.av.className = 'room-avatar' + (r.online ? ' is-online' : '');
+  const name = displayName(r);
+  row.av.textContent = [...name.replace(/^Visitor /, '')][0] || '?';
+  row.name.textContent = name;
+  row.pv.textContent = preview(r);
+  row.sr.textContent = r.online ? 'online' : '';
+  row.t.textContent = r.last_activity ? formatTime(r.last_activity) : '';
+  row.badge.textContent = r.unread ? String(r.unread) : '';
+  if (r.unread) row.badge.setAttribute('aria-label', `${r.unread} unread`);
+  else row.badge.removeAttribute('aria-label');
+}
+
+function matches(r, q) {
+  return `${r.consumer} ${r.consumer_email || ''} ${r.last_message ? r.last_message.content : ''}`.toLowerCase().includes(q);
+}
+
+/** The one render of a frame: the visible rows, the count, the title, the header. */
+function render() {
+  cancelAnimationFrame(frameId);
+  clearTimeout(timerId);
+  scheduled = false;
+  const q = filter.value.trim().toLowerCase();
+  if (viewDirty) {
+    view = q ? order.filter((r) => matches(r, q)) : order;
+    viewDirty = false;
+  }
+  updateTitle();
+  const openDirty = allDirty || dirty.has(openConsumer);
+  if (openConsumer && openDirty && rooms.has(openConsumer)) renderConvoHead();
+  if (holdTimer) return; // the rows wait for the release
+  const n = Math.min(limit, view.length);
+  const focused = roomsEl.contains(document.activeElement) ? document.activeElement : null;
+  // Keyed reconcile: the first n children become exactly view[0..n),
+  // moving existing rows (a room with news moves up) and making new ones;
+  // whatever is left after them drops out.
+  let cur = roomsEl.firstElementChild;
+  for (let i = 0; i < n; i++) {
+    const r = view[i];
+    let row = rows.get(r.consumer);
+    if (!row) {
+      row = makeRow(r);
+      rows.set(r.consumer, row);
+      fillRow(row, r);
+    } else if (allDirty || dirty.has(r.consumer)) {
+      fillRow(row, r);
+    }
+    if (row.li === cur) cur = cur.nextElementSibling;
+    else roomsEl.insertBefore(row.li, cur);
+  }
+  while (cur) {
+    const next = cur.nextElementSibling;
+    rows.delete(cur.firstElementChild.dataset.consumer);
+    cur.remove();
+    cur = next;
+  }
+  // A focused row that moved lost the focus on the way: give it back.
+  if (focused && focused.isConnected && document.activeElement !== focused) focused.focus({ preventScroll: true });
+  dirty.clear();
+  allDirty = false;
+
+  roomsEmpty.hidden = rooms.size > 0;
+  if (n < view.length || serverHasMore) {
+    roomsMore.textContent = `${count.format(n)} of ${count.format(view.length)}${serverHasMore && !q ? '+' : ''} conversations shown; scroll for more.`;
+  } else if (q && !view.length && rooms.size) {
+    roomsMore.textContent = 'No conversation matches.';
+  } else {
+    roomsMore.textContent = '';
+  }
+  roomsMore.hidden = !roomsMore.textContent;
+}
+
+/** The pointer is up again (or 2 s went by): the rows catch up. */
+function releaseRows() {
+  if (!holdTimer) return;
+  clearTimeout(holdTimer);
+  holdTimer = 0;
+  schedule();
+}
+roomsEl.addEventListener('pointerdown', () => {
+  clearTimeout(holdTimer);
+  holdTimer = setTimeout(releaseRows, 2000);
+});
+// After the click: pointerup and pointercancel come before it.
+window.addEventListener('pointerup', () => setTimeout(releaseRows), true);
+window.addEventListener('pointercancel', releaseRows, true);
+
+/** Shows the next page of rows when the list is scrolled near its end. */
+function growIfNearEnd() {
+  if (roomsEl.scrollTop + roomsEl.clientHeight < roomsEl.scrollHeight - 600) return;
+  if (limit < view.length) {
+    limit += pageRows;
+    schedule();
+  } else {
+    fetchOlder();
+  }
+}
+
+/** Asks the server for the next page of older rooms, one at a time. */
+function fetchOlder() {
+  if (serverHasMore && !roomFetches.length && fetchedBefore) {
+    if (roomSock.send({ command: 'fetch_rooms', before: fetchedBefore, limit: fetchRoomsLimit })) roomFetches.push('older');
+  }
+}
+
+// Tabbing onto the last rows scrolls the list too, which shows more.
+roomsEl.addEventListener('scroll', growIfNearEnd, { passive: true });
 roomsEl.addEventListener('click', (ev) => {
   const b = ev.target.closest('.room');
   if (b) openRoom(b.dataset.consumer);
 });
-filter.addEventListener('input', renderRooms);
+filter.addEventListener('input', () => {
+  viewDirty = true;
+  limit = pageRows;
+  roomsEl.scrollTop = 0;
+  schedule();
+  // The filter looks through every conversation: while it is in use, the
+  // older pages are fetched one after another (see the rooms frame).
+  if (filter.value.trim()) fetchOlder();
+});
 
 function updateTitle() {
   let n = 0;
@@ -176,13 +401,13 @@ function updateTitle() {
 
 // ---- the admin room socket ------------------------------------------------
 
-// The consumers of the fetch_rooms pages received so far (null: none asked).
-let roomPages = null;
 
 const roomSock = new ReconnectingSocket(`/ws/room/${encodeURIComponent(username)}`, {
   onopen() {
-    roomPages = new Set();
-    roomSock.send({ command: 'fetch_rooms' });
+    // The newest rooms; a server that pages them (has_more) gives the
+    // older ones as the list is scrolled to its end.
+    roomFetches = [];
+    if (roomSock.send({ command: 'fetch_rooms', limit: fetchRoomsLimit })) roomFetches.push('first');
   },
   onstatus(on) {
     offline.hidden = on;
@@ -195,33 +420,38 @@ const roomSock = new ReconnectingSocket(`/ws/room/${encodeURIComponent(username)
   onmessage(msg) {
     switch (msg.command) {
       case 'rooms': {
-        // The list comes a page at a time, newest first: ask for the next
-        // until has_more is false; then rooms deleted meanwhile drop out.
+        const kind = roomFetches.shift() || 'first';
         if (!Array.isArray(msg.rooms)) break;
-        if (!roomPages) roomPages = new Set();
+        const got = [];
         for (const r of msg.rooms) {
-          if (r) roomPages.add(r.consumer);
-          upsertRoom(r);
+          const u = upsertRoom(r);
+          if (u) got.push(u);
         }
-        const last = msg.rooms[msg.rooms.length - 1];
-        if (msg.has_more && last) {
-          roomSock.send({ command: 'fetch_rooms', before: last.last_activity, limit: 200 });
-          renderRooms();
-          break;
+        const oldest = got.length ? got[got.length - 1] : null;
+        if (kind === 'first') {
+          // The newest rooms (all of them unless has_more): rooms that
+          // should be among them and are not were deleted meanwhile.
+          const keep = new Set(got.map((r) => r.consumer));
+          const from = msg.has_more && oldest ? time(oldest) : -Infinity;
+          for (const r of [...rooms.values()]) {
+            if (!keep.has(r.consumer) && r.consumer !== openConsumer && time(r) >= from) rooms.delete(r.consumer);
+          }
         }
-        for (const c of [...rooms.keys()]) if (!roomPages.has(c) && c !== openConsumer) rooms.delete(c);
-        roomPages = null;
-        renderRooms();
+        serverHasMore = !!msg.has_more;
+        if (oldest) fetchedBefore = oldest.last_activity || '';
+        resort();
+        if (filter.value.trim()) fetchOlder();
         if (!openConsumer) {
           const want = decodeURIComponent((location.hash.match(/^#c=(.+)$/) || [])[1] || '');
           if (want && rooms.has(want)) openRoom(want);
         }
         break;
       }
-      case 'new_room':
-        upsertRoom(msg.room);
-        renderRooms();
+      case 'new_room': {
+        const r = upsertRoom(msg.room);
+        if (r) touch(r);
         break;
+      }
       case 'new_message':
         onNewMessage(msg.message);
         break;
@@ -230,7 +460,7 @@ const roomSock = new ReconnectingSocket(`/ws/room/${encodeURIComponent(username)
         const r = rooms.get(msg.consumer);
         if (r) {
           r.consumer_email = msg.consumer_email || '';
-          renderRooms();
+          touch(r);
           if (msg.consumer === openConsumer) renderConvoHead();
         }
         break;
@@ -249,7 +479,7 @@ const roomSock = new ReconnectingSocket(`/ws/room/${encodeURIComponent(username)
         const r = rooms.get(msg.consumer);
         if (r) {
           r.online = !!msg.online;
-          renderRooms();
+          touch(r);
         }
         break;
       }
@@ -276,7 +506,8 @@ async function checkSignedIn() {
 /**
  * A message from either socket: update the list, the room, the alerts.
  * @param {object} m
- * @param {boolean} [batch] leave the list of rooms for the caller to render
+ * @param {boolean} [batch] a page of history: the conversation sends its
+ *   own read receipt
  */
 function onNewMessage(m, batch) {
   if (!isMessage(m)) return;
@@ -286,12 +517,15 @@ function onNewMessage(m, batch) {
     if (m.author !== username) conv.showTyping(false);
   }
   if (!consumer) return;
-  const r = rooms.get(consumer) || { consumer, consumer_email: '', unread: 0, online: false };
+  let r = rooms.get(consumer);
+  if (!r) {
+    r = { consumer, consumer_email: '', unread: 0, online: false };
+    rooms.set(consumer, r);
+  }
   if (!r.last_message || m.id >= r.last_message.id) {
     r.last_message = m;
     r.last_activity = m.created;
   }
-  rooms.set(consumer, r);
   if (!counted.has(m.id)) {
     counted.add(m.id);
     if (m.author !== username) {
@@ -301,13 +535,14 @@ function onNewMessage(m, batch) {
     }
   }
   if (consumer === openConsumer && !batch) conv.markRead();
-  if (!batch) renderRooms();
+  touch(r);
 }
 
 
 // ---- alerts: sound and notifications ----------------------------------------
 
 let audio = null;
+let lastBeep = 0;
 // Storage may be blocked (reading it throws): the choice then lasts as
 // long as the page.
 try { soundBox.checked = localStorage.getItem('livechat-sound') === 'on'; } catch (e) { /* storage off */ }
@@ -318,6 +553,9 @@ soundBox.addEventListener('change', () => {
 
 /** A short two-note chime, made with WebAudio (no audio file). */
 function beep() {
+  // One chime for a burst of messages, not one per message.
+  if (performance.now() - lastBeep < 1000) return;
+  lastBeep = performance.now();
   try {
     audio = audio || new AudioContext();
     const t = audio.currentTime;
@@ -380,6 +618,7 @@ function renderConvoHead() {
 function openRoom(consumer) {
   if (!rooms.has(consumer)) return;
   if (consumer !== openConsumer) {
+    if (rooms.has(openConsumer)) dirty.add(openConsumer); // its row loses aria-current
     openConsumer = consumer;
     conv.open(consumer);
     conv.clearComposer();
@@ -396,7 +635,8 @@ function openRoom(consumer) {
   inbox.classList.add('has-open');
   const r = rooms.get(consumer);
   r.unread = 0;
-  renderRooms();
+  renderConvoHead(); // at once; the list follows at the next frame
+  touch(r);
   text.focus();
 }
 
@@ -428,7 +668,7 @@ document.getElementById('delete').addEventListener('click', async () => {
  */
 function closeDeleted(notice) {
   conv.close();
-  rooms.delete(openConsumer);
+  dropRoom(openConsumer);
   openConsumer = null;
   conv.list.clear();
   convo.hidden = true;

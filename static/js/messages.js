@@ -21,14 +21,19 @@ export function isMessage(m) {
     typeof m.author === 'string' && typeof m.room === 'string';
 }
 
+// Made once: toLocaleTimeString with options builds a formatter per call,
+// which the inbox felt with thousands of rooms arriving.
+const timeFormat = new Intl.DateTimeFormat([], { hour: '2-digit', minute: '2-digit' });
+const dateFormat = new Intl.DateTimeFormat([], { month: 'short', day: 'numeric' });
+
 /** @returns {string} a short local time like "14:05" (or a date for older). */
 export function formatTime(iso) {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return '';
   const now = new Date();
-  const time = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  const time = timeFormat.format(d);
   if (d.toDateString() === now.toDateString()) return time;
-  return d.toLocaleDateString([], { month: 'short', day: 'numeric' }) + ' ' + time;
+  return dateFormat.format(d) + ' ' + time;
 }
 
 const urlRE = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
