@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,12 +22,16 @@ var schemaSQL string
 //go:embed schema_notify.sql
 var notifySchemaSQL string
 
+//go:embed schema_away.sql
+var awaySchemaSQL string
+
 // migrations are the schema steps in order: migrations[i] takes the database
 // from user_version i to i+1. Order is important: append new steps at the
 // end, never edit a released one.
 var migrations = []string{
 	schemaSQL,
 	notifySchemaSQL,
+	awaySchemaSQL,
 }
 
 // applicationID marks a SQLite file as livechat's ("LVCH"), so the server
@@ -76,6 +81,11 @@ type DB struct {
 	pageMessages *sql.Stmt
 	messageInRm  *sql.Stmt
 	roomByName   *sql.Stmt
+
+	// away caches each business's hours and away message for the hot
+	// path (db_hours.go); awayGen guards it against a stale refill.
+	away    sync.Map
+	awayGen atomic.Int64
 }
 
 // dsn builds the connection string. Per-connection pragmas belong in the DSN:

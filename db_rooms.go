@@ -88,7 +88,7 @@ func (db *DB) RoomsWithMessages(ctx context.Context, userID int64, username stri
 		names[r.ID] = roomName(username, r.Consumer)
 	}
 	rows, err := db.reader.QueryContext(ctx, `
-		SELECT m.room_id, m.id, m.author, m.content, m.type, m.file, coalesce(m.client_id, ''), m.created
+		SELECT m.room_id, m.id, m.author, m.content, m.type, m.file, coalesce(m.client_id, ''), m.created, m.auto
 		FROM rooms r JOIN messages m ON m.room_id = r.id AND m.id >= coalesce(
 			(SELECT id FROM messages WHERE room_id = r.id ORDER BY id DESC LIMIT 1 OFFSET ?), 0)
 		WHERE r.user_id = ?
@@ -108,7 +108,7 @@ func (db *DB) RoomsWithMessages(ctx context.Context, userID int64, username stri
 	for rows.Next() {
 		var roomID, created int64
 		var m Message
-		if err := rows.Scan(&roomID, &m.ID, &m.Author, &m.Content, &m.Type, &m.File, &m.ClientID, &created); err != nil {
+		if err := rows.Scan(&roomID, &m.ID, &m.Author, &m.Content, &m.Type, &m.File, &m.ClientID, &created, &m.Auto); err != nil {
 			return nil, nil, err
 		}
 		name, ok := names[roomID]
@@ -193,7 +193,7 @@ func (db *DB) summaryRows(ctx context.Context, username string, last map[int64]*
 	rows, err := db.reader.QueryContext(ctx, `
 		SELECT r.id, r.user_id, r.consumer, r.consumer_email, r.unread, r.admin_read_up_to, r.visitor_read_up_to,
 			coalesce(r.last_message_id, 0), r.created, r.last_activity,
-			m.id, m.author, m.content, m.type, m.file, m.client_id, m.created
+			m.id, m.author, m.content, m.type, m.file, m.client_id, m.created, coalesce(m.auto, 0)
 		FROM rooms r LEFT JOIN messages m ON m.id = r.last_message_id
 		WHERE r.user_id = ? AND `+cond, args...)
 	if err != nil {
@@ -205,14 +205,15 @@ func (db *DB) summaryRows(ctx context.Context, username string, last map[int64]*
 		var r roomRow
 		var id, created sql.NullInt64
 		var author, content, typ, file, clientID sql.NullString
+		var auto bool
 		if err := rows.Scan(&r.ID, &r.UserID, &r.Consumer, &r.Email, &r.Unread, &r.AdminRead, &r.VisitorRead, &r.LastMessage,
-			&r.Created, &r.LastActivity, &id, &author, &content, &typ, &file, &clientID, &created); err != nil {
+			&r.Created, &r.LastActivity, &id, &author, &content, &typ, &file, &clientID, &created, &auto); err != nil {
 			return nil, err
 		}
 		rooms = append(rooms, &r)
 		if id.Valid {
 			last[r.ID] = &Message{ID: id.Int64, Author: author.String, Content: content.String, Type: typ.String,
-				File: file.String, Room: roomName(username, r.Consumer), Created: formatTime(created.Int64), ClientID: clientID.String}
+				File: file.String, Room: roomName(username, r.Consumer), Created: formatTime(created.Int64), ClientID: clientID.String, Auto: auto}
 		}
 	}
 	return rooms, rows.Err()

@@ -51,6 +51,7 @@ func (s *Server) handleUpdateChatbot(w http.ResponseWriter, r *http.Request, u *
 		}
 		set[f.json] = str
 	}
+	validateAwayFields(raw, set, errs)
 	if len(errs) > 0 {
 		s.writeError(w, r, fieldErrors(errs))
 		return
@@ -154,7 +155,10 @@ func (s *Server) handleChatbotDetails(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"detail": "success", "chatbot": c, "online": s.hub.AdminOnline(u.ID)})
+	online := s.hub.AdminOnline(u.ID)
+	open, away, nextOpen := availability(c.Hours, online, s.db.now())
+	writeJSON(w, http.StatusOK, map[string]any{"detail": "success", "chatbot": c, "online": online,
+		"open": open, "away": away, "next_open": nextOpen})
 }
 
 // handleChatbotPicture handles "GET /chatbot/{username}/picture". The URL

@@ -121,6 +121,9 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	op := &commitOp{kind: opMessage, userID: u.ID, username: u.Username, consumer: consumer, roomID: room.ID,
 		author: author, content: name, typ: typ, fromVisitor: !admin,
 		file: &storedFile{Token: newFileToken(), Name: name, Mime: sniffed, Data: data}}
+	if !admin {
+		op.awaySince, op.awayMessage = s.awayReply(u.ID)
+	}
 	if err := s.committer.submit(op); err != nil {
 		if errors.Is(err, errNotFound) {
 			err = errNoConversation // deleted meanwhile

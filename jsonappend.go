@@ -97,6 +97,9 @@ func appendMessageJSON(dst []byte, m *Message, created int64) []byte {
 		dst = append(dst, `,"client_id":`...)
 		dst = appendJSONString(dst, m.ClientID)
 	}
+	if m.Auto {
+		dst = append(dst, `,"auto":true`...)
+	}
 	return append(dst, '}')
 }
 

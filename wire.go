@@ -22,6 +22,8 @@ type Message struct {
 	Room     string `json:"room"`
 	Created  string `json:"created"`
 	ClientID string `json:"client_id,omitempty"`
+	// Auto marks a message the server wrote itself: the away message.
+	Auto bool `json:"auto,omitempty"`
 }
 
 // Room is SPEC's Room: a conversation with its last messages, as sent over
