@@ -235,7 +235,7 @@ func (s *Server) handleVisitorPage(w http.ResponseWriter, r *http.Request) {
 	s.renderPage(w, r, http.StatusOK, "chat.html", pageData{
 		Title: c.ChatbotName, Username: u.Username, Consumer: consumer, Chatbot: c,
 		// Online: someone answers now (SPEC's not "away").
-		Online: s.hub.AdminOnline(u.ID) && c.Hours.isOpen(s.db.now()),
+		Online:   s.hub.AdminOnline(u.ID) && c.Hours.isOpen(s.db.now()),
 		StyleCSS: chatbotCSS(c),
 	})
 }
