@@ -140,6 +140,9 @@ func (s *Server) handleDeletePicture(w http.ResponseWriter, r *http.Request, u *
 // handleChatbotDetails handles "GET /chatbot/details/{username}": the
 // public style a visitor's window needs, and whether anyone is answering.
 func (s *Server) handleChatbotDetails(w http.ResponseWriter, r *http.Request) {
+	// Public and without credentials: widget.js on a business's site reads
+	// the button colour from here.
+	w.Header().Set("Access-Control-Allow-Origin", "*")
 	username := strings.ToLower(r.PathValue("username"))
 	u, err := s.db.UserByName(r.Context(), username)
 	if errors.Is(err, errNotFound) {

@@ -113,9 +113,25 @@
 
   var iframe = null;
   var isOpen = false;
+  // Until the window says "ready" the iframe is about:blank: a post to
+  // origin would log an error on the host page.
+  var frameReady = false;
 
   function tell() {
-    if (iframe && iframe.contentWindow) iframe.contentWindow.postMessage({ source: 'livechat', type: 'state', open: isOpen }, origin);
+    if (iframe && frameReady && iframe.contentWindow) iframe.contentWindow.postMessage({ source: 'livechat', type: 'state', open: isOpen }, origin);
+  }
+
+  function setColor(c) {
+    if (typeof c === 'string' && /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(c)) button.style.setProperty('--lc-bg', c);
+  }
+
+  // The business colour from page load, from the public details.
+  function fetchColor() {
+    if (!window.fetch) return;
+    fetch(origin + '/chatbot/details/' + encodeURIComponent(username), { credentials: 'omit' })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (d) { if (d && d.chatbot) setColor(d.chatbot.headerBackgroundColor); })
+      .catch(function () {});
   }
 
   // The iframe is made on the first open, or at once for a returning
@@ -126,7 +142,7 @@
     iframe.title = 'Chat';
     iframe.src = origin + '/chatbot/' + encodeURIComponent(username) + '/' + encodeURIComponent(visitorId(true));
     iframe.setAttribute('referrerpolicy', 'origin');
-    iframe.addEventListener('load', tell);
+    frameReady = false;
     panel.appendChild(iframe);
     panel.appendChild(close);
   }
@@ -149,7 +165,8 @@
     var d = e.data;
     if (!d || d.source !== 'livechat') return;
     if (d.type === 'ready') {
-      if (typeof d.color === 'string' && /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(d.color)) button.style.setProperty('--lc-bg', d.color);
+      frameReady = true;
+      setColor(d.color);
       tell();
     } else if (d.type === 'close' && isOpen) {
       setOpen(false);
@@ -162,6 +179,7 @@
 
   function mount() {
     document.body.appendChild(host);
+    fetchColor();
     if (visitorId(false)) ensureFrame();
   }
   if (document.body) mount();
