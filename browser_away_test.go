@@ -296,3 +296,85 @@ func TestBrowserWidgetColourAndQuietHost(t *testing.T) {
 		t.Errorf("host page: %s", s)
 	}
 }
+
+// The settings' hours editor: a preview line from what is being edited,
+// saving hours, away message and askEmail, field errors from the server.
+func TestBrowserSettingsHours(t *testing.T) {
+	browser := pagesBrowser(t)
+	ts := newTestServer(t, noMessageRate)
+	admin := ts.client().signup("acme")
+	tab := pagesNewTab(t, browser, true)
+	pagesSignIn(tab, ts.URL, "acme")
+	tab.run(chromedp.Navigate(ts.URL + "/settings"))
+	tab.waitJS("the hours section", `document.getElementById("hours-preview").textContent.startsWith("Always open")`, 5*time.Second)
+	if !pagesEval[bool](tab, `document.getElementById("hours-editor").hidden && !document.getElementById("hours-on").checked`) {
+		t.Error("hours editor shown for a chatbot without hours")
+	}
+
+	// The preview's rule, at fixed times.
+	got := pagesEval[[]string](tab, `import("/static/js/hours.js").then(({ previewText }) => {
+		const h = { timezone: "Europe/Paris", week: { mon: [["09:00", "17:00"]], tue: [["09:00", "17:00"]], fri: [["22:00", "02:00"]] } };
+		return [
+			previewText(h, { day: "mon", min: 600 }),
+			previewText(h, { day: "mon", min: 1020 }),
+			previewText(h, { day: "tue", min: 1100 }),
+			previewText(h, { day: "sat", min: 60 }),
+			previewText(h, { day: "sat", min: 120 }),
+			previewText({ timezone: "UTC", week: {} }, { day: "mon", min: 0 }),
+		];
+	})`)
+	want := []string{"Open now", "Opens Tue 09:00", "Opens Fri 22:00", "Open now", "Opens Mon 09:00", "Never open: visitors always see you as away."}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("previews %q, want %q", got, want)
+	}
+
+	// Turn hours on: the editor starts from weekdays 09:00–17:00 in the
+	// browser's zone; pick Paris, add Saturday morning.
+	tab.run(chromedp.Click(chromedp.ID("hours-on")))
+	tab.waitJS("the editor", `!document.getElementById("hours-editor").hidden && document.querySelectorAll("#hours-week .span").length === 5`, 5*time.Second)
+	zones := pagesEval[int](tab, `document.querySelectorAll("#hours-tz option").length`)
+	if zones < 100 {
+		t.Errorf("%d time zones offered", zones)
+	}
+	tab.run(chromedp.SetValue(chromedp.CSS("#hours-tz"), "Europe/Paris"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("hours-tz").dispatchEvent(new Event("change"))`),
+		chromedp.Click(chromedp.CSS(`#hours-week .day[data-day="sat"] .day-add`)))
+	tab.run(chromedp.Evaluate[chromedp.Void](`(() => {
+		const end = document.querySelector('#hours-week .day[data-day="sat"] .span-end');
+		end.value = "12:30";
+		end.dispatchEvent(new Event("input", { bubbles: true }));
+	})()`))
+	tab.waitJS("a preview line", `/^(Open now|Opens (Mon|Tue|Wed|Thu|Fri|Sat) \d\d:\d\d)$/.test(document.getElementById("hours-preview").textContent)`, 5*time.Second)
+	tab.run(pagesFill("awayMessage", "Closed now — back soon."),
+		chromedp.SetValue(chromedp.CSS("#askEmail"), "always"),
+		chromedp.Click(chromedp.CSS(`#hours-form button[type="submit"]`)))
+	tab.waitJS("saved", `document.getElementById("hours-saved").textContent.includes("Saved")`, 5*time.Second)
+	bot := admin.must(200, "GET", "/chatbot/api", nil).JSON["chatbot_details"].(map[string]any)
+	hours, _ := bot["hours"].(map[string]any)
+	week, _ := hours["week"].(map[string]any)
+	if hours["timezone"] != "Europe/Paris" || fmt.Sprint(week["sat"]) != "[[09:00 12:30]]" || fmt.Sprint(week["mon"]) != "[[09:00 17:00]]" ||
+		fmt.Sprint(week["sun"]) != "[]" || bot["awayMessage"] != "Closed now — back soon." || bot["askEmail"] != "always" {
+		t.Errorf("stored %v", bot)
+	}
+
+	// Overlapping spans: the server's error shows by the day; nothing changes.
+	tab.run(chromedp.Click(chromedp.CSS(`#hours-week .day[data-day="tue"] .day-add`)))
+	tab.run(chromedp.Evaluate[chromedp.Void](`(() => {
+		const s = document.querySelectorAll('#hours-week .day[data-day="tue"] .span-start')[1];
+		s.value = "16:00";
+		s.dispatchEvent(new Event("input", { bubbles: true }));
+	})()`))
+	tab.run(chromedp.Click(chromedp.CSS(`#hours-form button[type="submit"]`)))
+	tab.waitJS("the overlap error", `document.getElementById("hours.week.tue-error").textContent.includes("overlaps")`, 5*time.Second)
+	after := admin.must(200, "GET", "/chatbot/api", nil).JSON["chatbot_details"].(map[string]any)
+	if fmt.Sprint(after["hours"]) != fmt.Sprint(bot["hours"]) {
+		t.Errorf("a refused save changed the hours: %v", after["hours"])
+	}
+
+	// Hours off again: always open.
+	tab.run(chromedp.Click(chromedp.ID("hours-on")), chromedp.Click(chromedp.CSS(`#hours-form button[type="submit"]`)))
+	tab.waitJS("saved", `document.getElementById("hours-saved").textContent.includes("Saved")`, 5*time.Second)
+	if h := admin.must(200, "GET", "/chatbot/api", nil).JSON["chatbot_details"].(map[string]any)["hours"]; h != nil {
+		t.Errorf("hours after turning them off: %v", h)
+	}
+}

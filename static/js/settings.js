@@ -4,6 +4,7 @@
 import { adminApi as api } from './api.js';
 import { applyChatbotStyle, colorRE } from './style.js';
 import './signout.js';
+import './hours.js';
 
 const main = document.getElementById('settings');
 const username = main.dataset.username;
