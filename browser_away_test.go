@@ -345,6 +345,8 @@ func TestBrowserSettingsHours(t *testing.T) {
 		end.dispatchEvent(new Event("input", { bubbles: true }));
 	})()`))
 	tab.waitJS("a preview line", `/^(Open now|Opens (Mon|Tue|Wed|Thu|Fri|Sat) \d\d:\d\d)$/.test(document.getElementById("hours-preview").textContent)`, 5*time.Second)
+	tab.run(chromedp.ScrollIntoView(chromedp.ID("hours-h")))
+	tab.screenshot("hours")
 	tab.run(pagesFill("awayMessage", "Closed now — back soon."),
 		chromedp.SetValue(chromedp.CSS("#askEmail"), "always"),
 		chromedp.Click(chromedp.CSS(`#hours-form button[type="submit"]`)))
