@@ -407,6 +407,13 @@ func pagesCount(text string) string {
 // anything that would leak into the widget.
 func pagesHostSite(t *testing.T, appOrigin string) *httptest.Server {
 	t.Helper()
+	return pagesHostSiteWith(t, appOrigin, "")
+}
+
+// pagesHostSiteWith is pagesHostSite with more attributes on the widget's
+// script tag (the snippet's data-color, say).
+func pagesHostSiteWith(t *testing.T, appOrigin, attrs string) *httptest.Server {
+	t.Helper()
 	page := `<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Nordic Bikes</title>
@@ -415,7 +422,7 @@ body { font: 18px Georgia, serif; margin: 40px; background: #fffbeb; }
 button, div, iframe { background: red !important; width: 10px !important; border: 5px dashed red !important; }
 </style></head>
 <body><h1>Nordic Bikes</h1><p>Hand-built bicycles since 1987.</p>
-<script src="` + appOrigin + `/widget.js" data-username="acme" async></script>
+<script src="` + appOrigin + `/widget.js" data-username="acme"` + attrs + ` async></script>
 </body></html>`
 	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")

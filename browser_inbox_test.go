@@ -25,7 +25,7 @@ func TestBrowserMessaging(t *testing.T) {
 	pagesVisitorSays(t, ts.URL, "acme", "9f86d081-884c-4d63", "", "Do you offer repairs for e-bikes?", "I live close to the shop.")
 	// A styled chatbot with a picture, for the visitor's screenshot.
 	pagesStyle(t, admin, ts.URL, `{"chatbotName":"Nordic Bikes","introductionText":"Hi! Questions about a bike, a repair or a test ride? We usually answer within minutes.",`+
-		`"headerBackgroundColor":"#14532d","senderBackground":"#15803d","introductionBackgroundColor":"#f0fdf4","introductionTextColor":"#14532d"}`)
+		`"headerBackgroundColor":"#14532d","senderBackground":"#15803d","introductionBackgroundColor":"#f0fdf4","introductionTextColor":"#14532d","askEmail":"always"}`)
 
 	inbox := pagesNewTab(t, browser, true)
 	pagesSignIn(inbox, ts.URL, "acme")
@@ -61,7 +61,7 @@ func TestBrowserMessaging(t *testing.T) {
 	visitor.waitJS("typing indicator gone", `document.getElementById("typing").textContent === ""`, 5*time.Second)
 	inbox.waitJS("seen by the visitor", `document.querySelector("#messages .is-mine.is-seen")`, 5*time.Second)
 
-	// The optional email, asked after the first message, is stored.
+	// The optional email (askEmail "always": asked from the start) is stored.
 	visitor.waitJS("the email prompt", `!document.getElementById("email-form").hidden`, 5*time.Second)
 	visitor.run(
 		chromedp.SendKeys(chromedp.ID("email"), "ola@example.com"),

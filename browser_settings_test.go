@@ -19,7 +19,7 @@ func TestBrowserSettingsPreview(t *testing.T) {
 
 	tab.run(chromedp.Navigate(ts.URL + "/settings"))
 	tab.waitJS("settings", `document.getElementById("headerBackgroundColor-hex")`, 5*time.Second)
-	tab.waitJS("snippet", `document.getElementById("snippet").textContent === '<script src="`+ts.URL+`/widget.js" data-username="acme" async></script>'`, 5*time.Second)
+	tab.waitJS("snippet", `document.getElementById("snippet").textContent === '<script src="`+ts.URL+`/widget.js" data-username="acme" data-color="#2563eb" data-text="#ffffff" async></script>'`, 5*time.Second)
 	// "Open your chat window" uses a random consumer id, not one drawn
 	// from the clock (issue 12, finding 11), and a new one on each visit.
 	previewRE := regexp.MustCompile(`^/chatbot/acme/preview-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
@@ -128,7 +128,7 @@ func TestBrowserSnippetCopy(t *testing.T) {
 	pagesSignIn(tab, ts.URL, "acme")
 	tab.run(chromedp.Navigate(ts.URL + "/settings"))
 	tab.waitJS("settings", `document.getElementById("snippet").textContent`, 5*time.Second)
-	want := `<script src="` + ts.URL + `/widget.js" data-username="acme" async></script>`
+	want := `<script src="` + ts.URL + `/widget.js" data-username="acme" data-color="#2563eb" data-text="#ffffff" async></script>`
 	if got := pagesEval[string](tab, `document.getElementById("snippet").textContent`); got != want {
 		t.Errorf("snippet = %q, want %q", got, want)
 	}

@@ -23,6 +23,9 @@ var schemaSQL string
 //go:embed schema_notify.sql
 var notifySchemaSQL string
 
+//go:embed schema_away.sql
+var awaySchemaSQL string
+
 // migrations are the schema steps in order: migrations[i] takes the database
 // from user_version i to i+1. Order is important: append new steps at the
 // end, never edit a released one.
@@ -37,6 +40,7 @@ var migrations = []string{
 		name  TEXT PRIMARY KEY,
 		value BLOB NOT NULL
 	)`,
+	awaySchemaSQL, // 6: hours, away message, askEmail; away replies (schema_away.sql)
 }
 
 // applicationID marks a SQLite file as livechat's ("LVCH"), so the server
@@ -95,6 +99,11 @@ type DB struct {
 	roomByName   *sql.Stmt
 	// Upgraded is set when opening migrated an existing file (upgrade.go).
 	Upgraded *Upgrade
+
+	// away caches each business's hours and away message for the hot
+	// path (db_hours.go); awayGen guards it against a stale refill.
+	away    sync.Map
+	awayGen atomic.Int64
 }
 
 // dsn builds the connection string. Per-connection pragmas belong in the DSN:

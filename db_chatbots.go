@@ -29,6 +29,10 @@ type Chatbot struct {
 	InputTextColor              string `json:"inputTextColor"`
 	// BotPicture is read-only: the picture's URL, or "".
 	BotPicture string `json:"bot_picture"`
+	// Hours and away (db_hours.go): nil Hours is always open.
+	Hours       *Hours `json:"hours"`
+	AwayMessage string `json:"awayMessage"`
+	AskEmail    string `json:"askEmail"`
 }
 
 // chatbotField ties one style field to its column, so the list of fields is
@@ -74,6 +78,8 @@ func defaultChatbot(username string) Chatbot {
 		BackgroundColor:             "#ffffff",
 		InputBarBackground:          "#f8fafc",
 		InputTextColor:              "#0f172a",
+		AwayMessage:                 defaultAwayMessage,
+		AskEmail:                    defaultAskEmail,
 	}
 }
 
@@ -111,12 +117,16 @@ func (db *DB) chatbot(ctx context.Context, q interface {
 	for _, f := range chatbotFields {
 		dest = append(dest, f.ptr(&c))
 	}
-	dest = append(dest, &etag)
-	err := q.QueryRowContext(ctx, "SELECT "+chatbotColumns()+", picture_etag FROM chatbots WHERE user_id = ?", userID).Scan(dest...)
+	var hours sql.NullString
+	dest = append(dest, &etag, &hours, &c.AwayMessage, &c.AskEmail)
+	err := q.QueryRowContext(ctx, "SELECT "+chatbotColumns()+", picture_etag, "+awayColumns+" FROM chatbots WHERE user_id = ?", userID).Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNotFound
 	}
 	if err != nil {
+		return nil, err
+	}
+	if c.Hours, err = scanHours(hours); err != nil {
 		return nil, err
 	}
 	if etag != "" {
@@ -138,6 +148,7 @@ func (db *DB) UpdateChatbot(ctx context.Context, userID int64, username string, 
 				args = append(args, v)
 			}
 		}
+		assigns, args = awayAssigns(set, assigns, args)
 		args = append(args, userID)
 		q := "UPDATE chatbots SET updated = ?"
 		if len(assigns) > 0 {
@@ -150,6 +161,7 @@ func (db *DB) UpdateChatbot(ctx context.Context, userID int64, username string, 
 		c, err = db.chatbot(ctx, tx, userID, username)
 		return err
 	})
+	db.forgetAway(userID)
 	return c, err
 }
 

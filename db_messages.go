@@ -8,12 +8,12 @@ import (
 )
 
 // messageColumns are scanned by scanMessage, in this order.
-const messageColumns = "id, author, content, type, file, coalesce(client_id, ''), created, coalesce(agent_id, 0), agent"
+const messageColumns = "id, author, content, type, file, coalesce(client_id, ''), created, coalesce(agent_id, 0), agent, auto"
 
 // scanMessage scans messageColumns into m; room is its Room.
 func scanMessage(row interface{ Scan(...any) error }, m *Message, room string) error {
 	var created int64
-	if err := row.Scan(&m.ID, &m.Author, &m.Content, &m.Type, &m.File, &m.ClientID, &created, &m.AgentID, &m.Agent); err != nil {
+	if err := row.Scan(&m.ID, &m.Author, &m.Content, &m.Type, &m.File, &m.ClientID, &created, &m.AgentID, &m.Agent, &m.Auto); err != nil {
 		return err
 	}
 	m.Created = formatTime(created)

@@ -101,7 +101,7 @@ func (db *DB) RoomsWithMessages(ctx context.Context, userID int64, username stri
 	oldest := rooms[len(rooms)-1].LastActivity
 	rows, err := db.reader.QueryContext(ctx, `
 		SELECT m.room_id, m.id, m.author, m.content, m.type, m.file, coalesce(m.client_id, ''), m.created,
-			coalesce(m.agent_id, 0), m.agent
+			coalesce(m.agent_id, 0), m.agent, m.auto
 		FROM rooms r JOIN messages m ON m.room_id = r.id AND m.id >= coalesce(
 			(SELECT id FROM messages WHERE room_id = r.id ORDER BY id DESC LIMIT 1 OFFSET ?), 0)
 		WHERE r.user_id = ? AND r.last_activity < ? AND r.last_activity >= ?
@@ -121,7 +121,7 @@ func (db *DB) RoomsWithMessages(ctx context.Context, userID int64, username stri
 	for rows.Next() {
 		var roomID, created int64
 		var m Message
-		if err := rows.Scan(&roomID, &m.ID, &m.Author, &m.Content, &m.Type, &m.File, &m.ClientID, &created, &m.AgentID, &m.Agent); err != nil {
+		if err := rows.Scan(&roomID, &m.ID, &m.Author, &m.Content, &m.Type, &m.File, &m.ClientID, &created, &m.AgentID, &m.Agent, &m.Auto); err != nil {
 			return nil, nil, false, err
 		}
 		name, ok := names[roomID]
@@ -228,7 +228,7 @@ func (db *DB) summaryRows(ctx context.Context, username string, last map[int64]*
 	rows, err := db.reader.QueryContext(ctx, `
 		SELECT r.id, r.user_id, r.consumer, r.consumer_email, r.unread, r.admin_read_up_to, r.visitor_read_up_to,
 			coalesce(r.last_message_id, 0), r.created, r.last_activity,
-			m.id, m.author, m.content, m.type, m.file, m.client_id, m.created, m.agent_id, m.agent
+			m.id, m.author, m.content, m.type, m.file, m.client_id, m.created, m.agent_id, m.agent, coalesce(m.auto, 0)
 		FROM rooms r LEFT JOIN messages m ON m.id = r.last_message_id
 		WHERE r.user_id = ? AND `+cond, args...)
 	if err != nil {
@@ -241,15 +241,16 @@ func (db *DB) summaryRows(ctx context.Context, username string, last map[int64]*
 		var id, created sql.NullInt64
 		var author, content, typ, file, clientID, agent sql.NullString
 		var agentID sql.NullInt64
+		var auto bool
 		if err := rows.Scan(&r.ID, &r.UserID, &r.Consumer, &r.Email, &r.Unread, &r.AdminRead, &r.VisitorRead, &r.LastMessage,
-			&r.Created, &r.LastActivity, &id, &author, &content, &typ, &file, &clientID, &created, &agentID, &agent); err != nil {
+			&r.Created, &r.LastActivity, &id, &author, &content, &typ, &file, &clientID, &created, &agentID, &agent, &auto); err != nil {
 			return nil, err
 		}
 		rooms = append(rooms, &r)
 		if id.Valid {
 			last[r.ID] = &Message{ID: id.Int64, Author: author.String, Content: content.String, Type: typ.String,
 				File: file.String, Room: roomName(username, r.Consumer), Created: formatTime(created.Int64), ClientID: clientID.String,
-				Agent: agent.String, AgentID: agentID.Int64}
+				Agent: agent.String, AgentID: agentID.Int64, Auto: auto}
 		}
 	}
 	return rooms, rows.Err()

@@ -59,12 +59,19 @@ type commitOp struct {
 	// reply, if not nil, receives the frame meant for the submitter
 	// alone: the stored message, when its client_id was used already.
 	reply func(frame []byte)
+	// awaySince, when not 0, asks for the away message (awayMessage)
+	// after this visitor message unless the room got it at or after
+	// awaySince (Unix ms): outside hours, once per closed period
+	// (away.go). The result is away.
+	awaySince   int64
+	awayMessage string
 
 	// opRoom input.
 	email string
 
 	// Results.
 	msg     Message
+	away    *Message // the away message stored after msg, if any
 	dup     bool
 	room    *roomRow
 	created bool
@@ -319,6 +326,17 @@ func (w *groupCommitter) insert(ctx context.Context, tx *sql.Tx, ins, byCID *sql
 	t.lastID, t.lastActivity = id, now
 	if op.fromVisitor {
 		t.unread++
+	}
+	op.away = nil
+	if op.awaySince != 0 {
+		away, err := insertAwayReply(ctx, tx, op, room, now)
+		if err != nil {
+			return err
+		}
+		if away != nil {
+			op.away = away
+			t.lastID = away.ID
+		}
 	}
 	return nil
 }

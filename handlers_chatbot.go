@@ -55,6 +55,7 @@ func (s *Server) handleUpdateChatbot(w http.ResponseWriter, r *http.Request, u *
 		}
 		set[f.json] = str
 	}
+	validateAwayFields(raw, set, errs)
 	if len(errs) > 0 {
 		s.writeError(w, r, fieldErrors(errs))
 		return
@@ -145,6 +146,9 @@ func (s *Server) handleDeletePicture(w http.ResponseWriter, r *http.Request, u *
 // handleChatbotDetails handles "GET /chatbot/details/{username}": the
 // public style a visitor's window needs, and whether anyone is answering.
 func (s *Server) handleChatbotDetails(w http.ResponseWriter, r *http.Request) {
+	// Public and without credentials: widget.js on a business's site reads
+	// the button colour from here.
+	w.Header().Set("Access-Control-Allow-Origin", "*")
 	username := strings.ToLower(r.PathValue("username"))
 	u, err := s.db.BusinessByHandle(r.Context(), username)
 	if errors.Is(err, errNotFound) {
@@ -160,7 +164,10 @@ func (s *Server) handleChatbotDetails(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"detail": "success", "chatbot": c, "online": s.hub.AdminOnline(u.ID)})
+	online := s.hub.AdminOnline(u.ID)
+	open, away, nextOpen := availability(c.Hours, online, s.db.now())
+	writeJSON(w, http.StatusOK, map[string]any{"detail": "success", "chatbot": c, "online": online,
+		"open": open, "away": away, "next_open": nextOpen})
 }
 
 // handleChatbotPicture handles "GET /chatbot/{username}/picture". The URL

@@ -182,6 +182,9 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	op := &commitOp{kind: opMessage, userID: u.ID, username: u.Username, consumer: consumer, roomID: room.ID,
 		author: author, content: name, typ: typ, fromVisitor: !admin, agentID: agentID, agent: agent, maxStorage: s.cfg.MaxStorage,
 		file: &storedFile{Token: newFileToken(), Name: name, Mime: sniffed, Data: data}}
+	if !admin {
+		op.awaySince, op.awayMessage = s.awayReply(u.ID)
+	}
 	if err := s.committer.submit(op); err != nil {
 		switch {
 		case errors.Is(err, errNotFound):

@@ -105,6 +105,9 @@ func appendMessageJSON(dst []byte, m *Message, created int64) []byte {
 		dst = append(dst, `,"agent_id":`...)
 		dst = strconv.AppendInt(dst, m.AgentID, 10)
 	}
+	if m.Auto {
+		dst = append(dst, `,"auto":true`...)
+	}
 	return append(dst, '}')
 }
 

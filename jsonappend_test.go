@@ -12,7 +12,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		"é 😀 \u2028 \u2029", "bad \xff utf8 \xe2\x82", "ends in \xc3"}
 	for i, s := range strs {
 		m := Message{ID: int64(i*1000 + 7), Author: s, Content: s, Type: "text", File: s, Room: "acme " + s,
-			Created: formatTime(1735787045123 + int64(i)), ClientID: s, Agent: s, AgentID: int64(i * 3)}
+			Created: formatTime(1735787045123 + int64(i)), ClientID: s, Agent: s, AgentID: int64(i * 3), Auto: i%2 == 1}
 		want, _ := json.Marshal(&m)
 		if got := appendMessageJSON(nil, &m, 1735787045123+int64(i)); string(got) != string(want) {
 			t.Errorf("message %q:\n got %s\nwant %s", s, got, want)

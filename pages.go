@@ -74,9 +74,11 @@ type pageData struct {
 	Online   bool
 	Message  string // 404 page
 	Bare     bool   // 404 page without the site's top bar (in the widget's frame)
-	// MaxContent is the longest message the server takes, in characters
-	// (set by renderPage from the config).
+	// MaxContent is the longest message the server takes, in characters,
+	// and MaxUpload the largest chat file, in bytes (set by renderPage
+	// from the config).
 	MaxContent int
+	MaxUpload  int64
 	// StyleCSS, when set, goes into a <style> with StyleNonce, which
 	// renderPage makes and allows in the page's CSP.
 	StyleCSS   template.CSS
@@ -107,6 +109,7 @@ func chatbotCSS(c *Chatbot) template.CSS {
 // renderPage writes a page template with the pages' headers.
 func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, data pageData) {
 	data.MaxContent = s.cfg.MaxContent
+	data.MaxUpload = s.cfg.MaxUpload
 	if data.StyleCSS != "" {
 		var n [16]byte
 		_, _ = rand.Read(n[:])
@@ -222,7 +225,9 @@ func (s *Server) handleVisitorPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.renderPage(w, r, http.StatusOK, "chat.html", pageData{
-		Title: c.ChatbotName, Username: u.Username, Consumer: consumer, Chatbot: c, Online: s.hub.AdminOnline(u.ID),
+		Title: c.ChatbotName, Username: u.Username, Consumer: consumer, Chatbot: c,
+		// Online: someone answers now (SPEC's not "away").
+		Online:   s.hub.AdminOnline(u.ID) && c.Hours.isOpen(s.db.now()),
 		StyleCSS: chatbotCSS(c),
 	})
 }

@@ -354,6 +354,9 @@ func (s *Server) cmdNewMessage(c *client, f *inFrame) bool {
 	op := &commitOp{kind: opMessage, userID: c.userID, username: c.username, consumer: c.consumer, roomID: c.roomID,
 		author: c.author(), content: content, clientID: clientID, fromVisitor: !c.admin, reply: c.push,
 		agentID: c.agentID, agent: c.agent}
+	if !c.admin {
+		op.awaySince, op.awayMessage = s.awayReply(c.userID)
+	}
 	if err := s.committer.submit(op); err != nil {
 		if errors.Is(err, errNotFound) {
 			c.fail(codeNotFound, "This conversation was deleted.")
@@ -443,6 +446,9 @@ func (s *Server) publishOp(op *commitOp) {
 			return
 		}
 		s.hub.publish(op.userID, op.roomID, toEveryone, frame, nil)
+		if op.away != nil {
+			s.hub.publish(op.userID, op.roomID, toEveryone, encodeFrame(messageFrame{Command: "new_message", Message: op.away}), nil)
+		}
 	case opRoom:
 		switch {
 		case op.created:

@@ -26,6 +26,8 @@ type Message struct {
 	// (author stays the handle); absent on visitors' messages.
 	Agent   string `json:"agent,omitempty"`
 	AgentID int64  `json:"agent_id,omitempty"`
+	// Auto marks a message the server wrote itself: the away message.
+	Auto bool `json:"auto,omitempty"`
 }
 
 // Room is SPEC's Room: a conversation with its last messages, as sent over

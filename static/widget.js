@@ -1,5 +1,7 @@
 /* livechat widget. Embed with:
- *   <script src="https://HOST/widget.js" data-username="USERNAME" async></script>
+ *   <script src="https://HOST/widget.js" data-username="USERNAME"
+ *     data-color="#rrggbb" data-text="#rrggbb" async></script>
+ * (the colours, optional, are the button's until the window says its own).
  * Adds a chat button that opens the chat window in an iframe. Everything
  * lives in a shadow root, so the host page's CSS does not reach it
  * and it defines no globals. */
@@ -113,9 +115,19 @@
 
   var iframe = null;
   var isOpen = false;
+  // Until the window says "ready" the iframe is about:blank: a post to
+  // origin would log an error on the host page.
+  var frameReady = false;
 
   function tell() {
-    if (iframe && iframe.contentWindow) iframe.contentWindow.postMessage({ source: 'livechat', type: 'state', open: isOpen }, origin);
+    if (iframe && frameReady && iframe.contentWindow) iframe.contentWindow.postMessage({ source: 'livechat', type: 'state', open: isOpen }, origin);
+  }
+
+  // The header's colours (its text colour keeps the icon readable).
+  function setColor(bg, fg) {
+    var hex = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i;
+    if (typeof bg === 'string' && hex.test(bg)) button.style.setProperty('--lc-bg', bg);
+    if (typeof fg === 'string' && hex.test(fg)) button.style.setProperty('--lc-fg', fg);
   }
 
   // The iframe is made on the first open, or at once for a returning
@@ -126,7 +138,7 @@
     iframe.title = 'Chat';
     iframe.src = origin + '/chatbot/' + encodeURIComponent(username) + '/' + encodeURIComponent(visitorId(true));
     iframe.setAttribute('referrerpolicy', 'origin');
-    iframe.addEventListener('load', tell);
+    frameReady = false;
     panel.appendChild(iframe);
     panel.appendChild(close);
   }
@@ -149,9 +161,8 @@
     var d = e.data;
     if (!d || d.source !== 'livechat') return;
     if (d.type === 'ready') {
-      if (typeof d.color === 'string' && /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(d.color)) button.style.setProperty('--lc-bg', d.color);
-      // The icon in the header's text colour, readable on a light brand colour.
-      if (typeof d.text === 'string' && /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(d.text)) button.style.setProperty('--lc-fg', d.text);
+      frameReady = true;
+      setColor(d.color, d.text);
       tell();
     } else if (d.type === 'close' && isOpen) {
       setOpen(false);
@@ -164,6 +175,7 @@
 
   function mount() {
     document.body.appendChild(host);
+    setColor(script.getAttribute('data-color'), script.getAttribute('data-text'));
     if (visitorId(false)) ensureFrame();
   }
   if (document.body) mount();

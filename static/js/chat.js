@@ -6,6 +6,7 @@
 import { api } from './api.js';
 import { applyChatbotStyle } from './style.js';
 import { Conversation } from './conversation.js';
+import { awayStatus, emailPrompt } from './away.js';
 
 const root = document.getElementById('chat');
 const username = root.dataset.username;
@@ -20,6 +21,21 @@ const typingEl = document.getElementById('typing');
 const text = document.getElementById('text');
 const emailForm = document.getElementById('email-form');
 const emailInput = document.getElementById('email');
+const emailLabel = document.getElementById('email-label');
+
+/**
+ * Availability, as GET /chatbot/details says it (the page starts with the
+ * server's view: data-online is "open and an agent online"); connected is
+ * whether our socket is up, so a reconnecting window never claims Online.
+ */
+let details = { away: root.dataset.online !== 'true', next_open: null };
+let connected = true;
+function renderStatus() {
+  const s = awayStatus(details, connected);
+  statusEl.classList.toggle('is-online', s.online);
+  statusEl.textContent = s.text;
+  updateEmailForm();
+}
 
 /**
  * What our widget last said: true (open), false (closed), or null while no
@@ -32,12 +48,19 @@ const conv = new Conversation({
   me: consumer,
   asVisitor: true,
   maxContent: Number(root.dataset.maxContent) || 4000,
+  maxUpload: Number(root.dataset.maxUpload) || 0,
   typingLabel: () => `${style.chatbotName || 'They'} is typing…`,
   tooLong: (max) => `Your message is too long: at most ${max} characters.`,
   looking,
   onPage(msgs, first) {
-    for (const m of msgs) if (conv.list.add(m) && !first) notifyParent(m);
+    const seen = readMark();
+    for (const m of msgs) {
+      // On the first load, answers past what this visitor last read came
+      // while they were away: the widget's button shows the dot.
+      if (conv.list.add(m) && (!first || (seen !== null && m.id > seen && !m.auto))) notifyParent(m);
+    }
   },
+  onRead: rememberRead,
   onMessage(m) {
     if (conv.list.add(m)) {
       notifyParent(m);
@@ -50,9 +73,11 @@ const conv = new Conversation({
   onNotFound: showClosed,
   onStatus(on) {
     offline.hidden = on;
+    connected = on;
+    renderStatus();
     if (on) refreshDetails();
   },
-  onSent: maybeAskEmail,
+  onSent: () => updateEmailForm(),
 });
 conv.open(consumer);
 
@@ -134,13 +159,35 @@ if (framed) {
   text.focus(); // not on phones, where it would pop the keyboard up
 }
 
-// Optional email, asked once after the first message.
+// The last business message this visitor read (null: not known), so a
+// returning visitor's widget shows a dot for answers that came meanwhile.
+const readKey = `livechat-read:${username}:${consumer}`;
+function readMark() {
+  try {
+    const v = localStorage.getItem(readKey);
+    return v === null ? null : Number(v) || 0;
+  } catch (e) { return null; }
+}
+function rememberRead(id) {
+  try { localStorage.setItem(readKey, String(id)); } catch (e) { /* storage off */ }
+}
+if (readMark() === null) rememberRead(0);
+
+// The email, asked for as the business's askEmail says: "always" before
+// the first message, "away" while away, "never" not at all; once given or
+// declined, not again.
 const emailKey = `livechat-email:${username}:${consumer}`;
 function storedEmail() {
   try { return localStorage.getItem(emailKey); } catch (e) { return 'unavailable'; }
 }
-function maybeAskEmail() {
-  if (!storedEmail() && emailForm.hidden) emailForm.hidden = false;
+function updateEmailForm() {
+  const prompt = storedEmail() ? '' : emailPrompt(style.askEmail, details.away);
+  if (!prompt) {
+    emailForm.hidden = true;
+    return;
+  }
+  emailLabel.textContent = prompt;
+  emailForm.hidden = false;
 }
 function rememberEmail(v) {
   try { localStorage.setItem(emailKey, v); } catch (e) { /* storage off */ }
@@ -175,7 +222,8 @@ async function refreshDetails() {
   if (!res.ok) return;
   style = res.data.chatbot || style;
   applyChatbotStyle(root, style);
-  statusEl.classList.toggle('is-online', !!res.data.online);
-  statusEl.textContent = res.data.online ? 'Online' : 'Away — leave a message';
+  details = res.data;
+  renderStatus();
 }
+renderStatus();
 setInterval(() => { if (document.visibilityState === 'visible') refreshDetails(); }, 30000);

@@ -7,7 +7,8 @@
 //
 // The page provides these elements: #log (the scroller), #messages (the
 // list), #more ("Loading earlier messages…"), #typing, #composer (the form),
-// #text and #attach.
+// #text and #attach; #notice (optional) says when messages wait for the
+// rate limit.
 import { ReconnectingSocket } from './socket.js';
 import { isMessage, MessageList, uuid } from './messages.js';
 import { sendFileWithProgress } from './upload.js';
@@ -61,6 +62,8 @@ export function autoGrow(ta) {
  * @property {number} maxContent the server's message limit, in characters
  * @property {() => string} typingLabel what shows while the other side types
  * @property {(max: number) => string} tooLong why an over-long message is refused
+ * @property {number} [maxUpload] the server's file limit in bytes: larger
+ *   files are refused before uploading
  * @property {() => boolean} looking whether this side can see the
  *   conversation now (read receipts are sent only then)
  * @property {(msgs: object[], first: boolean) => void} onPage a page of the
@@ -104,6 +107,12 @@ export class Conversation {
     this.typingTimer = 0; // hides the other side's typing
     this.typingSent = false; // what we last told the other side
     this.stopTimer = 0; // stops our typing after a pause
+    this.noticeEl = document.getElementById('notice');
+    // Rate limit: while throttled, pending messages go out one at a time,
+    // the next when the last is accepted, after a backoff when refused.
+    this.throttled = false;
+    this.retryTimer = 0;
+    this.retryDelay = 0;
 
     document.addEventListener('visibilitychange', () => this.markRead());
     // Typing: tell the other side while this side types; stop after a pause.
@@ -190,9 +199,13 @@ export class Conversation {
         this.markRead();
         break;
       }
-      case 'new_message':
+      case 'new_message': {
+        const cid = msg.message && msg.message.client_id;
+        const mine = !!cid && this.list.pending.has(cid);
         this.h.onMessage(msg.message);
+        if (mine && this.throttled) this.sendNextPending();
         break;
+      }
       case 'typing':
         this.showTyping(!!msg.typing);
         break;
@@ -200,6 +213,10 @@ export class Conversation {
         if (msg.by !== this.h.me) this.list.markSeen(Number(msg.up_to) || 0);
         break;
       case 'error':
+        if (msg.error === 'rate_limited') {
+          this.rateLimited();
+          break;
+        }
         console.warn('livechat:', msg.error, msg.detail);
         if (msg.error === 'not_found') this.h.onNotFound();
         break;
@@ -238,6 +255,57 @@ export class Conversation {
     }
   }
 
+  /** @private @returns {[string, {li: HTMLLIElement, content: string}][]} the text messages not yet echoed, oldest first */
+  pendingTexts() {
+    return [...this.list.pending].filter(([cid]) => !cid.startsWith('upload-'));
+  }
+
+  /**
+   * @private The server refused a message for the rate limit (the frame
+   * does not say which): say so, and send the pending messages again, one
+   * at a time, after a backoff. A refused fetch (no message pending) needs
+   * nothing.
+   */
+  rateLimited() {
+    const waiting = this.pendingTexts();
+    if (!waiting.length) return;
+    this.throttled = true;
+    for (const [, p] of waiting) p.li.querySelector('.lcw-meta').textContent = 'Waiting to send…';
+    this.showNotice('You are sending messages quickly. They will go out in a moment.');
+    if (this.retryTimer) return;
+    this.retryDelay = Math.min(8000, this.retryDelay ? this.retryDelay * 2 : 1000);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = 0;
+      this.sendNextPending();
+    }, this.retryDelay);
+  }
+
+  /** @private While throttled: sends the oldest pending message, or ends the throttle. */
+  sendNextPending() {
+    if (this.retryTimer) return; // a refusal's backoff runs
+    const next = this.pendingTexts()[0];
+    if (!next) {
+      this.throttled = false;
+      this.retryDelay = 0;
+      this.showNotice('');
+      return;
+    }
+    const [clientId, p] = next;
+    p.li.querySelector('.lcw-meta').textContent = 'Sending…';
+    if (this.sock) this.sock.send({ command: 'new_message', message: { content: p.content, client_id: clientId } });
+  }
+
+  /** @private Shows (or with '', hides) the notice line. */
+  showNotice(text) {
+    if (this.noticeEl) {
+      this.noticeEl.textContent = text;
+      this.noticeEl.hidden = !text;
+    } else if (text) {
+      this.showTyping(false);
+      this.typingEl.textContent = text;
+    }
+  }
+
   /** Sends the composer's text, shown as "Sending…" until echoed. */
   send() {
     const content = this.text.value.trim();
@@ -249,8 +317,13 @@ export class Conversation {
       return;
     }
     const clientId = uuid();
-    this.list.addPending(clientId, content);
-    this.sock.send({ command: 'new_message', message: { content, client_id: clientId } });
+    const li = this.list.addPending(clientId, content);
+    if (this.throttled) {
+      // Queued behind the refused ones; it goes out in its turn.
+      li.querySelector('.lcw-meta').textContent = 'Waiting to send…';
+    } else {
+      this.sock.send({ command: 'new_message', message: { content, client_id: clientId } });
+    }
     this.clearComposer();
     this.setTyping(false);
     if (this.h.onSent) this.h.onSent();
@@ -260,10 +333,14 @@ export class Conversation {
   async sendFiles() {
     const files = [...this.attach.files];
     this.attach.value = '';
-    for (const f of files) {
-      const m = await sendFileWithProgress(this.list, f, `${this.h.username} ${this.consumer}`, this.h.asVisitor);
-      if (this.h.onUploaded) this.h.onUploaded(m);
-    }
+    for (const f of files) await this.sendFile(f);
     if (this.h.onSent) this.h.onSent();
+  }
+
+  /** @private Uploads one file; a failed one offers Retry, which calls this again. */
+  async sendFile(f) {
+    const m = await sendFileWithProgress(this.list, f, `${this.h.username} ${this.consumer}`, this.h.maxUpload || 0, () => this.sendFile(f), this.h.asVisitor);
+    if (this.h.onUploaded) this.h.onUploaded(m);
+    return m;
   }
 }

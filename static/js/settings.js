@@ -7,6 +7,7 @@ import { derivePalette, lowContrast, minContrast } from './palette.js';
 import { uuid } from './messages.js';
 import './signout.js';
 import './team.js';
+import './hours.js';
 
 const main = document.getElementById('settings');
 const username = main.dataset.username;
@@ -189,6 +190,7 @@ styleForm.addEventListener('submit', async (ev) => {
   document.getElementById('style-error').textContent = showErrors(styleForm, res.ok ? null : res.data);
   if (res.ok) {
     saved = res.data.chatbot_details;
+    renderSnippet();
     draft = { ...saved };
     fill(saved);
     document.getElementById('style-saved').textContent = '✓ Saved. Visitors see the new style now.';
@@ -247,9 +249,16 @@ picRemove.addEventListener('click', async () => {
   applyChatbotStyle(preview, draft);
 });
 
-// Snippet.
-const snippet = `<script src="${location.origin}/widget.js" data-username="${username}" async></script>`;
-document.getElementById('snippet').textContent = snippet;
+// Snippet. It carries the saved header colours, so the chat button has the
+// business's colours from the first page load without loading anything
+// else (paste it again after changing them; the window shows the new ones).
+let snippet = '';
+function renderSnippet() {
+  const attr = (name, c) => (colorRE.test(c || '') ? ` data-${name}="${c}"` : '');
+  snippet = `<script src="${location.origin}/widget.js" data-username="${username}"${attr('color', saved.headerBackgroundColor)}${attr('text', saved.headerTextColor)} async></script>`;
+  document.getElementById('snippet').textContent = snippet;
+}
+renderSnippet();
 // A random consumer id: one drawn from the clock could be guessed, and
 // whoever holds a consumer id reads that conversation.
 document.getElementById('open-chat').href = `/chatbot/${encodeURIComponent(username)}/preview-${uuid()}`;
