@@ -51,6 +51,9 @@ type Server struct {
 	health atomic.Pointer[string]
 	// stopPurge ends purgeLoop; purgeDone is closed when it has.
 	stopPurge, purgeDone chan struct{}
+	// retentionDone is closed when retentionLoop, which stopPurge also
+	// ends, has returned.
+	retentionDone chan struct{}
 }
 
 // NewServer wires the server. Close stops its background work.
@@ -102,6 +105,8 @@ func NewServer(cfg Config, db *DB, logger *slog.Logger) *Server {
 	s.handler = s.routes()
 	s.stopPurge, s.purgeDone = make(chan struct{}), make(chan struct{})
 	go s.purgeLoop()
+	s.retentionDone = make(chan struct{})
+	go s.retentionLoop()
 	return s
 }
 
@@ -175,6 +180,7 @@ func (s *Server) Close() {
 		close(s.stopPurge)
 	}
 	<-s.purgeDone
+	<-s.retentionDone
 	s.CloseSockets()
 	s.committer.Close()
 	s.sessionStore.stop()
