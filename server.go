@@ -31,6 +31,8 @@ type Server struct {
 	push         *pusher
 	// testMails limits "send a test email" per account.
 	testMails testMailLimiter
+	// transcripts limits "email me this conversation" per room.
+	transcripts transcriptLimiter
 	// limits counts what each client address does (addrLimits).
 	limits *addrLimits
 	// uploadCommits holds a slot per complete upload read into memory on
@@ -354,6 +356,7 @@ func (s *Server) routes() http.Handler {
 	// "/chatbot/details/{username}" in ServeMux, so the picture is
 	// dispatched by handleChatbotPath together with the visitor page.
 	mux.HandleFunc("GET /chatbot/{username}/{consumer}", s.handleChatbotPath)
+	mux.HandleFunc("POST /chatbot/{username}/{consumer}/transcript", s.handleEmailTranscript)
 
 	// Conversations.
 	mux.HandleFunc("GET /chatbot/api/rooms", s.requireUser(s.handleListRooms))
