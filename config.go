@@ -144,6 +144,9 @@ type Config struct {
 	PurgeEmptyRooms time.Duration
 	// purgeEvery is how often the purge runs (tests shorten it).
 	purgeEvery time.Duration
+	// retentionEvery is how often expired conversations are erased
+	// (retention.go): a day; tests shorten it.
+	retentionEvery time.Duration
 }
 
 // DefaultConfig returns SPEC's defaults.
@@ -186,6 +189,7 @@ func DefaultConfig() Config {
 		MinFreeDisk:       256 << 20,
 		PurgeEmptyRooms:   24 * time.Hour,
 		purgeEvery:        time.Hour,
+		retentionEvery:    24 * time.Hour,
 	}
 }
 

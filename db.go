@@ -40,7 +40,8 @@ var migrations = []string{
 		name  TEXT PRIMARY KEY,
 		value BLOB NOT NULL
 	)`,
-	awaySchemaSQL, // 6: hours, away message, askEmail; away replies (schema_away.sql)
+	awaySchemaSQL,      // 6: hours, away message, askEmail; away replies (schema_away.sql)
+	migrationRetention, // 7: chatbots.retention_days (retention.go)
 }
 
 // applicationID marks a SQLite file as livechat's ("LVCH"), so the server

@@ -33,6 +33,9 @@ type Chatbot struct {
 	Hours       *Hours `json:"hours"`
 	AwayMessage string `json:"awayMessage"`
 	AskEmail    string `json:"askEmail"`
+	// RetentionDays erases conversations quiet for longer (retention.go);
+	// 0 keeps them forever.
+	RetentionDays int `json:"retentionDays"`
 }
 
 // chatbotField ties one style field to its column, so the list of fields is
@@ -118,8 +121,8 @@ func (db *DB) chatbot(ctx context.Context, q interface {
 		dest = append(dest, f.ptr(&c))
 	}
 	var hours sql.NullString
-	dest = append(dest, &etag, &hours, &c.AwayMessage, &c.AskEmail)
-	err := q.QueryRowContext(ctx, "SELECT "+chatbotColumns()+", picture_etag, "+awayColumns+" FROM chatbots WHERE user_id = ?", userID).Scan(dest...)
+	dest = append(dest, &etag, &hours, &c.AwayMessage, &c.AskEmail, &c.RetentionDays)
+	err := q.QueryRowContext(ctx, "SELECT "+chatbotColumns()+", picture_etag, "+awayColumns+", "+retentionColumn+" FROM chatbots WHERE user_id = ?", userID).Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNotFound
 	}
@@ -149,6 +152,7 @@ func (db *DB) UpdateChatbot(ctx context.Context, userID int64, username string, 
 			}
 		}
 		assigns, args = awayAssigns(set, assigns, args)
+		assigns, args = retentionAssigns(set, assigns, args)
 		args = append(args, userID)
 		q := "UPDATE chatbots SET updated = ?"
 		if len(assigns) > 0 {

@@ -56,6 +56,7 @@ func (s *Server) handleUpdateChatbot(w http.ResponseWriter, r *http.Request, u *
 		set[f.json] = str
 	}
 	validateAwayFields(raw, set, errs)
+	validateRetention(raw, set, errs)
 	if len(errs) > 0 {
 		s.writeError(w, r, fieldErrors(errs))
 		return

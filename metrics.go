@@ -28,6 +28,12 @@ type metrics struct {
 	commitBatch    prometheus.Histogram
 	commitSeconds  prometheus.Histogram
 	commitFailures prometheus.Counter
+	// Notifications (outbox.go, push.go).
+	mailSentTotal   prometheus.Counter
+	mailFailedTotal prometheus.Counter
+	mailGivenUp     prometheus.Counter
+	pushSentTotal   prometheus.Counter
+	pushFailedTotal prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -59,8 +65,29 @@ func newMetrics() *metrics {
 			Name: "livechat_commit_failures_total",
 			Help: "Group commits that failed (every request in them got an error).",
 		}),
+		mailSentTotal: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livechat_mail_sent_total",
+			Help: "Emails the mail server accepted.",
+		}),
+		mailFailedTotal: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livechat_mail_failed_total",
+			Help: "Tries to send an email that failed (a mail retried counts each time it fails).",
+		}),
+		mailGivenUp: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livechat_mail_given_up_total",
+			Help: "Emails given up for good (refused permanently, or failing for a day).",
+		}),
+		pushSentTotal: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livechat_push_sent_total",
+			Help: "Web Push notifications a push service accepted.",
+		}),
+		pushFailedTotal: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livechat_push_failed_total",
+			Help: "Web Push notifications not delivered: refused, unreachable push service, or a subscription that is gone (404/410, then deleted).",
+		}),
 	}
 	m.reg.MustRegister(m.httpRequests, m.sockets, m.messagesStored, m.commitBatch, m.commitSeconds, m.commitFailures,
+		m.mailSentTotal, m.mailFailedTotal, m.mailGivenUp, m.pushSentTotal, m.pushFailedTotal,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, k := range []string{"admin_room", "admin_chat", "visitor_room", "visitor_chat"} {
 		m.sockets.WithLabelValues(k) // present at 0 from the start
@@ -110,6 +137,52 @@ func (m *metrics) observeCommit(batch []*commitOp, d time.Duration, err error) {
 		}
 	}
 	m.messagesStored.Add(float64(n))
+}
+
+// watchOutbox registers the outbox depth, read at each scrape by depth.
+func (m *metrics) watchOutbox(depth func() float64) {
+	if m == nil {
+		return
+	}
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "livechat_outbox_depth",
+		Help: "Emails queued in the outbox, not yet accepted by the mail server (0 with mail off).",
+	}, depth))
+}
+
+// mailSent counts an email the mail server accepted.
+func (m *metrics) mailSent() {
+	if m != nil {
+		m.mailSentTotal.Inc()
+	}
+}
+
+// mailFailed counts a failed try to send an email.
+func (m *metrics) mailFailed() {
+	if m != nil {
+		m.mailFailedTotal.Inc()
+	}
+}
+
+// mailGaveUp counts an email given up for good.
+func (m *metrics) mailGaveUp() {
+	if m != nil {
+		m.mailGivenUp.Inc()
+	}
+}
+
+// pushSent counts a push a push service accepted.
+func (m *metrics) pushSent() {
+	if m != nil {
+		m.pushSentTotal.Inc()
+	}
+}
+
+// pushFailed counts a push not delivered.
+func (m *metrics) pushFailed() {
+	if m != nil {
+		m.pushFailedTotal.Inc()
+	}
 }
 
 // routeKey carries the route pattern from the mux back out to instrument.

@@ -21,8 +21,13 @@ func (s *Server) initNotify() {
 		s.log.Error("mail is off", "err", err)
 	}
 	s.outbox = newOutbox(s.db, m, s.log)
+	if s.outbox != nil {
+		s.outbox.metrics = s.metrics
+	}
+	s.metrics.watchOutbox(s.outbox.depth)
 	s.outbox.Start()
 	s.push = newPusher(s.db, s.cfg, s.log)
+	s.push.metrics = s.metrics
 }
 
 // MailEnabled reports whether --smtp is set, for settings.

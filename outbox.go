@@ -60,6 +60,8 @@ type Outbox struct {
 	// status is what the sender last saw, per business (Mail.UserID): an
 	// SMTP error can name a recipient, which is that business's visitor.
 	status map[int64]outboxStatus
+	// metrics counts sends and failures (nil: not measured).
+	metrics *metrics
 }
 
 // outboxStatus is what the sender last saw for one business, for settings.
@@ -247,6 +249,7 @@ func (o *Outbox) deliver(sendCtx context.Context, msg *goqite.Message) {
 		if derr != nil {
 			o.log.Error("outbox: a sent mail could not be removed from the queue and may be sent again", "id", msg.ID, "err", derr)
 		}
+		o.metrics.mailSent()
 		o.mu.Lock()
 		st := o.status[m.UserID]
 		st.lastSent = o.db.now()
@@ -254,6 +257,7 @@ func (o *Outbox) deliver(sendCtx context.Context, msg *goqite.Message) {
 		o.mu.Unlock()
 		return
 	}
+	o.metrics.mailFailed()
 	o.mu.Lock()
 	st := o.status[m.UserID]
 	st.lastError, st.lastErrorAt = err.Error(), o.db.now()
@@ -312,6 +316,7 @@ func (o *Outbox) tries(ctx context.Context, id goqite.ID) (int, error) {
 // transaction.
 func (o *Outbox) fail(ctx context.Context, id goqite.ID, m *Mail, reason string) {
 	o.log.Error("outbox: mail failed for good", "id", id, "to", m.To, "err", reason)
+	o.metrics.mailGaveUp()
 	err := o.db.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, "INSERT INTO mail_failures (user_id, recipient, subject, error, created) VALUES (?, ?, ?, ?, ?)",
 			m.UserID, m.To, m.Subject, reason, o.db.nowMillis()); err != nil {
@@ -322,6 +327,21 @@ func (o *Outbox) fail(ctx context.Context, id goqite.ID, m *Mail, reason string)
 	if err != nil {
 		o.log.Error("outbox: record failure", "id", id, "err", err)
 	}
+}
+
+// depth is how many mails are queued, for the outbox depth gauge; 0 with
+// mail off or when the count fails.
+func (o *Outbox) depth() float64 {
+	if o == nil {
+		return 0
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var n int
+	if err := o.db.reader.QueryRowContext(ctx, "SELECT count(*) FROM goqite WHERE queue = ?", outboxQueue).Scan(&n); err != nil {
+		return 0
+	}
+	return float64(n)
 }
 
 // MailFailure is an email the outbox gave up on.

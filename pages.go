@@ -79,6 +79,11 @@ type pageData struct {
 	// from the config).
 	MaxContent int
 	MaxUpload  int64
+	// Mail is whether mail is on, and HasEmail whether the visitor's
+	// conversation has an email: the visitor window offers "email me
+	// this conversation" (transcript_mail.go) when both are true.
+	Mail     bool
+	HasEmail bool
 	// StyleCSS, when set, goes into a <style> with StyleNonce, which
 	// renderPage makes and allows in the page's CSP.
 	StyleCSS   template.CSS
@@ -224,11 +229,18 @@ func (s *Server) handleVisitorPage(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Internal error.", http.StatusInternalServerError)
 		return
 	}
+	hasEmail := false
+	if s.MailEnabled() {
+		if room, err := s.db.RoomByConsumer(r.Context(), u.ID, consumer); err == nil {
+			hasEmail = room.Email != ""
+		}
+	}
 	s.renderPage(w, r, http.StatusOK, "chat.html", pageData{
 		Title: c.ChatbotName, Username: u.Username, Consumer: consumer, Chatbot: c,
 		// Online: someone answers now (SPEC's not "away").
 		Online:   s.hub.AdminOnline(u.ID) && c.Hours.isOpen(s.db.now()),
 		StyleCSS: chatbotCSS(c),
+		Mail:     s.MailEnabled(), HasEmail: hasEmail,
 	})
 }
 

@@ -43,6 +43,8 @@ type pusher struct {
 	sub      string // the VAPID "sub": an https URL or a contact address
 	// client sends the pushes; tests trust their push service with it.
 	client *http.Client
+	// metrics counts pushes sent and failed (nil: not measured).
+	metrics *metrics
 
 	mu              sync.Mutex
 	private, public string // base64url; empty until loaded
@@ -301,6 +303,11 @@ func (p *pusher) toUser(ctx context.Context, userID int64, msg PushMessage) (int
 	for i := range subs {
 		wg.Go(func() {
 			ok, err := p.send(ctx, userID, &subs[i], payload, opts)
+			if ok {
+				p.metrics.pushSent()
+			} else {
+				p.metrics.pushFailed()
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if ok {

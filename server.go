@@ -31,6 +31,8 @@ type Server struct {
 	push         *pusher
 	// testMails limits "send a test email" per account.
 	testMails testMailLimiter
+	// transcripts limits "email me this conversation" per room.
+	transcripts transcriptLimiter
 	// limits counts what each client address does (addrLimits).
 	limits *addrLimits
 	// uploadCommits holds a slot per complete upload read into memory on
@@ -51,6 +53,9 @@ type Server struct {
 	health atomic.Pointer[string]
 	// stopPurge ends purgeLoop; purgeDone is closed when it has.
 	stopPurge, purgeDone chan struct{}
+	// retentionDone is closed when retentionLoop, which stopPurge also
+	// ends, has returned.
+	retentionDone chan struct{}
 }
 
 // NewServer wires the server. Close stops its background work.
@@ -102,6 +107,8 @@ func NewServer(cfg Config, db *DB, logger *slog.Logger) *Server {
 	s.handler = s.routes()
 	s.stopPurge, s.purgeDone = make(chan struct{}), make(chan struct{})
 	go s.purgeLoop()
+	s.retentionDone = make(chan struct{})
+	go s.retentionLoop()
 	return s
 }
 
@@ -175,6 +182,7 @@ func (s *Server) Close() {
 		close(s.stopPurge)
 	}
 	<-s.purgeDone
+	<-s.retentionDone
 	s.CloseSockets()
 	s.committer.Close()
 	s.sessionStore.stop()
@@ -348,6 +356,7 @@ func (s *Server) routes() http.Handler {
 	// "/chatbot/details/{username}" in ServeMux, so the picture is
 	// dispatched by handleChatbotPath together with the visitor page.
 	mux.HandleFunc("GET /chatbot/{username}/{consumer}", s.handleChatbotPath)
+	mux.HandleFunc("POST /chatbot/{username}/{consumer}/transcript", s.handleEmailTranscript)
 
 	// Conversations.
 	mux.HandleFunc("GET /chatbot/api/rooms", s.requireUser(s.handleListRooms))

@@ -7,6 +7,7 @@ import { api } from './api.js';
 import { applyChatbotStyle } from './style.js';
 import { Conversation } from './conversation.js';
 import { awayStatus, emailPrompt } from './away.js';
+import { setupTranscript } from './transcript.js';
 
 const root = document.getElementById('chat');
 const username = root.dataset.username;
@@ -192,7 +193,9 @@ function updateEmailForm() {
 function rememberEmail(v) {
   try { localStorage.setItem(emailKey, v); } catch (e) { /* storage off */ }
   emailForm.hidden = true;
+  transcript.update();
 }
+const transcript = setupTranscript(root, () => (storedEmail() || '').includes('@'));
 document.getElementById('email-close').addEventListener('click', () => {
   rememberEmail('-');
   text.focus();

@@ -8,6 +8,7 @@ import { uuid } from './messages.js';
 import './signout.js';
 import './team.js';
 import './hours.js';
+import './retention.js';
 
 const main = document.getElementById('settings');
 const username = main.dataset.username;
