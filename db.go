@@ -40,7 +40,8 @@ var migrations = []string{
 		name  TEXT PRIMARY KEY,
 		value BLOB NOT NULL
 	)`,
-	awaySchemaSQL, // 6: hours, away message, askEmail; away replies (schema_away.sql)
+	awaySchemaSQL,  // 6: hours, away message, askEmail; away replies (schema_away.sql)
+	migrationInbox, // 7: open/resolved, assignment, private notes, canned replies (teaminbox.go)
 }
 
 // applicationID marks a SQLite file as livechat's ("LVCH"), so the server
@@ -93,8 +94,10 @@ type DB struct {
 	messageByCID  *sql.Stmt
 	touchRoom     *sql.Stmt
 	insertFile    *sql.Stmt
+	reopenRoom    *sql.Stmt
 	// On the reader:
 	pageMessages *sql.Stmt
+	pagePublic   *sql.Stmt
 	messageInRm  *sql.Stmt
 	roomByName   *sql.Stmt
 	// Upgraded is set when opening migrated an existing file (upgrade.go).
@@ -207,7 +210,9 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.messageByCID, db.writer, messageByCIDSQL},
 		{&db.touchRoom, db.writer, touchRoomSQL},
 		{&db.insertFile, db.writer, insertFileSQL},
+		{&db.reopenRoom, db.writer, reopenRoomSQL},
 		{&db.pageMessages, db.reader, pageMessagesSQL},
+		{&db.pagePublic, db.reader, pagePublicSQL},
 		{&db.messageInRm, db.reader, messageInRoomSQL},
 		{&db.roomByName, db.reader, roomByConsumerSQL},
 	} {
@@ -337,8 +342,8 @@ func (db *DB) truncateWAL(ctx context.Context, wait time.Duration) error {
 // connection closes.
 func (db *DB) Close() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{db.insertMessage, db.messageByCID, db.touchRoom, db.insertFile,
-		db.pageMessages, db.messageInRm, db.roomByName} {
+	for _, s := range []*sql.Stmt{db.insertMessage, db.messageByCID, db.touchRoom, db.insertFile, db.reopenRoom,
+		db.pageMessages, db.pagePublic, db.messageInRm, db.roomByName} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

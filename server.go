@@ -354,6 +354,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /chatbot/api/rooms/{consumer}/messages", s.requireUser(s.handleRoomMessages))
 	mux.HandleFunc("GET /chatbot/api/rooms/{consumer}/export", s.requireUser(s.handleExportRoom))
 	mux.HandleFunc("DELETE /chatbot/api/rooms/{consumer}", s.requireOwner(s.handleDeleteRoom))
+	mux.HandleFunc("PATCH /chatbot/api/rooms/{consumer}", s.requireUser(s.handleUpdateRoom))
+	mux.HandleFunc("GET /chatbot/api/visitors", s.requireUser(s.handleVisitors))
 
 	// Files.
 	mux.HandleFunc("POST "+uploadPath, s.handleUpload)
