@@ -336,6 +336,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /accounts/api/push/subscriptions", s.requireUser(s.handlePushSubscribe))
 	mux.HandleFunc("DELETE /accounts/api/push/subscriptions", s.requireUser(s.handlePushUnsubscribe))
 	s.teamRoutes(mux)
+	s.cannedRoutes(mux)
 
 	// Chatbot style.
 	mux.HandleFunc("GET /chatbot/api", s.requireUser(s.handleGetChatbot))
