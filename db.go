@@ -98,6 +98,7 @@ type DB struct {
 	// On the reader:
 	pageMessages *sql.Stmt
 	pagePublic   *sql.Stmt
+	lastPublic   *sql.Stmt
 	messageInRm  *sql.Stmt
 	roomByName   *sql.Stmt
 	// Upgraded is set when opening migrated an existing file (upgrade.go).
@@ -213,6 +214,7 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.reopenRoom, db.writer, reopenRoomSQL},
 		{&db.pageMessages, db.reader, pageMessagesSQL},
 		{&db.pagePublic, db.reader, pagePublicSQL},
+		{&db.lastPublic, db.reader, lastPublicSQL},
 		{&db.messageInRm, db.reader, messageInRoomSQL},
 		{&db.roomByName, db.reader, roomByConsumerSQL},
 	} {
@@ -343,7 +345,7 @@ func (db *DB) truncateWAL(ctx context.Context, wait time.Duration) error {
 func (db *DB) Close() error {
 	var errs []error
 	for _, s := range []*sql.Stmt{db.insertMessage, db.messageByCID, db.touchRoom, db.insertFile, db.reopenRoom,
-		db.pageMessages, db.pagePublic, db.messageInRm, db.roomByName} {
+		db.pageMessages, db.pagePublic, db.lastPublic, db.messageInRm, db.roomByName} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

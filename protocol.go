@@ -414,13 +414,15 @@ func (s *Server) cmdRead(c *client, f *inFrame) {
 	}
 	c.lastRead = mark
 	frame := encodeFrame(readFrame{Command: "read", Consumer: c.consumer, By: c.author(), UpTo: mark})
-	aud := otherSide(c)
 	if c.admin {
 		// Reading is shared: the business's other sockets of the room and
-		// every inbox (this agent's too) drop the room's badge.
-		aud = toEveryone
+		// every inbox (this agent's too) drop the room's badge. The
+		// visitor hears of it without the ids of private notes.
+		s.hub.publish(c.userID, c.roomID, toAdmins, frame, &c.subscriber)
+		s.publishVisitorRead(c, mark, frame)
+		return
 	}
-	s.hub.publish(c.userID, c.roomID, aud, frame, &c.subscriber)
+	s.hub.publish(c.userID, c.roomID, otherSide(c), frame, &c.subscriber)
 }
 
 // otherSide is the audience of a relay from c.

@@ -336,3 +336,26 @@ func (db *DB) roomsByID(ctx context.Context, businessID int64, ids []int64) ([]*
 	}
 	return db.roomRows(ctx, "SELECT "+roomColumns+" FROM rooms r WHERE r.user_id = ? AND r.id IN ("+string(q)+") ORDER BY r.last_activity DESC, r.id DESC", args...)
 }
+
+// lastPublicSQL finds the newest message a visitor may see at or before
+// an id: a backward walk of the (room_id, id) index past any notes.
+const lastPublicSQL = "SELECT coalesce(max(id), 0) FROM messages WHERE room_id = ? AND id <= ? AND private = 0"
+
+// publishVisitorRead tells the room's visitor sockets that an agent read
+// up to mark, as the newest message they can see: a read mark on a
+// private note would tell the visitor that a note exists. frame is the
+// agents' read frame, reused when mark is such a message already.
+func (s *Server) publishVisitorRead(c *client, mark int64, frame []byte) {
+	var public int64
+	if err := s.db.lastPublic.QueryRowContext(context.Background(), c.roomID, mark).Scan(&public); err != nil {
+		s.log.Error("read: the visitor's mark", "err", err)
+		return
+	}
+	if public == 0 {
+		return
+	}
+	if public != mark {
+		frame = encodeFrame(readFrame{Command: "read", Consumer: c.consumer, By: c.author(), UpTo: public})
+	}
+	s.hub.publish(c.userID, c.roomID, toVisitors, frame, nil)
+}

@@ -305,7 +305,7 @@ func TestPrivateNotes(t *testing.T) {
 		t.Fatalf("visitor's fetch_messages = %v", msgs)
 	}
 	// A public answer comes through; the visitor sees it and no note.
-	alChat.say("Hi! How can I help?")
+	helpID := alChat.say("Hi! How can I help?").num("id")
 	if m := vis.expect("new_message").msg(); m["content"] != "Hi! How can I help?" || m["private"] != nil {
 		t.Fatalf("visitor got %v", m)
 	}
@@ -313,9 +313,20 @@ func TestPrivateNotes(t *testing.T) {
 	alInbox.expect("new_message")
 	// Another note after it: the room's last message is a note.
 	alChat.send(map[string]any{"command": "new_message", "message": map[string]any{"content": "second note", "private": true}})
-	alChat.expect("new_message")
+	noteID := alChat.expect("new_message").msg().num("id")
 	ownerChat.expect("new_message")
 	alInbox.expect("new_message")
+	// Al reads up to the note: the agents hear the note's id, the visitor
+	// the last message it can see.
+	alChat.send(map[string]any{"command": "read", "up_to": noteID})
+	for _, c := range []*wsClient{ownerChat, alInbox} {
+		if f := c.expect("read"); f.num("up_to") != noteID {
+			t.Fatalf("%s: read = %v, want up_to %d", c.name, f, noteID)
+		}
+	}
+	if f := vis.expect("read"); f.num("up_to") != helpID {
+		t.Fatalf("visitor's read = %v, want up_to %d (not the note's %d)", f, helpID, noteID)
+	}
 	vis.send(map[string]any{"command": "fetch_messages", "limit": 200})
 	for _, m := range vis.expect("messages")["messages"].([]any) {
 		if m.(map[string]any)["private"] != nil || strings.Contains(m.(map[string]any)["content"].(string), "note") || strings.Contains(m.(map[string]any)["content"].(string), "VIP") {
