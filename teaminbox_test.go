@@ -402,3 +402,17 @@ func TestPrivateNotes(t *testing.T) {
 	}
 	vis.probe()
 }
+
+// TestRemovedAgentUnassigns: removing an agent leaves the rooms assigned
+// to them unassigned (ON DELETE SET NULL), listed under "none".
+func TestRemovedAgentUnassigns(t *testing.T) {
+	ts := newTestServer(t, chatConfig)
+	owner := ts.client().signup("acme")
+	_, alID := ts.join(owner, "al", "Al")
+	ts.dialWS("/ws/chat/acme/v1", nil).say("hello")
+	owner.must(http.StatusOK, "PATCH", "/chatbot/api/rooms/v1", map[string]any{"assignee_id": alID})
+	owner.must(http.StatusNoContent, "DELETE", "/accounts/api/agents/"+strconv.FormatInt(alID, 10), nil)
+	if got := roomList(t, ts, owner, "/chatbot/api/rooms?assignee=none"); len(got) != 1 || got[0].Assignee != nil {
+		t.Fatalf("after removing the assignee: %+v", got)
+	}
+}
