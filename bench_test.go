@@ -161,7 +161,7 @@ func BenchmarkFetchRooms(b *testing.B) {
 	h := NewHub()
 	b.ResetTimer()
 	for range b.N {
-		rows, msgs, _, err := db.RoomsWithMessages(context.Background(), u.ID, u.Username, 0, maxPage)
+		rows, msgs, _, err := db.RoomsWithMessages(context.Background(), u.ID, u.Username, 0, maxPage, roomFilter{})
 		if err != nil {
 			b.Fatal(err)
 		}

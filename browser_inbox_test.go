@@ -383,6 +383,7 @@ func TestBrowserInboxLoadsEveryPage(t *testing.T) {
 		vis.send(map[string]any{"command": "new_room", "consumer": fmt.Sprintf("c%03d", i)})
 		vis.expect("new_room")
 	}
+	ts.seedMessages(t) // a conversation starts with a message
 	inbox := pagesNewTab(t, browser, true)
 	pagesSignIn(inbox, ts.URL, "acme")
 	inbox.waitJS("the newest room", `!!document.querySelector('#rooms .room[data-consumer="c129"]')`, 5*time.Second)

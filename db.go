@@ -42,6 +42,7 @@ var migrations = []string{
 	)`,
 	awaySchemaSQL,      // 6: hours, away message, askEmail; away replies (schema_away.sql)
 	migrationRetention, // 7: chatbots.retention_days (retention.go)
+	migrationInbox,     // 8: open/resolved, assignment, private notes, canned replies (teaminbox.go)
 }
 
 // applicationID marks a SQLite file as livechat's ("LVCH"), so the server
@@ -94,8 +95,11 @@ type DB struct {
 	messageByCID  *sql.Stmt
 	touchRoom     *sql.Stmt
 	insertFile    *sql.Stmt
+	reopenRoom    *sql.Stmt
 	// On the reader:
 	pageMessages *sql.Stmt
+	pagePublic   *sql.Stmt
+	lastPublic   *sql.Stmt
 	messageInRm  *sql.Stmt
 	roomByName   *sql.Stmt
 	// Upgraded is set when opening migrated an existing file (upgrade.go).
@@ -208,7 +212,10 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.messageByCID, db.writer, messageByCIDSQL},
 		{&db.touchRoom, db.writer, touchRoomSQL},
 		{&db.insertFile, db.writer, insertFileSQL},
+		{&db.reopenRoom, db.writer, reopenRoomSQL},
 		{&db.pageMessages, db.reader, pageMessagesSQL},
+		{&db.pagePublic, db.reader, pagePublicSQL},
+		{&db.lastPublic, db.reader, lastPublicSQL},
 		{&db.messageInRm, db.reader, messageInRoomSQL},
 		{&db.roomByName, db.reader, roomByConsumerSQL},
 	} {
@@ -338,8 +345,8 @@ func (db *DB) truncateWAL(ctx context.Context, wait time.Duration) error {
 // connection closes.
 func (db *DB) Close() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{db.insertMessage, db.messageByCID, db.touchRoom, db.insertFile,
-		db.pageMessages, db.messageInRm, db.roomByName} {
+	for _, s := range []*sql.Stmt{db.insertMessage, db.messageByCID, db.touchRoom, db.insertFile, db.reopenRoom,
+		db.pageMessages, db.pagePublic, db.lastPublic, db.messageInRm, db.roomByName} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

@@ -8,12 +8,12 @@ import (
 )
 
 // messageColumns are scanned by scanMessage, in this order.
-const messageColumns = "id, author, content, type, file, coalesce(client_id, ''), created, coalesce(agent_id, 0), agent, auto"
+const messageColumns = "id, author, content, type, file, coalesce(client_id, ''), created, coalesce(agent_id, 0), agent, auto, private"
 
 // scanMessage scans messageColumns into m; room is its Room.
 func scanMessage(row interface{ Scan(...any) error }, m *Message, room string) error {
 	var created int64
-	if err := row.Scan(&m.ID, &m.Author, &m.Content, &m.Type, &m.File, &m.ClientID, &created, &m.AgentID, &m.Agent, &m.Auto); err != nil {
+	if err := row.Scan(&m.ID, &m.Author, &m.Content, &m.Type, &m.File, &m.ClientID, &created, &m.AgentID, &m.Agent, &m.Auto, &m.Private); err != nil {
 		return err
 	}
 	m.Created = formatTime(created)
@@ -23,13 +23,21 @@ func scanMessage(row interface{ Scan(...any) error }, m *Message, room string) e
 
 const pageMessagesSQL = "SELECT " + messageColumns + " FROM messages WHERE room_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
 
+// pagePublicSQL is pageMessagesSQL without private notes: a visitor's page.
+const pagePublicSQL = "SELECT " + messageColumns + " FROM messages WHERE room_id = ? AND id < ? AND private = 0 ORDER BY id DESC LIMIT ?"
+
 // MessagesPage returns up to limit messages of a room older than before
-// (0: the newest), oldest first, and whether older ones remain.
-func (db *DB) MessagesPage(ctx context.Context, roomID int64, room string, before int64, limit int) ([]Message, bool, error) {
+// (0: the newest), oldest first, and whether older ones remain. Private
+// notes are left out unless notes is set (agents only).
+func (db *DB) MessagesPage(ctx context.Context, roomID int64, room string, before int64, limit int, notes bool) ([]Message, bool, error) {
 	if before <= 0 {
 		before = math.MaxInt64
 	}
-	rows, err := db.pageMessages.QueryContext(ctx, roomID, before, limit+1)
+	stmt := db.pagePublic
+	if notes {
+		stmt = db.pageMessages
+	}
+	rows, err := stmt.QueryContext(ctx, roomID, before, limit+1)
 	if err != nil {
 		return nil, false, err
 	}

@@ -21,16 +21,25 @@ type roomRow struct {
 	LastMessage  int64
 	Created      int64
 	LastActivity int64
+	// Status is "open" or "resolved"; AssigneeID (0: nobody) and
+	// AssigneeName are the agent it is assigned to (teaminbox.go).
+	Status       string
+	AssigneeID   int64
+	AssigneeName string
 }
 
 // roomMessages is how many recent messages a Room carries.
 const roomMessages = 50
 
-const roomColumns = "id, user_id, consumer, consumer_email, unread, admin_read_up_to, visitor_read_up_to, coalesce(last_message_id, 0), created, last_activity"
+const roomColumns = "id, user_id, consumer, consumer_email, unread, admin_read_up_to, visitor_read_up_to, coalesce(last_message_id, 0), created, last_activity, " + assigneeColumns
+
+// assigneeColumns are a room's status, assignee id and assignee name (the
+// agent's display name), for a query on rooms (aliased or not).
+const assigneeColumns = "status, coalesce(assignee_id, 0), coalesce((SELECT CASE WHEN a.name != '' THEN a.name ELSE a.username END FROM users a WHERE a.id = assignee_id), '')"
 
 func scanRoom(row interface{ Scan(...any) error }) (*roomRow, error) {
 	var r roomRow
-	err := row.Scan(&r.ID, &r.UserID, &r.Consumer, &r.Email, &r.Unread, &r.AdminRead, &r.VisitorRead, &r.LastMessage, &r.Created, &r.LastActivity)
+	err := row.Scan(&r.ID, &r.UserID, &r.Consumer, &r.Email, &r.Unread, &r.AdminRead, &r.VisitorRead, &r.LastMessage, &r.Created, &r.LastActivity, &r.Status, &r.AssigneeID, &r.AssigneeName)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNotFound
 	}
@@ -83,13 +92,14 @@ func ensureRoomTx(ctx context.Context, tx *sql.Tx, userID int64, consumer, email
 // (room_id, id) index, so 100 rooms cost 100 index seeks inside SQLite
 // rather than 100 round trips. The messages are written as JSON straight
 // from the scan (jsonappend.go).
-func (db *DB) RoomsWithMessages(ctx context.Context, userID int64, username string, before int64, limit int) ([]*roomRow, map[int64][]byte, bool, error) {
+func (db *DB) RoomsWithMessages(ctx context.Context, userID int64, username string, before int64, limit int, f roomFilter) ([]*roomRow, map[int64][]byte, bool, error) {
 	if before <= 0 {
 		before = math.MaxInt64
 	}
+	fsql, fargs := f.where()
 	rooms, more, err := pageByActivity(before, limit, func(cond string, args ...any) ([]*roomRow, error) {
-		return db.roomRows(ctx, "SELECT "+roomColumns+" FROM rooms r WHERE r.user_id = ? AND "+cond, append([]any{userID}, args...)...)
-	}, func(run int64) (bool, error) { return db.olderRoomExists(ctx, userID, run) })
+		return db.roomRows(ctx, "SELECT "+roomColumns+" FROM rooms r WHERE r.user_id = ?"+fsql+" AND "+cond, append(append([]any{userID}, fargs...), args...)...)
+	}, func(run int64) (bool, error) { return db.olderRoomExists(ctx, userID, run, f) })
 	if err != nil || len(rooms) == 0 {
 		return rooms, nil, more, err
 	}
@@ -101,11 +111,11 @@ func (db *DB) RoomsWithMessages(ctx context.Context, userID int64, username stri
 	oldest := rooms[len(rooms)-1].LastActivity
 	rows, err := db.reader.QueryContext(ctx, `
 		SELECT m.room_id, m.id, m.author, m.content, m.type, m.file, coalesce(m.client_id, ''), m.created,
-			coalesce(m.agent_id, 0), m.agent, m.auto
+			coalesce(m.agent_id, 0), m.agent, m.auto, m.private
 		FROM rooms r JOIN messages m ON m.room_id = r.id AND m.id >= coalesce(
 			(SELECT id FROM messages WHERE room_id = r.id ORDER BY id DESC LIMIT 1 OFFSET ?), 0)
-		WHERE r.user_id = ? AND r.last_activity < ? AND r.last_activity >= ?
-		ORDER BY r.last_activity DESC, r.id DESC, m.id`, roomMessages-1, userID, before, oldest)
+		WHERE r.user_id = ? AND r.last_activity < ? AND r.last_activity >= ?`+fsql+`
+		ORDER BY r.last_activity DESC, r.id DESC, m.id`, append([]any{roomMessages - 1, userID, before, oldest}, fargs...)...)
 	if err != nil {
 		return nil, nil, false, err
 	}
@@ -121,7 +131,7 @@ func (db *DB) RoomsWithMessages(ctx context.Context, userID int64, username stri
 	for rows.Next() {
 		var roomID, created int64
 		var m Message
-		if err := rows.Scan(&roomID, &m.ID, &m.Author, &m.Content, &m.Type, &m.File, &m.ClientID, &created, &m.AgentID, &m.Agent, &m.Auto); err != nil {
+		if err := rows.Scan(&roomID, &m.ID, &m.Author, &m.Content, &m.Type, &m.File, &m.ClientID, &created, &m.AgentID, &m.Agent, &m.Auto, &m.Private); err != nil {
 			return nil, nil, false, err
 		}
 		name, ok := names[roomID]
@@ -178,11 +188,13 @@ func pageByActivity(before int64, limit int, query func(cond string, args ...any
 	return rooms, more, err
 }
 
-// olderRoomExists reports whether the account has a room with last
-// activity before t.
-func (db *DB) olderRoomExists(ctx context.Context, userID, t int64) (bool, error) {
+// olderRoomExists reports whether the account has a room passing f with
+// last activity before t.
+func (db *DB) olderRoomExists(ctx context.Context, userID, t int64, f roomFilter) (bool, error) {
 	var more bool
-	err := db.reader.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM rooms WHERE user_id = ? AND last_activity < ?)", userID, t).Scan(&more)
+	fsql, fargs := f.where()
+	err := db.reader.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM rooms r WHERE r.user_id = ? AND r.last_activity < ?"+fsql+")",
+		append([]any{userID, t}, fargs...)...).Scan(&more)
 	return more, err
 }
 
@@ -207,15 +219,16 @@ func (db *DB) roomRows(ctx context.Context, query string, args ...any) ([]*roomR
 // strictly before before (0: from the newest), newest first, each with its
 // last message (one join on last_message_id), and whether more remain.
 // Pages are cut as pageByActivity says.
-func (db *DB) RoomSummaries(ctx context.Context, userID int64, username string, before int64, limit int) ([]*roomRow, map[int64]*Message, bool, error) {
+func (db *DB) RoomSummaries(ctx context.Context, userID int64, username string, before int64, limit int, f roomFilter) ([]*roomRow, map[int64]*Message, bool, error) {
 	if before <= 0 {
 		before = math.MaxInt64
 	}
 	last := map[int64]*Message{}
+	fsql, fargs := f.where()
 	rooms, more, err := pageByActivity(before, limit, func(cond string, args ...any) ([]*roomRow, error) {
 		clear(last)
-		return db.summaryRows(ctx, username, last, cond, append([]any{userID}, args...)...)
-	}, func(run int64) (bool, error) { return db.olderRoomExists(ctx, userID, run) })
+		return db.summaryRows(ctx, username, last, fsql[len(" AND "):]+" AND "+cond, append(append([]any{userID}, fargs...), args...)...)
+	}, func(run int64) (bool, error) { return db.olderRoomExists(ctx, userID, run, f) })
 	if err != nil {
 		return nil, nil, false, err
 	}
@@ -227,8 +240,8 @@ func (db *DB) RoomSummaries(ctx context.Context, userID int64, username string, 
 func (db *DB) summaryRows(ctx context.Context, username string, last map[int64]*Message, cond string, args ...any) ([]*roomRow, error) {
 	rows, err := db.reader.QueryContext(ctx, `
 		SELECT r.id, r.user_id, r.consumer, r.consumer_email, r.unread, r.admin_read_up_to, r.visitor_read_up_to,
-			coalesce(r.last_message_id, 0), r.created, r.last_activity,
-			m.id, m.author, m.content, m.type, m.file, m.client_id, m.created, m.agent_id, m.agent, coalesce(m.auto, 0)
+			coalesce(r.last_message_id, 0), r.created, r.last_activity, `+assigneeColumns+`,
+			m.id, m.author, m.content, m.type, m.file, m.client_id, m.created, m.agent_id, m.agent, coalesce(m.auto, 0), coalesce(m.private, 0)
 		FROM rooms r LEFT JOIN messages m ON m.id = r.last_message_id
 		WHERE r.user_id = ? AND `+cond, args...)
 	if err != nil {
@@ -241,16 +254,16 @@ func (db *DB) summaryRows(ctx context.Context, username string, last map[int64]*
 		var id, created sql.NullInt64
 		var author, content, typ, file, clientID, agent sql.NullString
 		var agentID sql.NullInt64
-		var auto bool
+		var auto, private bool
 		if err := rows.Scan(&r.ID, &r.UserID, &r.Consumer, &r.Email, &r.Unread, &r.AdminRead, &r.VisitorRead, &r.LastMessage,
-			&r.Created, &r.LastActivity, &id, &author, &content, &typ, &file, &clientID, &created, &agentID, &agent, &auto); err != nil {
+			&r.Created, &r.LastActivity, &r.Status, &r.AssigneeID, &r.AssigneeName, &id, &author, &content, &typ, &file, &clientID, &created, &agentID, &agent, &auto, &private); err != nil {
 			return nil, err
 		}
 		rooms = append(rooms, &r)
 		if id.Valid {
 			last[r.ID] = &Message{ID: id.Int64, Author: author.String, Content: content.String, Type: typ.String,
 				File: file.String, Room: roomName(username, r.Consumer), Created: formatTime(created.Int64), ClientID: clientID.String,
-				Agent: agent.String, AgentID: agentID.Int64, Auto: auto}
+				Agent: agent.String, AgentID: agentID.Int64, Auto: auto, Private: private}
 		}
 	}
 	return rooms, rows.Err()

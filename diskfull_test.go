@@ -146,7 +146,7 @@ func TestDiskFullRecovers(t *testing.T) {
 	}
 	// And what was stored before and after is all there.
 	msgs := ts.DB
-	page, _, err := msgs.MessagesPage(t.Context(), v1RoomID(t, ts), "acme v1", 0, 200)
+	page, _, err := msgs.MessagesPage(t.Context(), v1RoomID(t, ts), "acme v1", 0, 200, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ const cspTranscript = "default-src 'none'; style-src 'unsafe-inline'; img-src 'n
 // transcriptLine is one message of a readable transcript.
 type transcriptLine struct {
 	Time, Who, Content, File string
-	Business                 bool
+	Business, Private        bool
 }
 
 // transcript is what both readable formats show.
@@ -56,6 +56,11 @@ func newTranscript(business string, room *roomRow, msgs []Message, origin string
 		if m.Author != room.Consumer {
 			l.Who, l.Business = m.Author, true
 		}
+		if m.Private {
+			// Exports are the business's: notes are in them, marked.
+			l.Who += " (private note)"
+			l.Private = true
+		}
 		if m.File != "" {
 			l.File = m.File
 			if strings.HasPrefix(m.File, "/") {
@@ -82,6 +87,7 @@ li { margin: 0 0 12px; }
 .time { color: #475569; font-size: 12.5px; margin-left: 6px; }
 .text { white-space: pre-wrap; overflow-wrap: anywhere; margin: 2px 0 0; padding: 8px 12px; border-radius: 12px; background: #f1f5f9; }
 .business .text { background: #eff6ff; }
+.note .text { background: #fef9c3; border: 1px dashed #ca8a04; }
 @media print { .text { background: none; border: 1px solid #cbd5e1; } }
 </style></head>
 <body>
@@ -89,7 +95,7 @@ li { margin: 0 0 12px; }
 <p class="meta">{{.Business}} · visitor id {{.Consumer}} · started {{.Started}} · last activity {{.LastActivity}} · exported {{.Exported}}</p>
 <ol>
 {{- range .Lines}}
-<li class="{{if .Business}}business{{else}}visitor{{end}}"><span class="who">{{.Who}}</span><span class="time">{{.Time}}</span>
+<li class="{{if .Business}}business{{else}}visitor{{end}}{{if .Private}} note{{end}}"><span class="who">{{.Who}}</span><span class="time">{{.Time}}</span>
 <p class="text">{{if .File}}File: {{.Content}} — {{.File}}{{else}}{{.Content}}{{end}}</p></li>
 {{- else}}
 <li>No messages.</li>

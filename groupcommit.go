@@ -52,6 +52,8 @@ type commitOp struct {
 	// (0 and "" for a visitor's).
 	agentID int64
 	agent   string
+	// private makes the message an agent's note (agents only).
+	private bool
 	file    *storedFile
 	// maxStorage, when > 0, is the most file bytes the account may
 	// store: a file that would pass it fails with errStorageFull.
@@ -70,13 +72,16 @@ type commitOp struct {
 	email string
 
 	// Results.
-	msg     Message
-	away    *Message // the away message stored after msg, if any
-	dup     bool
-	room    *roomRow
-	created bool
-	frame   []byte // the published frame, for the submitter to reuse
-	err     error
+	msg  Message
+	away *Message // the away message stored after msg, if any
+	dup  bool
+	// reopened: this visitor message reopened a resolved room (the last
+	// such message of the room in its batch carries it).
+	reopened bool
+	room     *roomRow
+	created  bool
+	frame    []byte // the published frame, for the submitter to reuse
+	err      error
 
 	done chan struct{}
 }
@@ -112,6 +117,8 @@ type groupCommitter struct {
 type roomTouch struct {
 	lastID, lastActivity int64
 	unread               int
+	// visitor is the room's last visitor message of the batch, if any.
+	visitor *commitOp
 }
 
 // newGroupCommitter starts the writer goroutine. maxBatch 1 turns group commit
@@ -220,6 +227,7 @@ func (w *groupCommitter) commit(batch []*commitOp, touched map[int64]*roomTouch)
 		now := w.db.nowMillis()
 		for _, op := range batch {
 			op.err = nil
+			op.reopened = false
 			switch op.kind {
 			case opRoom:
 				op.room, op.created, op.err = ensureRoomTx(ctx, tx, op.userID, op.consumer, op.email, now)
@@ -239,6 +247,16 @@ func (w *groupCommitter) commit(batch []*commitOp, touched map[int64]*roomTouch)
 		for id, t := range touched {
 			if _, err := tx.Stmt(w.db.touchRoom).ExecContext(ctx, t.lastActivity, t.lastID, t.unread, id); err != nil {
 				return err
+			}
+			if t.visitor != nil {
+				// A visitor wrote: a resolved room opens again. The
+				// statement writes only when the room was resolved.
+				res, err := tx.Stmt(w.db.reopenRoom).ExecContext(ctx, id)
+				if err != nil {
+					return err
+				}
+				n, _ := res.RowsAffected()
+				t.visitor.reopened = n > 0
 			}
 		}
 		return tx.Commit()
@@ -260,8 +278,8 @@ func (w *groupCommitter) commit(batch []*commitOp, touched map[int64]*roomTouch)
 
 // The statements of the group commit, prepared by OpenDB (DB.prepare).
 const (
-	insertMessageSQL = `INSERT INTO messages (room_id, author, content, type, file, client_id, created, agent_id, agent)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+	insertMessageSQL = `INSERT INTO messages (room_id, author, content, type, file, client_id, created, agent_id, agent, private)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
 	messageByCIDSQL = "SELECT " + messageColumns + " FROM messages WHERE room_id = ? AND client_id = ?"
 	touchRoomSQL    = "UPDATE rooms SET last_activity = ?, last_message_id = ?, unread = unread + ? WHERE id = ?"
 	insertFileSQL   = "INSERT INTO files (room_id, token, name, mime, size, data, created) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -302,7 +320,7 @@ func (w *groupCommitter) insert(ctx context.Context, tx *sql.Tx, ins, byCID *sql
 	if op.agentID != 0 {
 		agentID = op.agentID
 	}
-	res, err := ins.ExecContext(ctx, op.roomID, op.author, op.content, typ, fileURLPath, cid, now, agentID, op.agent)
+	res, err := ins.ExecContext(ctx, op.roomID, op.author, op.content, typ, fileURLPath, cid, now, agentID, op.agent, op.private)
 	if err != nil {
 		return mapInsertError(err)
 	}
@@ -317,7 +335,7 @@ func (w *groupCommitter) insert(ctx context.Context, tx *sql.Tx, ins, byCID *sql
 	}
 	op.dup = false
 	op.msg = Message{ID: id, Author: op.author, Content: op.content, Type: typ, File: fileURLPath,
-		Room: room, Created: formatTime(now), ClientID: op.clientID, Agent: op.agent, AgentID: op.agentID}
+		Room: room, Created: formatTime(now), ClientID: op.clientID, Agent: op.agent, AgentID: op.agentID, Private: op.private}
 	t := touched[op.roomID]
 	if t == nil {
 		t = &roomTouch{}
@@ -326,6 +344,7 @@ func (w *groupCommitter) insert(ctx context.Context, tx *sql.Tx, ins, byCID *sql
 	t.lastID, t.lastActivity = id, now
 	if op.fromVisitor {
 		t.unread++
+		t.visitor = op
 	}
 	op.away = nil
 	if op.awaySince != 0 {

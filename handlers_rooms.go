@@ -44,7 +44,13 @@ func (s *Server) handleListRooms(w http.ResponseWriter, r *http.Request, u *User
 			return
 		}
 	}
-	rows, last, more, err := s.db.RoomSummaries(r.Context(), u.BusinessID, u.Business, before, limit)
+	q := r.URL.Query()
+	filter, bad := parseRoomFilter(q.Get("status"), q.Get("assignee"), u.ID)
+	if bad != nil {
+		s.writeError(w, r, fieldErrors(bad))
+		return
+	}
+	rows, last, more, err := s.db.RoomSummaries(r.Context(), u.BusinessID, u.Business, before, limit, filter)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -112,7 +118,7 @@ func (s *Server) handleRoomMessages(w http.ResponseWriter, r *http.Request, u *U
 			return
 		}
 	}
-	msgs, more, err := s.db.MessagesPage(r.Context(), room.ID, roomName(u.Business, room.Consumer), before, limit)
+	msgs, more, err := s.db.MessagesPage(r.Context(), room.ID, roomName(u.Business, room.Consumer), before, limit, true)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -301,8 +301,8 @@ func TestChatShapes(t *testing.T) {
 			t.Fatalf("%s has %v, want %v", what, got, want)
 		}
 	}
-	roomKeys := []string{"consumer", "consumer_email", "messages", "unread", "online", "created", "last_activity"}
-	summaryKeys := []string{"consumer", "consumer_email", "last_message", "unread", "online", "created", "last_activity"}
+	roomKeys := []string{"consumer", "consumer_email", "messages", "unread", "online", "created", "last_activity", "status", "assignee"}
+	summaryKeys := []string{"consumer", "consumer_email", "last_message", "unread", "online", "created", "last_activity", "status", "assignee"}
 	msgKeys := []string{"id", "author", "content", "type", "file", "room", "created"}
 
 	ts.dialWS("/ws/chat/acme/empty", nil)
@@ -373,6 +373,7 @@ func TestRoomsPagingTies(t *testing.T) {
 		}
 		ts.dialWS("/ws/chat/acme/"+step, nil).conn.CloseNow()
 	}
+	ts.seedMessages(t)
 	for _, limit := range []int{1, 2, 3, 50} {
 		var seen []string
 		var page roomsPage

@@ -191,6 +191,23 @@ func (h *Hub) publishInbox(userID int64, frame []byte) {
 	}
 }
 
+// OnlineRooms lists the rooms of the account with a visitor chat socket
+// open (GET /chatbot/api/visitors).
+func (h *Hub) OnlineRooms(userID int64) []int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var ids []int64
+	for id, rs := range h.rooms {
+		for c := range rs.visitors {
+			if c.userID == userID {
+				ids = append(ids, id)
+			}
+			break
+		}
+	}
+	return ids
+}
+
 // AdminOnline reports whether any admin socket of the account is open.
 func (h *Hub) AdminOnline(userID int64) bool {
 	h.mu.Lock()

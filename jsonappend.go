@@ -108,6 +108,9 @@ func appendMessageJSON(dst []byte, m *Message, created int64) []byte {
 	if m.Auto {
 		dst = append(dst, `,"auto":true`...)
 	}
+	if m.Private {
+		dst = append(dst, `,"private":true`...)
+	}
 	return append(dst, '}')
 }
 
@@ -131,5 +134,17 @@ func appendRoomJSON(dst []byte, r *roomRow, msgs []byte, online bool) []byte {
 	dst = appendTime(dst, r.Created)
 	dst = append(dst, `,"last_activity":`...)
 	dst = appendTime(dst, r.LastActivity)
+	dst = append(dst, `,"status":`...)
+	dst = appendJSONString(dst, r.status())
+	dst = append(dst, `,"assignee":`...)
+	if r.AssigneeID == 0 {
+		dst = append(dst, "null"...)
+	} else {
+		dst = append(dst, `{"id":`...)
+		dst = strconv.AppendInt(dst, r.AssigneeID, 10)
+		dst = append(dst, `,"name":`...)
+		dst = appendJSONString(dst, r.AssigneeName)
+		dst = append(dst, '}')
+	}
 	return append(dst, '}')
 }

@@ -12,12 +12,16 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		"é 😀 \u2028 \u2029", "bad \xff utf8 \xe2\x82", "ends in \xc3"}
 	for i, s := range strs {
 		m := Message{ID: int64(i*1000 + 7), Author: s, Content: s, Type: "text", File: s, Room: "acme " + s,
-			Created: formatTime(1735787045123 + int64(i)), ClientID: s, Agent: s, AgentID: int64(i * 3), Auto: i%2 == 1}
+			Created: formatTime(1735787045123 + int64(i)), ClientID: s, Agent: s, AgentID: int64(i * 3), Auto: i%2 == 1,
+			Private: i%3 == 0}
 		want, _ := json.Marshal(&m)
 		if got := appendMessageJSON(nil, &m, 1735787045123+int64(i)); string(got) != string(want) {
 			t.Errorf("message %q:\n got %s\nwant %s", s, got, want)
 		}
 		r := roomRow{Consumer: s, Email: s, Unread: i, Created: -1000 + int64(i), LastActivity: 253402300799999}
+		if i%2 == 1 { // assigned and resolved; the others open and nobody's
+			r.Status, r.AssigneeID, r.AssigneeName = statusResolved, int64(i), s
+		}
 		msgs := appendMessageJSON([]byte("["), &m, 1735787045123+int64(i))
 		msgs = append(msgs, ']')
 		want, _ = json.Marshal(r.json(msgs, i%2 == 0))

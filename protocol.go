@@ -36,6 +36,8 @@ type inFrame struct {
 	UpTo     json.RawMessage `json:"up_to"`
 	Consumer json.RawMessage `json:"consumer"`
 	Email    json.RawMessage `json:"email"`
+	Status   json.RawMessage `json:"status"`
+	Assignee json.RawMessage `json:"assignee"`
 }
 
 // Server frames.
@@ -64,11 +66,6 @@ type (
 		Consumer string `json:"consumer"`
 		By       string `json:"by"`
 		Typing   bool   `json:"typing"`
-	}
-	roomUpdatedFrame struct {
-		Command       string `json:"command"`
-		Consumer      string `json:"consumer"`
-		ConsumerEmail string `json:"consumer_email"`
 	}
 	readFrame struct {
 		Command  string `json:"command"`
@@ -188,7 +185,12 @@ func (s *Server) cmdFetchRooms(c *client, f *inFrame) {
 			return
 		}
 	}
-	rows, msgs, more, err := s.db.RoomsWithMessages(context.Background(), c.userID, c.username, before, int(min(limit, maxPage)))
+	filter, ok := fetchRoomsFilter(f, c.agentID)
+	if !ok {
+		c.fail(codeBadField, "\"status\" must be open, resolved or all, and \"assignee\" me, none or an agent's id.")
+		return
+	}
+	rows, msgs, more, err := s.db.RoomsWithMessages(context.Background(), c.userID, c.username, before, int(min(limit, maxPage)), filter)
 	if err != nil {
 		s.internal(c, "fetch_rooms", err)
 		return
@@ -286,7 +288,7 @@ func (s *Server) cmdFetchMessages(c *client, f *inFrame) {
 		c.fail(codeRateLimited, "Too many requests; wait a moment.")
 		return
 	}
-	msgs, more, err := s.db.MessagesPage(context.Background(), c.roomID, roomName(c.username, c.consumer), before, limit)
+	msgs, more, err := s.db.MessagesPage(context.Background(), c.roomID, roomName(c.username, c.consumer), before, limit, c.admin)
 	if err != nil {
 		s.internal(c, "fetch_messages", err)
 		return
@@ -313,6 +315,7 @@ func (s *Server) cmdNewMessage(c *client, f *inFrame) bool {
 		Content  *string         `json:"content"`
 		ClientID json.RawMessage `json:"client_id"`
 		ID       json.RawMessage `json:"id"`
+		Private  json.RawMessage `json:"private"`
 	}
 	if len(f.Message) == 0 || json.Unmarshal(f.Message, &m) != nil {
 		c.fail(codeBadField, "\"message\" must be an object with \"content\".")
@@ -354,6 +357,13 @@ func (s *Server) cmdNewMessage(c *client, f *inFrame) bool {
 	op := &commitOp{kind: opMessage, userID: c.userID, username: c.username, consumer: c.consumer, roomID: c.roomID,
 		author: c.author(), content: content, clientID: clientID, fromVisitor: !c.admin, reply: c.push,
 		agentID: c.agentID, agent: c.agent}
+	if c.admin && len(m.Private) > 0 && string(m.Private) != "null" {
+		// A visitor's "private" is an unknown field, ignored.
+		if json.Unmarshal(m.Private, &op.private) != nil {
+			c.fail(codeBadField, "\"private\" must be true or false.")
+			return true
+		}
+	}
 	if !c.admin {
 		op.awaySince, op.awayMessage = s.awayReply(c.userID)
 	}
@@ -404,13 +414,15 @@ func (s *Server) cmdRead(c *client, f *inFrame) {
 	}
 	c.lastRead = mark
 	frame := encodeFrame(readFrame{Command: "read", Consumer: c.consumer, By: c.author(), UpTo: mark})
-	aud := otherSide(c)
 	if c.admin {
 		// Reading is shared: the business's other sockets of the room and
-		// every inbox (this agent's too) drop the room's badge.
-		aud = toEveryone
+		// every inbox (this agent's too) drop the room's badge. The
+		// visitor hears of it without the ids of private notes.
+		s.hub.publish(c.userID, c.roomID, toAdmins, frame, &c.subscriber)
+		s.publishVisitorRead(c, mark, frame)
+		return
 	}
-	s.hub.publish(c.userID, c.roomID, aud, frame, &c.subscriber)
+	s.hub.publish(c.userID, c.roomID, otherSide(c), frame, &c.subscriber)
 }
 
 // otherSide is the audience of a relay from c.
@@ -439,15 +451,23 @@ func (s *Server) publishOp(op *commitOp) {
 		frame := encodeFrame(messageFrame{Command: "new_message", Message: &op.msg})
 		op.frame = frame
 		if op.dup {
-			// A repeated client_id: the stored message, to the sender only.
-			if op.reply != nil {
+			// A repeated client_id: the stored message, to the sender
+			// only, unless it is a note and the sender a visitor.
+			if op.reply != nil && (!op.msg.Private || !op.fromVisitor) {
 				op.reply(frame)
 			}
+			return
+		}
+		if op.msg.Private {
+			s.hub.publish(op.userID, op.roomID, toAdmins, frame, nil)
 			return
 		}
 		s.hub.publish(op.userID, op.roomID, toEveryone, frame, nil)
 		if op.away != nil {
 			s.hub.publish(op.userID, op.roomID, toEveryone, encodeFrame(messageFrame{Command: "new_message", Message: op.away}), nil)
+		}
+		if op.reopened {
+			s.publishRoomUpdated(context.Background(), op.userID, op.username, op.roomID)
 		}
 	case opRoom:
 		switch {
@@ -459,7 +479,7 @@ func (s *Server) publishOp(op *commitOp) {
 		case op.email != "":
 			// A visitor left an email for an existing room: the inbox
 			// shows it at once (SPEC is silent; see docs/PROTOCOL.md).
-			s.hub.publishInbox(op.userID, encodeFrame(roomUpdatedFrame{Command: "room_updated", Consumer: op.consumer, ConsumerEmail: op.room.Email}))
+			s.publishRoomUpdated(context.Background(), op.userID, op.username, op.room.ID)
 		}
 	}
 }

@@ -344,6 +344,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /accounts/api/push/subscriptions", s.requireUser(s.handlePushSubscribe))
 	mux.HandleFunc("DELETE /accounts/api/push/subscriptions", s.requireUser(s.handlePushUnsubscribe))
 	s.teamRoutes(mux)
+	s.cannedRoutes(mux)
 
 	// Chatbot style.
 	mux.HandleFunc("GET /chatbot/api", s.requireUser(s.handleGetChatbot))
@@ -363,6 +364,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /chatbot/api/rooms/{consumer}/messages", s.requireUser(s.handleRoomMessages))
 	mux.HandleFunc("GET /chatbot/api/rooms/{consumer}/export", s.requireUser(s.handleExportRoom))
 	mux.HandleFunc("DELETE /chatbot/api/rooms/{consumer}", s.requireOwner(s.handleDeleteRoom))
+	mux.HandleFunc("PATCH /chatbot/api/rooms/{consumer}", s.requireUser(s.handleUpdateRoom))
+	mux.HandleFunc("GET /chatbot/api/visitors", s.requireUser(s.handleVisitors))
 
 	// Files.
 	mux.HandleFunc("POST "+uploadPath, s.handleUpload)

@@ -28,6 +28,8 @@ type Message struct {
 	AgentID int64  `json:"agent_id,omitempty"`
 	// Auto marks a message the server wrote itself: the away message.
 	Auto bool `json:"auto,omitempty"`
+	// Private marks an agent's note: only agents ever receive it.
+	Private bool `json:"private,omitempty"`
 }
 
 // Room is SPEC's Room: a conversation with its last messages, as sent over
@@ -41,17 +43,27 @@ type Room struct {
 	Online       bool            `json:"online"`
 	Created      string          `json:"created"`
 	LastActivity string          `json:"last_activity"`
+	Status       string          `json:"status"`
+	Assignee     *Assignee       `json:"assignee"`
+}
+
+// Assignee is the agent a room is assigned to.
+type Assignee struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
 }
 
 // RoomSummary is SPEC's RoomSummary, the REST inbox's list entry.
 type RoomSummary struct {
-	Consumer      string   `json:"consumer"`
-	ConsumerEmail string   `json:"consumer_email"`
-	LastMessage   *Message `json:"last_message"`
-	Unread        int      `json:"unread"`
-	Online        bool     `json:"online"`
-	Created       string   `json:"created"`
-	LastActivity  string   `json:"last_activity"`
+	Consumer      string    `json:"consumer"`
+	ConsumerEmail string    `json:"consumer_email"`
+	LastMessage   *Message  `json:"last_message"`
+	Unread        int       `json:"unread"`
+	Online        bool      `json:"online"`
+	Created       string    `json:"created"`
+	LastActivity  string    `json:"last_activity"`
+	Status        string    `json:"status"`
+	Assignee      *Assignee `json:"assignee"`
 }
 
 // json is a room as a Room value: the reference appendRoomJSON, the one
@@ -62,7 +74,7 @@ func (r *roomRow) json(msgs json.RawMessage, online bool) Room {
 		msgs = json.RawMessage("[]")
 	}
 	return Room{Consumer: r.Consumer, ConsumerEmail: r.Email, Messages: msgs, Unread: r.Unread, Online: online,
-		Created: formatTime(r.Created), LastActivity: formatTime(r.LastActivity)}
+		Created: formatTime(r.Created), LastActivity: formatTime(r.LastActivity), Status: r.status(), Assignee: r.assignee()}
 }
 
 // UserJSON is the API's User object: an agent. Name is the display name
@@ -102,5 +114,6 @@ func formatTime(ms int64) string {
 // message (nil: none), online comes from the hub.
 func (r *roomRow) summary(last *Message, online bool) RoomSummary {
 	return RoomSummary{Consumer: r.Consumer, ConsumerEmail: r.Email, LastMessage: last,
-		Unread: r.Unread, Online: online, Created: formatTime(r.Created), LastActivity: formatTime(r.LastActivity)}
+		Unread: r.Unread, Online: online, Created: formatTime(r.Created), LastActivity: formatTime(r.LastActivity),
+		Status: r.status(), Assignee: r.assignee()}
 }

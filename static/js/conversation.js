@@ -13,6 +13,13 @@ import { ReconnectingSocket } from './socket.js';
 import { isMessage, MessageList, uuid } from './messages.js';
 import { sendFileWithProgress } from './upload.js';
 
+/** The new_message frame of a pending message ({content, private?}). */
+function newMessageFrame(clientId, p) {
+  const message = { content: p.content, client_id: clientId };
+  if (p.private) message.private = true;
+  return { command: 'new_message', message };
+}
+
 /** Messages asked for per page of history. */
 const pageSize = 50;
 
@@ -76,6 +83,8 @@ export function autoGrow(ta) {
  * @property {(online: boolean) => void} [onStatus] the socket went on/offline
  * @property {(m: object|null) => void} [onUploaded] one attached file is
  *   sent (the Message), or failed (null)
+ * @property {() => boolean} [isNote] the inbox composer is in "Note" mode:
+ *   what is sent now is a private note (agents only)
  * @property {() => void} [onSent] a message was sent, or the attached files
  */
 
@@ -173,7 +182,7 @@ export class Conversation {
     this.more.hidden = true; // an older page asked for on the old socket died with it
     this.sock.send(this.loaded ? { command: 'fetch_messages' } : { command: 'fetch_messages', limit: pageSize });
     for (const [clientId, p] of this.list.pending) {
-      if (!clientId.startsWith('upload-')) this.sock.send({ command: 'new_message', message: { content: p.content, client_id: clientId } });
+      if (!clientId.startsWith('upload-')) this.sock.send(newMessageFrame(clientId, p));
     }
   }
 
@@ -292,7 +301,7 @@ export class Conversation {
     }
     const [clientId, p] = next;
     p.li.querySelector('.lcw-meta').textContent = 'Sending…';
-    if (this.sock) this.sock.send({ command: 'new_message', message: { content: p.content, client_id: clientId } });
+    if (this.sock) this.sock.send(newMessageFrame(clientId, p));
   }
 
   /** @private Shows (or with '', hides) the notice line. */
@@ -318,11 +327,15 @@ export class Conversation {
     }
     const clientId = uuid();
     const li = this.list.addPending(clientId, content);
+    // An agent's private note (the inbox's "Note" mode) stays one when resent.
+    const p = this.list.pending.get(clientId);
+    p.private = !!(this.h.isNote && this.h.isNote());
+    if (p.private) li.classList.add('is-note');
     if (this.throttled) {
       // Queued behind the refused ones; it goes out in its turn.
       li.querySelector('.lcw-meta').textContent = 'Waiting to send…';
     } else {
-      this.sock.send({ command: 'new_message', message: { content, client_id: clientId } });
+      this.sock.send(newMessageFrame(clientId, p));
     }
     this.clearComposer();
     this.setTyping(false);

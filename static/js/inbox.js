@@ -7,6 +7,8 @@ import { api, adminApi } from './api.js';
 import { ReconnectingSocket } from './socket.js';
 import { formatTime, isMessage, uuid } from './messages.js';
 import { Conversation } from './conversation.js';
+import { Team } from './teaminbox.js';
+import { attachCanned } from './canned.js';
 import './signout.js';
 
 const app = document.getElementById('inbox-app');
@@ -40,6 +42,7 @@ const conv = new Conversation({
   typingLabel: () => 'The visitor is typing…',
   tooLong: (max) => `Your reply is too long: at most ${max} characters.`,
   looking: () => document.visibilityState === 'visible',
+  isNote: () => team.noteMode(),
   onPage(msgs, first) {
     // The first page is history, not news: no sound, no unread count.
     if (first) for (const m of msgs) counted.add(m.id);
@@ -124,7 +127,7 @@ function avatarHue(s) {
 function preview(r) {
   const m = r.last_message;
   if (!m) return 'Opened the chat';
-  const who = m.author === username ? 'You: ' : '';
+  const who = m.private ? 'Note: ' : m.author === username ? 'You: ' : '';
   return who + (m.file ? `File: ${m.content}` : m.content);
 }
 
@@ -209,7 +212,8 @@ function upsertRoom(r) {
   // The fields the list uses, and only those: the object is the room's
   // place in order, so nothing from a frame may touch its sort key.
   merged.consumer = r.consumer;
-  for (const k of ['consumer_email', 'unread', 'online', 'created', 'last_activity']) if (k in r) merged[k] = r[k];
+  for (const k of ['consumer_email', 'unread', 'online', 'created', 'last_activity', 'status', 'assignee']) if (k in r) merged[k] = r[k];
+  if (isMessage(r.last_message) && (!merged.last_message || r.last_message.id >= merged.last_message.id)) merged.last_message = r.last_message;
   const msgs = Array.isArray(r.messages) ? r.messages.filter(isMessage) : [];
   if (msgs.length) {
     const last = msgs[msgs.length - 1];
@@ -296,7 +300,8 @@ function render() {
   scheduled = false;
   const q = filter.value.trim().toLowerCase();
   if (viewDirty) {
-    view = q ? order.filter((r) => matches(r, q)) : order;
+    // Conversations start with a message; the team's view (open, mine…) picks among them.
+    view = order.filter((r) => team.shows(r) && (!q || matches(r, q)));
     viewDirty = false;
   }
   updateTitle();
@@ -338,6 +343,8 @@ function render() {
     roomsMore.textContent = `${count.format(n)} of ${count.format(view.length)}${serverHasMore && !q ? '+' : ''} conversations shown; scroll for more.`;
   } else if (q && !view.length && rooms.size) {
     roomsMore.textContent = 'No conversation matches.';
+  } else if (!view.length && rooms.size) {
+    roomsMore.textContent = team.emptyText();
   } else {
     roomsMore.textContent = '';
   }
@@ -373,7 +380,7 @@ function growIfNearEnd() {
 /** Asks the server for the next page of older rooms, one at a time. */
 function fetchOlder() {
   if (serverHasMore && !roomFetches.length && fetchedBefore) {
-    if (roomSock.send({ command: 'fetch_rooms', before: fetchedBefore, limit: fetchRoomsLimit })) roomFetches.push('older');
+    if (roomSock.send({ command: 'fetch_rooms', before: fetchedBefore, limit: fetchRoomsLimit, status: 'all' })) roomFetches.push('older');
   }
 }
 
@@ -407,7 +414,9 @@ const roomSock = new ReconnectingSocket(`/ws/room/${encodeURIComponent(username)
     // The newest rooms; a server that pages them (has_more) gives the
     // older ones as the list is scrolled to its end.
     roomFetches = [];
-    if (roomSock.send({ command: 'fetch_rooms', limit: fetchRoomsLimit })) roomFetches.push('first');
+    // Every state: the view select filters them here, live.
+    if (roomSock.send({ command: 'fetch_rooms', limit: fetchRoomsLimit, status: 'all' })) roomFetches.push('first');
+    team.refreshVisitors();
   },
   onstatus(on) {
     offline.hidden = on;
@@ -448,20 +457,26 @@ const roomSock = new ReconnectingSocket(`/ws/room/${encodeURIComponent(username)
         break;
       }
       case 'new_room': {
-        const r = upsertRoom(msg.room);
-        if (r) touch(r);
+        // Someone opened the chat: a visitor on the site, not yet a
+        // conversation (that starts with a message).
+        team.visitorSeen(msg.room, rooms.has(msg.room && msg.room.consumer));
+        if (msg.room && Array.isArray(msg.room.messages) && msg.room.messages.length) {
+          const r = upsertRoom(msg.room);
+          if (r) touch(r);
+        }
         break;
       }
       case 'new_message':
         onNewMessage(msg.message);
         break;
       case 'room_updated': {
-        // A visitor left an email.
-        const r = rooms.get(msg.consumer);
+        // Assigned, resolved, reopened, or a visitor left an email.
+        const r = msg.room ? upsertRoom(msg.room) : rooms.get(msg.consumer);
         if (r) {
-          r.consumer_email = msg.consumer_email || '';
+          if (!msg.room) r.consumer_email = msg.consumer_email || '';
+          viewDirty = true; // it may leave or join the view
           touch(r);
-          if (msg.consumer === openConsumer) renderConvoHead();
+          if (r.consumer === openConsumer) renderConvoHead();
         }
         break;
       }
@@ -476,6 +491,7 @@ const roomSock = new ReconnectingSocket(`/ws/room/${encodeURIComponent(username)
         break;
       }
       case 'presence': {
+        team.presence(msg.consumer, !!msg.online, rooms.has(msg.consumer));
         const r = rooms.get(msg.consumer);
         if (r) {
           r.online = !!msg.online;
@@ -526,6 +542,7 @@ function onNewMessage(m, batch) {
     r.last_message = m;
     r.last_activity = m.created;
   }
+  team.hasMessages(consumer);
   if (!counted.has(m.id)) {
     counted.add(m.id);
     if (m.author !== username) {
@@ -613,6 +630,7 @@ function renderConvoHead() {
   av.className = 'room-avatar' + (r.online ? ' is-online' : '');
   av.style.setProperty('background', `hsl(${avatarHue(r.consumer)} 55% 55%)`);
   av.textContent = [...displayName(r).replace(/^Visitor /, '')][0] || '?';
+  team.renderHead(r);
 }
 
 function openRoom(consumer) {
@@ -695,3 +713,15 @@ if ('serviceWorker' in navigator) {
 const exportMenu = document.getElementById('export-menu');
 exportMenu.addEventListener('click', (ev) => { if (ev.target.closest('a')) exportMenu.open = false; });
 document.addEventListener('click', (ev) => { if (!exportMenu.contains(ev.target)) exportMenu.open = false; });
+
+// ---- the team inbox: view, assignment, resolve, notes, visitors, canned replies
+// (teaminbox.js and canned.js; these lines only wire them to this page)
+
+const team = new Team({
+  rooms,
+  open: (consumer) => openRoom(consumer),
+  openConsumer: () => openConsumer,
+  changed: () => { viewDirty = true; limit = pageRows; schedule(); },
+  displayName,
+});
+attachCanned(text);

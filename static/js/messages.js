@@ -148,7 +148,7 @@ export class MessageList {
   /** @private @returns {HTMLLIElement} a message's item, without its meta text */
   makeItem(m, mine) {
     const li = document.createElement('li');
-    li.className = 'lcw-msg' + (mine ? ' is-mine' : '');
+    li.className = 'lcw-msg' + (mine ? ' is-mine' : '') + (m.private ? ' is-note' : '');
     const bubble = document.createElement('div');
     bubble.className = 'lcw-bubble';
     fillBubble(bubble, m);
@@ -160,6 +160,13 @@ export class MessageList {
       who.className = 'lcw-agent';
       who.textContent = m.agent;
       li.append(who);
+    }
+    if (m.private) {
+      // A private note: only the team sees it (the inbox only).
+      const tag = document.createElement('p');
+      tag.className = 'lcw-note-tag';
+      tag.textContent = 'Private note';
+      li.append(tag);
     }
     li.append(bubble, meta);
     return li;
