@@ -6,6 +6,7 @@ import (
 	"net/mail"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -275,4 +276,118 @@ func TestNotifyMailOff(t *testing.T) {
 	if n := len(st.Received()); n != 0 {
 		t.Errorf("%d emails about a message from before mail was on", n)
 	}
+}
+
+// skipTo reads frames until one of command (the inbox gets room traffic
+// in between) and returns it.
+func skipTo(c *wsClient, command string) frame {
+	c.t.Helper()
+	for i := 0; i < 100; i++ {
+		if f := c.next(); f.str("command") == command {
+			return f
+		}
+	}
+	c.t.Fatalf("%s: no %q frame", c.name, command)
+	return nil
+}
+
+// waitPushes waits until the push service got n pushes and returns them.
+func waitPushes(t *testing.T, ps *pushService, n int) []pushReceived {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := ps.Received()
+		if len(got) >= n {
+			if len(got) > n {
+				t.Fatalf("%d pushes, want %d: %+v", len(got), n, got)
+			}
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d pushes in 5s, want %d", len(got), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestNotifyPush: a visitor message is pushed (and, unread, mailed within
+// notify-after) to an agent with no inbox on screen; an inbox on screen
+// gets no push; the inbox says when it is hidden with the visibility
+// command; a room's first message is a new conversation.
+func TestNotifyPush(t *testing.T) {
+	st := startSMTP(t, false, "")
+	ps := newPushService(t)
+	ts, owner, uid := pushServer(t, ps, "", chatConfig, func(c *Config) {
+		c.SMTP = st.URL(false)
+		c.SMTPFrom = "Acme Support <support@acme.example>"
+		c.PublicURL = "https://chat.acme.example"
+		c.NotifyAfter = testNotifyAfter
+	})
+	tuneOutbox(ts.Server.outbox, st.Client)
+	owner.must(200, "PATCH", "/accounts/api/me", map[string]any{"email": "owner@acme.example"})
+	owner.must(201, "POST", "/accounts/api/push/subscriptions", ps.browser("/push/phone").sub)
+	owner.must(201, "POST", "/accounts/api/push/subscriptions", ps.browser("/push/laptop").sub)
+
+	// The inbox is open and on screen: no push.
+	inbox := ts.dialWS("/ws/room/agent1", owner)
+	inbox.probeRooms()
+	vis := ts.dialWS("/ws/chat/agent1/v1", nil)
+	vis.say("first")
+	time.Sleep(300 * time.Millisecond)
+	if got := ps.Received(); len(got) != 0 {
+		t.Fatalf("pushed with the inbox on screen: %+v", got)
+	}
+
+	// Hidden: pushed to both browsers, the text cut to 100 characters.
+	inbox.send(map[string]any{"command": "visibility", "visible": "no"})
+	if f := skipTo(inbox, "error"); f.str("error") != codeBadField {
+		t.Errorf("bad visible: %v", f)
+	}
+	inbox.send(map[string]any{"command": "visibility", "visible": false})
+	inbox.send(map[string]any{"command": "fetch_rooms"})
+	skipTo(inbox, "rooms") // the command was handled
+	long := strings.Repeat("help ", 60)
+	vis.say(long)
+	got := waitPushes(t, ps, 2)
+	var room int64
+	ts.DB.reader.QueryRow("SELECT id FROM rooms WHERE consumer = 'v1'").Scan(&room)
+	want := PushMessage{Title: "New message on agent1", Body: truncateRunes(strings.TrimSpace(long), 100), URL: "/messages#c=v1", Tag: "room-" + strconv.FormatInt(room, 10)}
+	for _, p := range got {
+		if p.Message != want {
+			t.Errorf("%s: %+v, want %+v", p.Path, p.Message, want)
+		}
+	}
+	if n := len([]rune(got[0].Message.Body)); n != 100 {
+		t.Errorf("body of %d characters", n)
+	}
+
+	// A new visitor's first message: a new conversation.
+	vis2 := ts.dialWS("/ws/chat/agent1/v2", nil)
+	vis2.say("hi <there>")
+	got = waitPushes(t, ps, 4)
+	if m := got[3].Message; m.Title != "New conversation on agent1" || m.Body != "hi <there>" || m.URL != "/messages#c=v2" {
+		t.Errorf("new conversation push: %+v", m)
+	}
+
+	// The unread messages are mailed within notify-after too.
+	waitMails(t, st, "owner@acme.example", 2, 5*time.Second)
+
+	// Visible again: no push; closed: pushed.
+	inbox.send(map[string]any{"command": "visibility", "visible": true})
+	inbox.send(map[string]any{"command": "fetch_rooms"})
+	skipTo(inbox, "rooms")
+	vis.say("anyone?")
+	time.Sleep(300 * time.Millisecond)
+	if n := len(ps.Received()); n != 4 {
+		t.Fatalf("%d pushes with the inbox on screen again, want still 4", n)
+	}
+	inbox.conn.CloseNow()
+	waitFor(t, "the inbox gone", func() bool { return !ts.Server.hub.AgentOnline(uid) })
+	vis.say("hello??")
+	waitPushes(t, ps, 6)
+
+	// A visitor's room socket cannot claim visibility.
+	anon := ts.dialWS("/ws/room/agent1", nil)
+	anon.send(map[string]any{"command": "visibility", "visible": true})
+	anon.expectError(codeForbidden)
 }

@@ -36,6 +36,7 @@ type inFrame struct {
 	UpTo     json.RawMessage `json:"up_to"`
 	Consumer json.RawMessage `json:"consumer"`
 	Email    json.RawMessage `json:"email"`
+	Visible  json.RawMessage `json:"visible"`
 }
 
 // Server frames.
@@ -132,6 +133,8 @@ func (s *Server) dispatch(c *client, data []byte) bool {
 			c.fail(codeForbidden, "A visitor can only announce a room on this socket.")
 		case cmd == "fetch_rooms":
 			s.cmdFetchRooms(c, &f)
+		case cmd == "visibility":
+			s.cmdVisibility(c, &f) // push_notify.go
 		case knownCommand(cmd):
 			c.fail(codeForbidden, "Only fetch_rooms is available on the room socket; open /ws/chat/ for one conversation.")
 		default:
@@ -448,6 +451,9 @@ func (s *Server) publishOp(op *commitOp) {
 		s.hub.publish(op.userID, op.roomID, toEveryone, frame, nil)
 		if op.away != nil {
 			s.hub.publish(op.userID, op.roomID, toEveryone, encodeFrame(messageFrame{Command: "new_message", Message: op.away}), nil)
+		}
+		if op.fromVisitor {
+			s.queuePush(op) // push_notify.go
 		}
 	case opRoom:
 		switch {

@@ -32,6 +32,8 @@ type Server struct {
 	// notifyStop ends the notifier's scan loop (notifier.go), which
 	// closes notifyDone.
 	notifyStop, notifyDone chan struct{}
+	// pushN queues visitor messages for push (push_notify.go).
+	pushN *pushNotifier
 	// testMails limits "send a test email" per account.
 	testMails testMailLimiter
 	// limits counts what each client address does (addrLimits).
@@ -103,6 +105,7 @@ func NewServer(cfg Config, db *DB, logger *slog.Logger) *Server {
 	s.committer.onCommit = s.metrics.observeCommit
 	s.initNotify()
 	s.startNotifier()
+	s.startPushNotifier()
 	s.handler = s.routes()
 	s.stopPurge, s.purgeDone = make(chan struct{}), make(chan struct{})
 	go s.purgeLoop()
@@ -182,6 +185,7 @@ func (s *Server) Close() {
 	<-s.purgeDone
 	s.CloseSockets()
 	s.committer.Close()
+	s.stopPushNotifier()
 	s.sessionStore.stop()
 }
 
