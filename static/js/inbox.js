@@ -8,6 +8,7 @@ import { ReconnectingSocket } from './socket.js';
 import { formatTime, isMessage, uuid } from './messages.js';
 import { Conversation } from './conversation.js';
 import './signout.js';
+import { registerWorker, reportVisibility, turnOnPush, pushSupported } from './notify.js';
 
 const app = document.getElementById('inbox-app');
 const username = app.dataset.username;
@@ -408,6 +409,7 @@ const roomSock = new ReconnectingSocket(`/ws/room/${encodeURIComponent(username)
     // older ones as the list is scrolled to its end.
     roomFetches = [];
     if (roomSock.send({ command: 'fetch_rooms', limit: fetchRoomsLimit })) roomFetches.push('first');
+    reportVisibility(roomSock); // push goes only to agents with no inbox on screen
   },
   onstatus(on) {
     offline.hidden = on;
@@ -583,9 +585,19 @@ function updateNotifyButton() {
 }
 updateNotifyButton();
 notifyBtn.addEventListener('click', async () => {
-  try { await Notification.requestPermission(); } catch (e) { /* ignored */ }
+  // Push when the browser has it (notifications while the inbox is
+  // closed), else the page's own notifications.
+  if (pushSupported()) {
+    const err = await turnOnPush();
+    if (err) notifyBtn.title = err;
+  } else {
+    try { await Notification.requestPermission(); } catch (e) { /* ignored */ }
+  }
   updateNotifyButton();
 });
+// A browser with notifications on keeps its worker (sw.js) registered
+// and current; turning them on registers it (notify.js).
+if ('Notification' in window && Notification.permission === 'granted') registerWorker();
 
 function alertNew(r, m) {
   if (soundBox.checked) beep();

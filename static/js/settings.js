@@ -8,6 +8,9 @@ import { uuid } from './messages.js';
 import './signout.js';
 import './team.js';
 import './hours.js';
+import { initNotifySettings } from './notify.js';
+
+initNotifySettings();
 
 const main = document.getElementById('settings');
 const username = main.dataset.username;
