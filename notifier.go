@@ -42,8 +42,10 @@ const (
 	// notifyAgentEvery is the least time between two emails to one agent
 	// about one conversation.
 	notifyAgentEvery = 30 * time.Minute
-	// notifyScanBatch is how many messages one scan reads at most.
-	notifyScanBatch = 500
+	// notifyScanBatch is how many messages one transaction of a scan
+	// looks at; a scan goes on batch after batch until it reaches the
+	// messages younger than notify-after.
+	notifyScanBatch = 2000
 	// notifyQuote is how many messages one email quotes at most (the
 	// newest).
 	notifyQuote = 20
@@ -99,11 +101,31 @@ type notifyRoomDue struct {
 // notifyScan looks at the messages that came of age since the last scan
 // and at held-back agent notices now due, and queues their emails.
 func (s *Server) notifyScan(ctx context.Context) error {
+	// One scan at a time (the loop's, or a test's): two would mail the
+	// same messages.
+	s.notifyMu.Lock()
+	defer s.notifyMu.Unlock()
 	now := s.db.now()
+	for {
+		more, err := s.notifyBatch(ctx, now)
+		if err != nil || !more {
+			return err
+		}
+		select {
+		case <-s.notifyStop:
+			return nil
+		default:
+		}
+	}
+}
+
+// notifyBatch is one batch of a scan; more reports a full batch of
+// messages all of age, so that the scan goes on.
+func (s *Server) notifyBatch(ctx context.Context, now time.Time) (more bool, err error) {
 	cutoff := now.Add(-s.cfg.NotifyAfter).UnixMilli()
 	var wm int64
 	if err := s.db.reader.QueryRowContext(ctx, "SELECT value FROM server_state WHERE name = ?", notifyWatermark).Scan(&wm); err != nil {
-		return err
+		return false, err
 	}
 	rows, err := s.db.reader.QueryContext(ctx, `SELECT m.id, m.room_id, m.created,
 			m.author = r.consumer AND m.agent_id IS NULL AND m.auto = 0,
@@ -111,18 +133,21 @@ func (s *Server) notifyScan(ctx context.Context) error {
 		FROM messages m JOIN rooms r ON r.id = m.room_id
 		WHERE m.id > ? ORDER BY m.id LIMIT ?`, wm, notifyScanBatch)
 	if err != nil {
-		return err
+		return false, err
 	}
 	due := map[int64]*notifyRoomDue{}
 	newWM := wm
+	read, young := 0, false
 	for rows.Next() {
+		read++
 		var id, room, created int64
 		var visitor, reply bool
 		if err := rows.Scan(&id, &room, &created, &visitor, &reply); err != nil {
 			rows.Close()
-			return err
+			return false, err
 		}
 		if created > cutoff {
+			young = true
 			break
 		}
 		newWM = id
@@ -138,30 +163,30 @@ func (s *Server) notifyScan(ctx context.Context) error {
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return err
+		return false, err
 	}
 	// Notices held back by the 30-minute limit, now due.
 	var retry []int64
 	if s.outbox != nil {
 		r2, err := s.db.reader.QueryContext(ctx, "SELECT DISTINCT room_id FROM agent_notices WHERE retry_at > 0 AND retry_at <= ?", now.UnixMilli())
 		if err != nil {
-			return err
+			return false, err
 		}
 		for r2.Next() {
 			var id int64
 			if err := r2.Scan(&id); err != nil {
 				r2.Close()
-				return err
+				return false, err
 			}
 			retry = append(retry, id)
 		}
 		r2.Close()
 		if err := r2.Err(); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if newWM == wm && len(retry) == 0 {
-		return nil
+		return false, nil
 	}
 	for _, id := range retry {
 		if due[id] == nil {
@@ -169,7 +194,8 @@ func (s *Server) notifyScan(ctx context.Context) error {
 		}
 		due[id].visitor = true
 	}
-	return s.db.inTx(ctx, func(tx *sql.Tx) error {
+	more = read == notifyScanBatch && !young
+	return more, s.db.inTx(ctx, func(tx *sql.Tx) error {
 		if s.outbox != nil {
 			for roomID, d := range due {
 				if err := s.notifyRoom(ctx, tx, roomID, d, newWM, now); err != nil {

@@ -264,6 +264,22 @@ func TestNotifyMailOff(t *testing.T) {
 		ts.DB.reader.QueryRow("SELECT value FROM server_state WHERE name = 'notify_watermark'").Scan(&wm)
 		return wm == last.num("id")
 	})
+	// A backlog of several batches (messages of age) is gone through in
+	// one scan, not one batch per scan.
+	if _, err := ts.DB.writer.Exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4500)
+		INSERT INTO messages (room_id, author, content, created) SELECT r.id, 'v1', 'm' || i, ? FROM n, rooms r WHERE r.consumer = 'v1'`,
+		ts.DB.nowMillis()-time.Second.Milliseconds()); err != nil {
+		t.Fatal(err)
+	}
+	var top int64
+	ts.DB.reader.QueryRow("SELECT max(id) FROM messages").Scan(&top)
+	if err := ts.Server.notifyScan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var wm int64
+	if ts.DB.reader.QueryRow("SELECT value FROM server_state WHERE name = 'notify_watermark'").Scan(&wm); wm != top {
+		t.Errorf("after one scan the watermark is %d, want %d", wm, top)
+	}
 	ts.Close()
 	st := startSMTP(t, false, "")
 	ts2 := newTestServerAt(t, path, func(c *Config) {

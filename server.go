@@ -32,6 +32,7 @@ type Server struct {
 	// notifyStop ends the notifier's scan loop (notifier.go), which
 	// closes notifyDone.
 	notifyStop, notifyDone chan struct{}
+	notifyMu               sync.Mutex
 	// pushN queues visitor messages for push (push_notify.go).
 	pushN *pushNotifier
 	// testMails limits "send a test email" per account.
