@@ -3,7 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"net/mail"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -406,4 +410,85 @@ func TestNotifyPush(t *testing.T) {
 	anon := ts.dialWS("/ws/room/agent1", nil)
 	anon.send(map[string]any{"command": "visibility", "visible": true})
 	anon.expectError(codeForbidden)
+}
+
+// TestNotifySIGKILL: a server process killed with SIGKILL after its
+// notifier queued an agent's email and while the SMTP server holds its
+// DATA loses nothing and repeats nothing: the next start sends that email
+// once, and its notifier does not queue it again.
+func TestNotifySIGKILL(t *testing.T) {
+	if os.Getenv("LIVECHAT_NOTIFY_CHILD") != "" {
+		t.Skip("in the child")
+	}
+	st := startSMTP(t, false, "")
+	st.hold = make(chan struct{})
+	dir := t.TempDir()
+	path := filepath.Join(dir, "livechat.db")
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, st.caPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestNotifyChildProcess$", "-test.v")
+	cmd.Env = append(os.Environ(), "LIVECHAT_NOTIFY_CHILD=1", "CHILD_DB="+path, "CHILD_SMTP="+st.URL(false), "CHILD_CA="+caFile)
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-st.reading:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("the child never sent its DATA:\n%s", out.String())
+	}
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	close(st.hold)
+	st.mu.Lock()
+	st.hold = nil
+	st.mu.Unlock()
+	if n := len(st.Received()); n != 0 {
+		t.Fatalf("%d mails recorded before the restart", n)
+	}
+	ts := newTestServerAt(t, path, func(c *Config) {
+		c.SMTP = st.URL(false)
+		c.SMTPFrom = "Acme Support <support@acme.example>"
+		c.PublicURL = "https://chat.acme.example"
+		c.NotifyAfter = testNotifyAfter
+	})
+	tuneOutbox(ts.Server.outbox, st.Client)
+	got := st.waitReceived(1, 10*time.Second, 5*testNotifyAfter)
+	if len(got[0].To) != 1 || got[0].To[0] != "owner@acme.example" || !bytes.Contains(got[0].Data, []byte("killed mid-send")) {
+		t.Errorf("the email after the restart:\n%s", got[0].Data)
+	}
+}
+
+// TestNotifyChildProcess is TestNotifySIGKILL's server process: a visitor
+// writes, the notifier queues the owner's email, and its sender hands it
+// to the parent's SMTP server, which holds it until the parent kills this
+// process.
+func TestNotifyChildProcess(t *testing.T) {
+	if os.Getenv("LIVECHAT_NOTIFY_CHILD") == "" {
+		t.Skip("run by TestNotifySIGKILL")
+	}
+	pemData, err := os.ReadFile(os.Getenv("CHILD_CA"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemData)
+	ts := newTestServerAt(t, os.Getenv("CHILD_DB"), chatConfig, func(c *Config) {
+		c.SMTP = os.Getenv("CHILD_SMTP")
+		c.SMTPFrom = "Acme Support <support@acme.example>"
+		c.PublicURL = "https://chat.acme.example"
+		c.NotifyAfter = testNotifyAfter
+	})
+	tuneOutbox(ts.Server.outbox, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+	owner := ts.client().signup("acme")
+	owner.must(200, "PATCH", "/accounts/api/me", map[string]any{"email": "owner@acme.example"})
+	ts.dialWS("/ws/chat/acme/v1", nil).say("killed mid-send")
+	time.Sleep(time.Minute) // killed long before
+	t.Fatal("not killed")
 }
