@@ -90,6 +90,10 @@ type Config struct {
 	PublicURL string
 	// PushInsecure allows http:// push endpoints (tests only).
 	PushInsecure bool
+	// NotifyAfter is how long a visitor message may stay unread before
+	// the agents are emailed, and an agent's reply unseen before the
+	// visitor is (notifier.go). Defaults to 2 minutes.
+	NotifyAfter time.Duration
 	// BackupDir, when set, gets a consistent copy of the database once a
 	// day; BackupKeep newest copies are kept (default 7). See backup.go.
 	BackupDir  string
@@ -190,6 +194,7 @@ func DefaultConfig() Config {
 		PurgeEmptyRooms:   24 * time.Hour,
 		purgeEvery:        time.Hour,
 		retentionEvery:    24 * time.Hour,
+		NotifyAfter:       2 * time.Minute,
 	}
 }
 
@@ -250,6 +255,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.StringVar(&c.SMTPFrom, "smtp-from", "", "mail sender, \"Name <address>\"")
 	fs.StringVar(&c.PublicURL, "public-url", "", "the `URL` the world uses to reach this server, for links in email and push (default from --addr)")
 	fs.BoolVar(&c.PushInsecure, "push-insecure", false, "accept http:// push endpoints (tests only)")
+	fs.DurationVar(&c.NotifyAfter, "notify-after", c.NotifyAfter, "email agents about visitor messages unread this long, and visitors about replies unseen this long")
 	fs.StringVar(&c.BackupDir, "backup-dir", "", "take a consistent copy of the database into this `directory` once a day")
 	fs.IntVar(&c.BackupKeep, "backup-keep", c.BackupKeep, "daily copies to keep in --backup-dir (the newest)")
 	domains := ""
@@ -300,6 +306,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 		if err := checkMetricsAddr(c.MetricsAddr, c.MetricsPublic); err != nil {
 			return c, err
 		}
+	}
+	if c.NotifyAfter < time.Second {
+		return c, fmt.Errorf("--notify-after must be at least 1s (default 2m)")
 	}
 	if c.BackupKeep < 1 {
 		return c, fmt.Errorf("--backup-keep must be at least 1")

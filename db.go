@@ -26,6 +26,9 @@ var notifySchemaSQL string
 //go:embed schema_away.sql
 var awaySchemaSQL string
 
+//go:embed schema_wire.sql
+var wireSchemaSQL string
+
 // migrations are the schema steps in order: migrations[i] takes the database
 // from user_version i to i+1. Order is important: append new steps at the
 // end, never edit a released one.
@@ -43,6 +46,7 @@ var migrations = []string{
 	awaySchemaSQL,      // 6: hours, away message, askEmail; away replies (schema_away.sql)
 	migrationRetention, // 7: chatbots.retention_days (retention.go)
 	migrationInbox,     // 8: open/resolved, assignment, private notes, canned replies (teaminbox.go)
+	wireSchemaSQL,      // 9: notification state, unsubscribe (schema_wire.sql)
 }
 
 // applicationID marks a SQLite file as livechat's ("LVCH"), so the server

@@ -77,8 +77,9 @@ func scanInvite(row interface{ Scan(...any) error }) (*Invite, error) {
 
 // CreateInvite stores an invitation unless the business has max pending
 // ones already (errTooMany). Expired invitations of the business are
-// dropped on the way.
-func (db *DB) CreateInvite(ctx context.Context, in *Invite, max int) error {
+// dropped on the way. then, if given, runs in the same transaction (the
+// invitation's email is queued there).
+func (db *DB) CreateInvite(ctx context.Context, in *Invite, max int, then ...func(*sql.Tx) error) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM invites WHERE business_id = ? AND expires <= ?", in.BusinessID, in.Created); err != nil {
 			return err
@@ -90,9 +91,16 @@ func (db *DB) CreateInvite(ctx context.Context, in *Invite, max int) error {
 		if n >= max {
 			return errTooMany
 		}
-		_, err := tx.ExecContext(ctx, "INSERT INTO invites ("+inviteColumns+") VALUES (?, ?, ?, ?, ?, ?)",
-			in.Token, in.BusinessID, in.Email, in.Name, in.Created, in.Expires)
-		return err
+		if _, err := tx.ExecContext(ctx, "INSERT INTO invites ("+inviteColumns+") VALUES (?, ?, ?, ?, ?, ?)",
+			in.Token, in.BusinessID, in.Email, in.Name, in.Created, in.Expires); err != nil {
+			return err
+		}
+		for _, fn := range then {
+			if err := fn(tx); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

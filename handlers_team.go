@@ -153,7 +153,9 @@ func (s *Server) handleCreateInvite(w http.ResponseWriter, r *http.Request, u *U
 	now := s.db.nowMillis()
 	in := &Invite{Token: base64.RawURLEncoding.EncodeToString(b[:]), BusinessID: u.BusinessID, Email: email, Name: name,
 		Created: now, Expires: now + inviteLifetime.Milliseconds()}
-	err := s.db.CreateInvite(r.Context(), in, maxPendingInvites)
+	err := s.db.CreateInvite(r.Context(), in, maxPendingInvites, func(tx *sql.Tx) error {
+		return s.queueInviteMail(r, tx, u, in) // invite_mail.go
+	})
 	if errors.Is(err, errTooMany) {
 		// The limit frees up when the oldest pending invitation expires.
 		wait := inviteLifetime

@@ -25,6 +25,9 @@ type Hub struct {
 	// AgentOnline.
 	admins map[int64]int
 	agents map[int64]int
+	// visible counts each agent's inboxes (admin room sockets) that are
+	// visible on screen (hub_visible.go).
+	visible map[int64]int
 	// all is every registered socket, for CloseAll.
 	all map[*subscriber]struct{}
 	// closed refuses new sockets once CloseAll has run.
@@ -46,6 +49,7 @@ func NewHub() *Hub {
 		inboxes: map[int64]map[*subscriber]struct{}{},
 		admins:  map[int64]int{},
 		agents:  map[int64]int{},
+		visible: map[int64]int{},
 		all:     map[*subscriber]struct{}{},
 	}
 	h.empty = sync.NewCond(&h.mu)
@@ -76,6 +80,7 @@ func (h *Hub) add(c *subscriber, online []byte) bool {
 			h.inboxes[c.userID] = set
 		}
 		set[c] = struct{}{}
+		h.setVisibleLocked(c, true) // until it says otherwise
 	case c.kind == chatSocket:
 		rs := h.rooms[c.roomID]
 		if rs == nil {
@@ -113,6 +118,7 @@ func (h *Hub) remove(c *subscriber, offline []byte) {
 	}
 	switch {
 	case c.kind == roomSocket && c.admin:
+		h.setVisibleLocked(c, false)
 		set := h.inboxes[c.userID]
 		delete(set, c)
 		if len(set) == 0 {

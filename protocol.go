@@ -38,6 +38,7 @@ type inFrame struct {
 	Email    json.RawMessage `json:"email"`
 	Status   json.RawMessage `json:"status"`
 	Assignee json.RawMessage `json:"assignee"`
+	Visible  json.RawMessage `json:"visible"`
 }
 
 // Server frames.
@@ -129,6 +130,8 @@ func (s *Server) dispatch(c *client, data []byte) bool {
 			c.fail(codeForbidden, "A visitor can only announce a room on this socket.")
 		case cmd == "fetch_rooms":
 			s.cmdFetchRooms(c, &f)
+		case cmd == "visibility":
+			s.cmdVisibility(c, &f) // push_notify.go
 		case knownCommand(cmd):
 			c.fail(codeForbidden, "Only fetch_rooms is available on the room socket; open /ws/chat/ for one conversation.")
 		default:
@@ -468,6 +471,9 @@ func (s *Server) publishOp(op *commitOp) {
 		}
 		if op.reopened {
 			s.publishRoomUpdated(context.Background(), op.userID, op.username, op.roomID)
+		}
+		if op.fromVisitor {
+			s.queuePush(op) // push_notify.go
 		}
 	case opRoom:
 		switch {

@@ -168,6 +168,7 @@ func (s *Server) handlePushSubscribe(w http.ResponseWriter, r *http.Request, u *
 		s.writeError(w, r, err)
 		return
 	}
+	s.pushN.any.Store(true)
 	writeJSON(w, http.StatusCreated, map[string]any{"detail": "success"})
 }
 

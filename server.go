@@ -29,6 +29,12 @@ type Server struct {
 	throttle     *loginThrottle
 	outbox       *Outbox // nil: mail off (notify.go)
 	push         *pusher
+	// notifyStop ends the notifier's scan loop (notifier.go), which
+	// closes notifyDone.
+	notifyStop, notifyDone chan struct{}
+	notifyMu               sync.Mutex
+	// pushN queues visitor messages for push (push_notify.go).
+	pushN *pushNotifier
 	// testMails limits "send a test email" per account.
 	testMails testMailLimiter
 	// transcripts limits "email me this conversation" per room.
@@ -104,6 +110,8 @@ func NewServer(cfg Config, db *DB, logger *slog.Logger) *Server {
 	s.committer = newGroupCommitter(db, logger, 0, s.publishOp)
 	s.committer.onCommit = s.metrics.observeCommit
 	s.initNotify()
+	s.startNotifier()
+	s.startPushNotifier()
 	s.handler = s.routes()
 	s.stopPurge, s.purgeDone = make(chan struct{}), make(chan struct{})
 	go s.purgeLoop()
@@ -175,6 +183,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Close stops background work. The caller closes the database afterwards.
 func (s *Server) Close() {
+	s.stopNotifier()
 	s.outbox.Stop()
 	select {
 	case <-s.stopPurge:
@@ -185,6 +194,7 @@ func (s *Server) Close() {
 	<-s.retentionDone
 	s.CloseSockets()
 	s.committer.Close()
+	s.stopPushNotifier()
 	s.sessionStore.stop()
 }
 
@@ -383,6 +393,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /settings", s.handleSettingsPage)
 	mux.HandleFunc("GET /widget.js", s.handleWidgetJS)
 	mux.HandleFunc("GET /sw.js", s.handleServiceWorker)
+	mux.HandleFunc("GET /unsubscribe/{token}", s.handleUnsubscribePage)
+	mux.HandleFunc("POST /unsubscribe/{token}", s.handleUnsubscribe)
 	mux.Handle("GET /static/", s.staticHandler())
 
 	var h http.Handler = s.metrics.routeLabel(mux, s.fallback(mux))
@@ -390,6 +402,9 @@ func (s *Server) routes() http.Handler {
 	h = answerOnceHandler(h)
 	h = s.bodyDeadlines(h)
 	cop := http.NewCrossOriginProtection()
+	// RFC 8058: the mail provider POSTs the one-click unsubscribe from
+	// wherever it is; the token is the only credential.
+	cop.AddInsecureBypassPattern("POST /unsubscribe/{token}")
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusForbidden, "Cross-origin request refused."))
 	}))

@@ -42,6 +42,9 @@ type subscriber struct {
 	// and Hub.EndAgent close an agent's sockets by it.
 	agentID int64
 	expires time.Time
+	// visible is whether an inbox (admin room socket) is on screen, as it
+	// last said with the visibility command; guarded by the Hub's mu.
+	visible bool
 
 	send       chan []byte
 	kicked     chan struct{}

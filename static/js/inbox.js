@@ -10,6 +10,7 @@ import { Conversation } from './conversation.js';
 import { Team } from './teaminbox.js';
 import { attachCanned } from './canned.js';
 import './signout.js';
+import { registerWorker, reportVisibility, turnOnPush, pushSupported } from './notify.js';
 
 const app = document.getElementById('inbox-app');
 const username = app.dataset.username;
@@ -417,6 +418,7 @@ const roomSock = new ReconnectingSocket(`/ws/room/${encodeURIComponent(username)
     // Every state: the view select filters them here, live.
     if (roomSock.send({ command: 'fetch_rooms', limit: fetchRoomsLimit, status: 'all' })) roomFetches.push('first');
     team.refreshVisitors();
+    reportVisibility(roomSock); // push goes only to agents with no inbox on screen
   },
   onstatus(on) {
     offline.hidden = on;
@@ -600,9 +602,19 @@ function updateNotifyButton() {
 }
 updateNotifyButton();
 notifyBtn.addEventListener('click', async () => {
-  try { await Notification.requestPermission(); } catch (e) { /* ignored */ }
+  // Push when the browser has it (notifications while the inbox is
+  // closed), else the page's own notifications.
+  if (pushSupported()) {
+    const err = await turnOnPush();
+    if (err) notifyBtn.title = err;
+  } else {
+    try { await Notification.requestPermission(); } catch (e) { /* ignored */ }
+  }
   updateNotifyButton();
 });
+// A browser with notifications on keeps its worker (sw.js) registered
+// and current; turning them on registers it (notify.js).
+if ('Notification' in window && Notification.permission === 'granted') registerWorker();
 
 function alertNew(r, m) {
   if (soundBox.checked) beep();

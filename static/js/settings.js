@@ -9,6 +9,9 @@ import './signout.js';
 import './team.js';
 import './hours.js';
 import './retention.js';
+import { initNotifySettings } from './notify.js';
+
+initNotifySettings();
 
 const main = document.getElementById('settings');
 const username = main.dataset.username;
