@@ -26,6 +26,9 @@ var notifySchemaSQL string
 //go:embed schema_away.sql
 var awaySchemaSQL string
 
+//go:embed schema_search.sql
+var searchSchemaSQL string
+
 // migrations are the schema steps in order: migrations[i] takes the database
 // from user_version i to i+1. Order is important: append new steps at the
 // end, never edit a released one.
@@ -41,6 +44,7 @@ var migrations = []string{
 		value BLOB NOT NULL
 	)`,
 	awaySchemaSQL, // 6: hours, away message, askEmail; away replies (schema_away.sql)
+	searchSchemaSQL, // 7: full-text search, visitors (schema_search.sql)
 }
 
 // applicationID marks a SQLite file as livechat's ("LVCH"), so the server

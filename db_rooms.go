@@ -296,12 +296,18 @@ const eraseWait = 5 * time.Second
 // rows are gone but the WAL could not be emptied in time (readers kept it
 // busy); the idle checkpoint (checkpointLoop) empties it later.
 func (db *DB) DeleteRoom(ctx context.Context, roomID int64) error {
-	res, err := db.writer.ExecContext(ctx, "DELETE FROM rooms WHERE id = ?", roomID)
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM rooms WHERE id = ?", roomID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errNotFound
+		}
+		return eraseFromIndexTx(ctx, tx, true)
+	})
 	if err != nil {
 		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return errNotFound
 	}
 	if err := db.truncateWAL(ctx, eraseWait); err != nil {
 		return fmt.Errorf("%w: %w", errWALNotErased, err)
@@ -345,7 +351,27 @@ func (db *DB) DeleteEmptyRooms(ctx context.Context, ids []int64) (int, error) {
 			k, _ := res.RowsAffected()
 			n += int(k)
 		}
-		return nil
+		if n == 0 {
+			return nil
+		}
+		return eraseFromIndexTx(ctx, tx, false)
 	})
 	return n, err
+}
+
+// eraseFromIndexTx makes the full-text indexes forget deleted rows for
+// good. An FTS4 delete only appends a "deleted" marker segment: the words
+// stay in the old segments (in messages_fts_segments / _segdir) until those
+// are merged. 'optimize' merges every segment into one new one and frees
+// the old pages, which secure_delete zeroes. It rewrites the whole index:
+// the price of erasure that erases (docs/PERFORMANCE.md has the figure).
+// messages too: also messages_fts (the rooms had messages).
+func eraseFromIndexTx(ctx context.Context, tx *sql.Tx, messages bool) error {
+	if messages {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO messages_fts(messages_fts) VALUES ('optimize')"); err != nil {
+			return err
+		}
+	}
+	_, err := tx.ExecContext(ctx, "INSERT INTO rooms_fts(rooms_fts) VALUES ('optimize')")
+	return err
 }

@@ -354,6 +354,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /chatbot/api/rooms/{consumer}/messages", s.requireUser(s.handleRoomMessages))
 	mux.HandleFunc("GET /chatbot/api/rooms/{consumer}/export", s.requireUser(s.handleExportRoom))
 	mux.HandleFunc("DELETE /chatbot/api/rooms/{consumer}", s.requireOwner(s.handleDeleteRoom))
+	mux.HandleFunc("GET /chatbot/api/search", s.requireUser(s.handleSearch))
 
 	// Files.
 	mux.HandleFunc("POST "+uploadPath, s.handleUpload)
