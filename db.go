@@ -43,7 +43,7 @@ var migrations = []string{
 		name  TEXT PRIMARY KEY,
 		value BLOB NOT NULL
 	)`,
-	awaySchemaSQL, // 6: hours, away message, askEmail; away replies (schema_away.sql)
+	awaySchemaSQL,   // 6: hours, away message, askEmail; away replies (schema_away.sql)
 	searchSchemaSQL, // 7: full-text search, visitors (schema_search.sql)
 }
 
