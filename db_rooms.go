@@ -21,6 +21,9 @@ type roomRow struct {
 	LastMessage  int64
 	Created      int64
 	LastActivity int64
+	// Visitor is who the visitor is (visitor.go), nil when unknown or
+	// not loaded.
+	Visitor *Visitor
 }
 
 // roomMessages is how many recent messages a Room carries.
@@ -92,6 +95,9 @@ func (db *DB) RoomsWithMessages(ctx context.Context, userID int64, username stri
 	}, func(run int64) (bool, error) { return db.olderRoomExists(ctx, userID, run) })
 	if err != nil || len(rooms) == 0 {
 		return rooms, nil, more, err
+	}
+	if err := db.attachVisitors(ctx, rooms); err != nil {
+		return nil, nil, false, err
 	}
 	names := make(map[int64]string, len(rooms))
 	for _, r := range rooms {
@@ -216,6 +222,9 @@ func (db *DB) RoomSummaries(ctx context.Context, userID int64, username string, 
 		clear(last)
 		return db.summaryRows(ctx, username, last, cond, append([]any{userID}, args...)...)
 	}, func(run int64) (bool, error) { return db.olderRoomExists(ctx, userID, run) })
+	if err == nil {
+		err = db.attachVisitors(ctx, rooms)
+	}
 	if err != nil {
 		return nil, nil, false, err
 	}

@@ -301,8 +301,8 @@ func TestChatShapes(t *testing.T) {
 			t.Fatalf("%s has %v, want %v", what, got, want)
 		}
 	}
-	roomKeys := []string{"consumer", "consumer_email", "messages", "unread", "online", "created", "last_activity"}
-	summaryKeys := []string{"consumer", "consumer_email", "last_message", "unread", "online", "created", "last_activity"}
+	roomKeys := []string{"consumer", "consumer_email", "messages", "unread", "online", "created", "last_activity", "name", "visitor"}
+	summaryKeys := []string{"consumer", "consumer_email", "last_message", "unread", "online", "created", "last_activity", "name", "visitor"}
 	msgKeys := []string{"id", "author", "content", "type", "file", "room", "created"}
 
 	ts.dialWS("/ws/chat/acme/empty", nil)

@@ -18,6 +18,13 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 			t.Errorf("message %q:\n got %s\nwant %s", s, got, want)
 		}
 		r := roomRow{Consumer: s, Email: s, Unread: i, Created: -1000 + int64(i), LastActivity: 253402300799999}
+		switch i % 3 { // no visitor, one without pages, one with
+		case 1:
+			r.Visitor = &Visitor{Name: s, Email: s, PageURL: s, PageTitle: s, Referrer: s, Language: s, Timezone: s,
+				Browser: s, OS: s, Country: s, FirstSeen: s, LastSeen: s, Pages: []VisitorPage{}}
+		case 2:
+			r.Visitor = &Visitor{Name: s, Pages: []VisitorPage{{URL: s, Title: s, At: s}, {URL: "https://x/" + s}}}
+		}
 		msgs := appendMessageJSON([]byte("["), &m, 1735787045123+int64(i))
 		msgs = append(msgs, ']')
 		want, _ = json.Marshal(r.json(msgs, i%2 == 0))

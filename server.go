@@ -19,6 +19,7 @@ import (
 // state, so tests can run several servers at once.
 type Server struct {
 	cfg      Config
+	geoip    *geoIP // nil without --geoip (visitor.go)
 	db       *DB
 	log      *slog.Logger
 	sessions *scs.SessionManager
@@ -95,6 +96,7 @@ func NewServer(cfg Config, db *DB, logger *slog.Logger) *Server {
 		rand.Read(key)
 	}
 	s.deviceKey = key
+	s.geoip = openGeoIP(cfg.GeoIP, logger)
 	s.hub = NewHub()
 	s.committer = newGroupCommitter(db, logger, 0, s.publishOp)
 	s.committer.onCommit = s.metrics.observeCommit
@@ -178,6 +180,7 @@ func (s *Server) Close() {
 	s.CloseSockets()
 	s.committer.Close()
 	s.sessionStore.stop()
+	s.geoip.Close()
 }
 
 // CloseSockets closes every websocket with 1001 (going away); run from

@@ -41,6 +41,8 @@ type Room struct {
 	Online       bool            `json:"online"`
 	Created      string          `json:"created"`
 	LastActivity string          `json:"last_activity"`
+	Name         string          `json:"name"`    // the visitor's name, or ""
+	Visitor      *Visitor        `json:"visitor"` // null when nothing is known
 }
 
 // RoomSummary is SPEC's RoomSummary, the REST inbox's list entry.
@@ -52,6 +54,8 @@ type RoomSummary struct {
 	Online        bool     `json:"online"`
 	Created       string   `json:"created"`
 	LastActivity  string   `json:"last_activity"`
+	Name          string   `json:"name"`
+	Visitor       *Visitor `json:"visitor"`
 }
 
 // json is a room as a Room value: the reference appendRoomJSON, the one
@@ -62,7 +66,7 @@ func (r *roomRow) json(msgs json.RawMessage, online bool) Room {
 		msgs = json.RawMessage("[]")
 	}
 	return Room{Consumer: r.Consumer, ConsumerEmail: r.Email, Messages: msgs, Unread: r.Unread, Online: online,
-		Created: formatTime(r.Created), LastActivity: formatTime(r.LastActivity)}
+		Created: formatTime(r.Created), LastActivity: formatTime(r.LastActivity), Name: r.visitorName(), Visitor: r.Visitor}
 }
 
 // UserJSON is the API's User object: an agent. Name is the display name
@@ -98,9 +102,18 @@ func formatTime(ms int64) string {
 	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z07:00")
 }
 
+// visitorName is the visitor's name, or "".
+func (r *roomRow) visitorName() string {
+	if r.Visitor == nil {
+		return ""
+	}
+	return r.Visitor.Name
+}
+
 // summary renders a room as the REST inbox's RoomSummary; last is its last
 // message (nil: none), online comes from the hub.
 func (r *roomRow) summary(last *Message, online bool) RoomSummary {
 	return RoomSummary{Consumer: r.Consumer, ConsumerEmail: r.Email, LastMessage: last,
-		Unread: r.Unread, Online: online, Created: formatTime(r.Created), LastActivity: formatTime(r.LastActivity)}
+		Unread: r.Unread, Online: online, Created: formatTime(r.Created), LastActivity: formatTime(r.LastActivity),
+		Name: r.visitorName(), Visitor: r.Visitor}
 }
