@@ -2,7 +2,7 @@ package main
 
 import (
 	"bytes"
-		"net"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
