@@ -33,8 +33,8 @@ type SearchResult struct {
 
 // ftsQuery turns what a user typed into an FTS4 query that cannot be
 // anything but words: each whitespace-separated token, stripped of double
-// quotes and asterisks, becomes a quoted prefix phrase ("tok*"), and the
-// phrases are ANDed. Operators (OR, NOT, NEAR, -, parentheses, column:)
+// quotes and asterisks, becomes a quoted prefix phrase ("tok*"; a
+// one-letter token a whole word, "a"), and the phrases are ANDed. Operators (OR, NOT, NEAR, -, parentheses, column:)
 // are inside quotes and so are plain words. "" when nothing searchable
 // is left.
 func ftsQuery(q string) string {
@@ -46,7 +46,13 @@ func ftsQuery(q string) string {
 			}
 			return r
 		}, tok)
-		if strings.IndexFunc(tok, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) < 0 {
+		alnum := 0
+		for _, r := range tok {
+			if unicode.IsLetter(r) || unicode.IsDigit(r) {
+				alnum++
+			}
+		}
+		if alnum == 0 {
 			continue // nothing the tokenizer would keep
 		}
 		if b.Len() > 0 {
@@ -54,7 +60,12 @@ func ftsQuery(q string) string {
 		}
 		b.WriteByte('"')
 		b.WriteString(tok)
-		b.WriteString(`*"`)
+		if alnum > 1 {
+			// A one-letter prefix would merge the doclists of a good part
+			// of the vocabulary for nothing: one letter is a whole word.
+			b.WriteByte('*')
+		}
+		b.WriteByte('"')
 	}
 	return b.String()
 }
@@ -62,17 +73,20 @@ func ftsQuery(q string) string {
 // searchMessagesSQL: the business's messages whose content matches,
 // newest first. The FTS4 table hands out docids in descending order
 // (ORDER BY docid DESC is consumed by the virtual table), so LIMIT stops
-// the scan early when the business has enough hits.
+// the scan early when the business has enough hits; CROSS JOIN pins that
+// order.
 const searchMessagesSQL = `SELECT messages_fts.docid FROM messages_fts
-	JOIN messages m ON m.id = messages_fts.docid
-	JOIN rooms r ON r.id = m.room_id
+	CROSS JOIN messages m ON m.id = messages_fts.docid
+	CROSS JOIN rooms r ON r.id = m.room_id
 	WHERE messages_fts MATCH ? AND messages_fts.docid < ? AND r.user_id = ?
 	ORDER BY messages_fts.docid DESC LIMIT ?`
 
 // searchRoomsSQL: the business's rooms whose visitor matches, as their
-// last message ids, newest first.
+// last message ids, newest first. CROSS JOIN keeps the full-text query
+// first and run once: the planner would otherwise walk the business's
+// rooms and run it once per room.
 const searchRoomsSQL = `SELECT r.last_message_id FROM rooms_fts
-	JOIN rooms r ON r.id = rooms_fts.docid
+	CROSS JOIN rooms r ON r.id = rooms_fts.docid
 	WHERE rooms_fts MATCH ? AND r.user_id = ? AND r.last_message_id < ?
 	ORDER BY r.last_message_id DESC LIMIT ?`
 

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// searchVocabulary is the benchmark's words: a few hundred stems, some
+// accented, combined into a Zipf-distributed vocabulary of ~20,000 words.
+func searchVocabulary() []string {
+	stems := strings.Fields(`order bread gluten glüten delivery refund ship shipping parcel invoice price cost size colour
+	color bike trail repair test ride saturday monday booking book table reserve café crème brûlée naïve façade
+	jalapeño piñata ångström über straße smörgåsbord account login password email address street city postcode
+	payment card paypal voucher discount coupon return exchange broken damaged missing late early tomorrow today
+	hello thanks please help question answer problem issue support manager human agent chat window website page`)
+	suffixes := []string{"", "s", "ed", "ing", "er", "ly", "ness", "ment", "able", "ful"}
+	var words []string
+	for i := 0; len(words) < 20000; i++ {
+		s := stems[i%len(stems)]
+		words = append(words, s+suffixes[(i/len(stems))%len(suffixes)]+strconv.Itoa(i/(len(stems)*len(suffixes))))
+	}
+	// The bare stems are the common words.
+	return append(stems, words...)
+}
+
+// seedSearchDB fills a database with n messages over businesses × rooms,
+// in one transaction (the FTS trigger indexes each), and returns the
+// business ids.
+func seedSearchDB(b *testing.B, db *DB, n, businesses, roomsPer int) []int64 {
+	ctx := context.Background()
+	vocab := searchVocabulary()
+	zipf := rand.NewZipf(rand.New(rand.NewPCG(1, 2)), 1.1, 2, uint64(len(vocab)-1))
+	var ids []int64
+	var rooms []int64
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		for bi := range businesses {
+			res, err := tx.ExecContext(ctx, "INSERT INTO users (username, password_hash, created) VALUES (?, 'x', 0)", fmt.Sprintf("biz%d", bi))
+			if err != nil {
+				return err
+			}
+			uid, _ := res.LastInsertId()
+			if _, err := tx.ExecContext(ctx, "UPDATE users SET business_id = id WHERE id = ?", uid); err != nil {
+				return err
+			}
+			ids = append(ids, uid)
+			for ri := range roomsPer {
+				r, _, err := ensureRoomTx(ctx, tx, uid, fmt.Sprintf("visitor-%d-%d", bi, ri), "", db.nowMillis())
+				if err != nil {
+					return err
+				}
+				rooms = append(rooms, r.ID)
+			}
+		}
+		ins, err := tx.PrepareContext(ctx, "INSERT INTO messages (room_id, author, content, type, file, created) VALUES (?, 'v', ?, 'text', '', ?)")
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		var sb strings.Builder
+		for i := range n {
+			sb.Reset()
+			for w := range 6 + i%10 {
+				if w > 0 {
+					sb.WriteByte(' ')
+				}
+				sb.WriteString(vocab[zipf.Uint64()])
+			}
+			if _, err := ins.ExecContext(ctx, rooms[i%len(rooms)], sb.String(), int64(i)); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE rooms SET last_message_id = (SELECT max(id) FROM messages WHERE room_id = rooms.id)")
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ids
+}
+
+// BenchmarkSearch: search latency on a big database (P4's 1,000,000
+// messages; LIVECHAT_SEARCH_MESSAGES sets another count) over 10
+// businesses of 1,000 rooms: common words, rare words, prefixes, accented
+// and two-word queries, one business's view, first page of 20. Reports
+// p50/p99 per query; the seeding time and rate are logged.
+func BenchmarkSearch(b *testing.B) {
+	n := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("LIVECHAT_SEARCH_MESSAGES")); err == nil && v > 0 {
+		n = v
+	}
+	db, err := OpenDB(context.Background(), b.TempDir()+"/search.db", "NORMAL")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	start := time.Now()
+	businesses := seedSearchDB(b, db, n, 10, 1000)
+	seed := time.Since(start)
+	b.Logf("seeded %d messages in %v (%.0f msgs/s, FTS trigger included)", n, seed.Round(time.Millisecond), float64(n)/seed.Seconds())
+	queries := []string{"gluten", "GLUT", "brûlée", "creme brulee", "bread delivery", "refund", "ship", "s", "pa",
+		"order0", "colour12", "jalapeno", "strasse", "straße", "help please", "zzzz", "invoiceable3", "bike trail repair"}
+	ctx := context.Background()
+	b.ResetTimer()
+	var lat []time.Duration
+	for i := 0; i < b.N; i++ {
+		q := queries[i%len(queries)]
+		t0 := time.Now()
+		if _, _, err := db.Search(ctx, businesses[i%len(businesses)], "biz", q, 0, 20); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+	}
+	// Per query, once each, so the slow ones are named.
+	for _, q := range queries {
+		t0 := time.Now()
+		res, more, _ := db.Search(ctx, businesses[0], "biz", q, 0, 20)
+		b.Logf("%-20q %3d hits more=%-5v %v", q, len(res), more, time.Since(t0).Round(10*time.Microsecond))
+	}
+}
+
+// BenchmarkMessageWriterFTS is BenchmarkMessageWriter's NORMAL/group case
+// with and without the full-text index's insert trigger: what indexing
+// costs the write path.
+func BenchmarkMessageWriterFTS(b *testing.B) {
+	for _, fts := range []bool{false, true} {
+		b.Run(map[bool]string{false: "without-fts", true: "with-fts"}[fts], func(b *testing.B) {
+			db, u, rooms := benchDB(b, "NORMAL", 64)
+			if !fts {
+				if _, err := db.writer.Exec("DROP TRIGGER messages_fts_insert"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			w := newGroupCommitter(db, slog.New(slog.NewTextHandler(io.Discard, nil)), defaultMaxBatch, nil)
+			defer w.Close()
+			const senders = 256
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			start := time.Now()
+			for s := range senders {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					op := &commitOp{done: make(chan struct{}, 1)}
+					for {
+						i := next.Add(1)
+						if i > int64(b.N) {
+							return
+						}
+						*op = commitOp{kind: opMessage, userID: u.ID, username: u.Username, consumer: "c",
+							roomID: rooms[s%len(rooms)], author: "c", content: fmt.Sprintf("a message of ordinary length %d, say forty-odd characters", i),
+							fromVisitor: true, done: op.done}
+						if err := w.submit(op); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+		})
+	}
+}
