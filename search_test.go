@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // searchHits runs a search as c and returns the results' message contents
@@ -223,5 +225,45 @@ func TestSearchDeleteRoomErasesIndex(t *testing.T) {
 	}
 	if !fileHas(keep) {
 		t.Error("the other room's word is gone from the files")
+	}
+}
+
+// TestSearchEmptyRoomPurgeErasesIndex: the purge of rooms that never got
+// a message takes their visitor rows out of rooms_fts, words and all.
+func TestSearchEmptyRoomPurgeErasesIndex(t *testing.T) {
+	ts := newTestServer(t, chatConfig, func(c *Config) { c.PurgeEmptyRooms = time.Hour })
+	ts.client().signup("acme")
+	// A room that stays: an FTS4 table that becomes empty drops all its
+	// segments, which would make this test pass for the wrong reason.
+	ts.dialWS("/ws/chat/acme/stays", nil).say("hello")
+	consumer := "zq" + newFileToken()
+	vis := ts.dialWS("/ws/room/acme", nil)
+	vis.send(map[string]any{"command": "new_room", "consumer": consumer})
+	vis.expect("new_room")
+	vis.conn.CloseNow()
+	count := func() (n int) {
+		if err := ts.DB.reader.QueryRow(`SELECT count(*) FROM rooms_fts WHERE rooms_fts MATCH ?`, ftsQuery(consumer)).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if count() != 1 {
+		t.Fatal("the new room is not in rooms_fts")
+	}
+	ts.clock.Advance(2 * time.Hour)
+	n, err := ts.Server.purgeEmptyRooms(context.Background())
+	if err != nil || n != 1 {
+		t.Fatalf("purge: %d, %v", n, err)
+	}
+	if count() != 0 {
+		t.Error("the purged room is still in rooms_fts")
+	}
+	if err := ts.DB.truncateWAL(context.Background(), time.Second); err != nil {
+		t.Log("truncate:", err)
+	}
+	b, _ := os.ReadFile(ts.Path)
+	w, _ := os.ReadFile(ts.Path + "-wal")
+	if bytes.Contains(append(b, w...), []byte(consumer)) {
+		t.Error("the purged room's consumer id is still in the database file")
 	}
 }

@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
@@ -231,5 +234,24 @@ func TestVisitorCountryNoIPStored(t *testing.T) {
 	a, _ := os.ReadFile(ts.Path)
 	if !bytes.Contains(append(a, b...), []byte("https://shop.example/")) {
 		t.Error("the visitor's page is in neither file: the grep proves nothing")
+	}
+}
+
+// TestVisitorCommandRateLimited: the report counts against the socket's
+// message rate like any frame that writes.
+func TestVisitorCommandRateLimited(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.RateMessages = 2; c.RateWindow = time.Hour; c.PingInterval = time.Minute })
+	admin := ts.client().signup("acme")
+	inbox := ts.dialWS("/ws/room/acme", admin)
+	v := dialVisitor(ts, "/ws/chat/acme/v1", chromeWindowsUA)
+	for i := range 2 {
+		v.send(map[string]any{"command": "visitor", "page_url": fmt.Sprintf("https://shop.example/%d", i)})
+		inbox.until("visitor")
+	}
+	v.send(map[string]any{"command": "visitor", "page_url": "https://shop.example/2"})
+	v.expectError("rate_limited")
+	vis, err := ts.DB.VisitorOf(context.Background(), 1)
+	if err != nil || vis == nil || vis.PageURL != "https://shop.example/1" {
+		t.Fatalf("after the refused report: %+v, %v", vis, err)
 	}
 }
