@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -167,7 +168,13 @@ func BenchmarkSearch(b *testing.B) {
 // BenchmarkMessageWriterFTS is BenchmarkMessageWriter's NORMAL/group case
 // with and without the full-text index's insert trigger: what indexing
 // costs the write path.
+// LIVECHAT_FTS_UNIQUE=1 gives every message a word of its own (a number:
+// the index grows by one term a message), the worst case.
 func BenchmarkMessageWriterFTS(b *testing.B) {
+	unique := int64(1) // i%1 == 0: "%.0d" prints nothing
+	if os.Getenv("LIVECHAT_FTS_UNIQUE") == "1" {
+		unique = math.MaxInt64
+	}
 	for _, fts := range []bool{false, true} {
 		b.Run(map[bool]string{false: "without-fts", true: "with-fts"}[fts], func(b *testing.B) {
 			db, u, rooms := benchDB(b, "NORMAL", 64)
@@ -194,7 +201,7 @@ func BenchmarkMessageWriterFTS(b *testing.B) {
 							return
 						}
 						*op = commitOp{kind: opMessage, userID: u.ID, username: u.Username, consumer: "c",
-							roomID: rooms[s%len(rooms)], author: "c", content: fmt.Sprintf("a message of ordinary length %d, say forty-odd characters", i),
+							roomID: rooms[s%len(rooms)], author: "c", content: fmt.Sprintf("a message of ordinary length, say forty-odd characters%.0d", i%unique),
 							fromVisitor: true, done: op.done}
 						if err := w.submit(op); err != nil {
 							b.Error(err)
