@@ -143,6 +143,8 @@ type Config struct {
 	// MinFreeDisk is the free space on the database's filesystem below
 	// which uploads are refused with 507. Defaults to 256 MiB; <= 0 lifts it.
 	MinFreeDisk int64
+	// GeoIP is the MaxMind DB file countries are looked up in ("": none).
+	GeoIP string
 	// PurgeEmptyRooms is the age at which rooms that never got a message
 	// are deleted. Defaults to 24 h; <= 0 keeps them.
 	PurgeEmptyRooms time.Duration
@@ -250,6 +252,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.Int64Var(&c.MaxStorage, "max-storage", c.MaxStorage, "uploaded file `bytes` stored per business, then 507 (0 lifts the limit)")
 	fs.Int64Var(&c.MinFreeDisk, "min-free-disk", c.MinFreeDisk, "free `bytes` on the database's filesystem below which uploads are refused with 507 (0 lifts it)")
 	fs.DurationVar(&c.PurgeEmptyRooms, "purge-empty-rooms", c.PurgeEmptyRooms, "delete rooms that never got a message after this long (0 keeps them)")
+	fs.StringVar(&c.GeoIP, "geoip", "", "offline GeoIP database `file` (MaxMind DB format, e.g. GeoLite2-Country.mmdb): the visitor panel shows the country")
 	fs.StringVar(&c.Pprof, "pprof", "", "serve /debug/pprof on this loopback `address` (e.g. 127.0.0.1:6060)")
 	fs.StringVar(&c.SMTP, "smtp", "", "mail server `URL`: smtp://user:pass@host:587 (STARTTLS) or smtps://user:pass@host:465 (env LIVECHAT_SMTP); empty: mail off")
 	fs.StringVar(&c.SMTPFrom, "smtp-from", "", "mail sender, \"Name <address>\"")
@@ -309,6 +312,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	}
 	if c.NotifyAfter < time.Second {
 		return c, fmt.Errorf("--notify-after must be at least 1s (default 2m)")
+	}
+	if err := checkGeoIP(c.GeoIP); err != nil {
+		return c, err
 	}
 	if c.BackupKeep < 1 {
 		return c, fmt.Errorf("--backup-keep must be at least 1")

@@ -29,6 +29,9 @@ var awaySchemaSQL string
 //go:embed schema_wire.sql
 var wireSchemaSQL string
 
+//go:embed schema_search.sql
+var searchSchemaSQL string
+
 // migrations are the schema steps in order: migrations[i] takes the database
 // from user_version i to i+1. Order is important: append new steps at the
 // end, never edit a released one.
@@ -47,6 +50,7 @@ var migrations = []string{
 	migrationRetention, // 7: chatbots.retention_days (retention.go)
 	migrationInbox,     // 8: open/resolved, assignment, private notes, canned replies (teaminbox.go)
 	wireSchemaSQL,      // 9: notification state, unsubscribe (schema_wire.sql)
+	searchSchemaSQL,    // 10: full-text search, visitors (schema_search.sql)
 }
 
 // applicationID marks a SQLite file as livechat's ("LVCH"), so the server

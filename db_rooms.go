@@ -26,6 +26,9 @@ type roomRow struct {
 	Status       string
 	AssigneeID   int64
 	AssigneeName string
+	// Visitor is who the visitor is (visitor.go), nil when unknown or
+	// not loaded.
+	Visitor *Visitor
 }
 
 // roomMessages is how many recent messages a Room carries.
@@ -102,6 +105,9 @@ func (db *DB) RoomsWithMessages(ctx context.Context, userID int64, username stri
 	}, func(run int64) (bool, error) { return db.olderRoomExists(ctx, userID, run, f) })
 	if err != nil || len(rooms) == 0 {
 		return rooms, nil, more, err
+	}
+	if err := db.attachVisitors(ctx, rooms); err != nil {
+		return nil, nil, false, err
 	}
 	names := make(map[int64]string, len(rooms))
 	for _, r := range rooms {
@@ -229,6 +235,9 @@ func (db *DB) RoomSummaries(ctx context.Context, userID int64, username string, 
 		clear(last)
 		return db.summaryRows(ctx, username, last, fsql[len(" AND "):]+" AND "+cond, append(append([]any{userID}, fargs...), args...)...)
 	}, func(run int64) (bool, error) { return db.olderRoomExists(ctx, userID, run, f) })
+	if err == nil {
+		err = db.attachVisitors(ctx, rooms)
+	}
 	if err != nil {
 		return nil, nil, false, err
 	}
@@ -309,12 +318,18 @@ const eraseWait = 5 * time.Second
 // rows are gone but the WAL could not be emptied in time (readers kept it
 // busy); the idle checkpoint (checkpointLoop) empties it later.
 func (db *DB) DeleteRoom(ctx context.Context, roomID int64) error {
-	res, err := db.writer.ExecContext(ctx, "DELETE FROM rooms WHERE id = ?", roomID)
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM rooms WHERE id = ?", roomID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errNotFound
+		}
+		return eraseFromIndexTx(ctx, tx, true)
+	})
 	if err != nil {
 		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return errNotFound
 	}
 	if err := db.truncateWAL(ctx, eraseWait); err != nil {
 		return fmt.Errorf("%w: %w", errWALNotErased, err)
@@ -358,7 +373,27 @@ func (db *DB) DeleteEmptyRooms(ctx context.Context, ids []int64) (int, error) {
 			k, _ := res.RowsAffected()
 			n += int(k)
 		}
-		return nil
+		if n == 0 {
+			return nil
+		}
+		return eraseFromIndexTx(ctx, tx, false)
 	})
 	return n, err
+}
+
+// eraseFromIndexTx makes the full-text indexes forget deleted rows for
+// good. An FTS4 delete only appends a "deleted" marker segment: the words
+// stay in the old segments (in messages_fts_segments / _segdir) until those
+// are merged. 'optimize' merges every segment into one new one and frees
+// the old pages, which secure_delete zeroes. It rewrites the whole index:
+// the price of erasure that erases (docs/PERFORMANCE.md has the figure).
+// messages too: also messages_fts (the rooms had messages).
+func eraseFromIndexTx(ctx context.Context, tx *sql.Tx, messages bool) error {
+	if messages {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO messages_fts(messages_fts) VALUES ('optimize')"); err != nil {
+			return err
+		}
+	}
+	_, err := tx.ExecContext(ctx, "INSERT INTO rooms_fts(rooms_fts) VALUES ('optimize')")
+	return err
 }

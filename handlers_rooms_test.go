@@ -301,8 +301,8 @@ func TestChatShapes(t *testing.T) {
 			t.Fatalf("%s has %v, want %v", what, got, want)
 		}
 	}
-	roomKeys := []string{"consumer", "consumer_email", "messages", "unread", "online", "created", "last_activity", "status", "assignee"}
-	summaryKeys := []string{"consumer", "consumer_email", "last_message", "unread", "online", "created", "last_activity", "status", "assignee"}
+	roomKeys := []string{"consumer", "consumer_email", "messages", "unread", "online", "created", "last_activity", "status", "assignee", "name", "visitor"}
+	summaryKeys := []string{"consumer", "consumer_email", "last_message", "unread", "online", "created", "last_activity", "status", "assignee", "name", "visitor"}
 	msgKeys := []string{"id", "author", "content", "type", "file", "room", "created"}
 
 	ts.dialWS("/ws/chat/acme/empty", nil)

@@ -146,5 +146,48 @@ func appendRoomJSON(dst []byte, r *roomRow, msgs []byte, online bool) []byte {
 		dst = appendJSONString(dst, r.AssigneeName)
 		dst = append(dst, '}')
 	}
+	dst = append(dst, `,"name":`...)
+	dst = appendJSONString(dst, r.visitorName())
+	dst = append(dst, `,"visitor":`...)
+	dst = appendVisitorJSON(dst, r.Visitor)
+	return append(dst, '}')
+}
+
+// appendVisitorJSON appends v as encoding/json would (null for nil).
+func appendVisitorJSON(dst []byte, v *Visitor) []byte {
+	if v == nil {
+		return append(dst, "null"...)
+	}
+	for i, f := range [...]struct{ k, v string }{{"name", v.Name}, {"email", v.Email}, {"page_url", v.PageURL},
+		{"page_title", v.PageTitle}, {"referrer", v.Referrer}, {"language", v.Language}, {"timezone", v.Timezone},
+		{"browser", v.Browser}, {"os", v.OS}, {"country", v.Country}, {"first_seen", v.FirstSeen}, {"last_seen", v.LastSeen}} {
+		if i == 0 {
+			dst = append(dst, '{')
+		} else {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, f.k)
+		dst = append(dst, ':')
+		dst = appendJSONString(dst, f.v)
+	}
+	dst = append(dst, `,"pages":`...)
+	if v.Pages == nil {
+		dst = append(dst, "null"...)
+	} else {
+		dst = append(dst, '[')
+		for i, p := range v.Pages {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `{"url":`...)
+			dst = appendJSONString(dst, p.URL)
+			dst = append(dst, `,"title":`...)
+			dst = appendJSONString(dst, p.Title)
+			dst = append(dst, `,"at":`...)
+			dst = appendJSONString(dst, p.At)
+			dst = append(dst, '}')
+		}
+		dst = append(dst, ']')
+	}
 	return append(dst, '}')
 }

@@ -22,6 +22,13 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		if i%2 == 1 { // assigned and resolved; the others open and nobody's
 			r.Status, r.AssigneeID, r.AssigneeName = statusResolved, int64(i), s
 		}
+		switch i % 3 { // no visitor, one without pages, one with
+		case 1:
+			r.Visitor = &Visitor{Name: s, Email: s, PageURL: s, PageTitle: s, Referrer: s, Language: s, Timezone: s,
+				Browser: s, OS: s, Country: s, FirstSeen: s, LastSeen: s, Pages: []VisitorPage{}}
+		case 2:
+			r.Visitor = &Visitor{Name: s, Pages: []VisitorPage{{URL: s, Title: s, At: s}, {URL: "https://x/" + s}}}
+		}
 		msgs := appendMessageJSON([]byte("["), &m, 1735787045123+int64(i))
 		msgs = append(msgs, ']')
 		want, _ = json.Marshal(r.json(msgs, i%2 == 0))

@@ -147,6 +147,8 @@ func (s *Server) dispatch(c *client, data []byte) bool {
 			s.cmdTyping(c, &f)
 		case "read":
 			s.cmdRead(c, &f)
+		case "visitor":
+			return s.cmdVisitor(c, data) // visitor.go
 		case "fetch_rooms", "new_room", "room":
 			c.fail(codeForbidden, "That command belongs to the room socket.")
 		default:
@@ -158,7 +160,7 @@ func (s *Server) dispatch(c *client, data []byte) bool {
 
 func knownCommand(cmd string) bool {
 	switch cmd {
-	case "fetch_rooms", "new_room", "room", "fetch_messages", "new_message", "typing", "read":
+	case "fetch_rooms", "new_room", "room", "fetch_messages", "new_message", "typing", "read", "visitor":
 		return true
 	}
 	return false

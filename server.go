@@ -19,6 +19,7 @@ import (
 // state, so tests can run several servers at once.
 type Server struct {
 	cfg      Config
+	geoip    *geoIP // nil without --geoip (visitor.go)
 	db       *DB
 	log      *slog.Logger
 	sessions *scs.SessionManager
@@ -106,6 +107,7 @@ func NewServer(cfg Config, db *DB, logger *slog.Logger) *Server {
 		rand.Read(key)
 	}
 	s.deviceKey = key
+	s.geoip = openGeoIP(cfg.GeoIP, logger)
 	s.hub = NewHub()
 	s.committer = newGroupCommitter(db, logger, 0, s.publishOp)
 	s.committer.onCommit = s.metrics.observeCommit
@@ -196,6 +198,7 @@ func (s *Server) Close() {
 	s.committer.Close()
 	s.stopPushNotifier()
 	s.sessionStore.stop()
+	s.geoip.Close()
 }
 
 // CloseSockets closes every websocket with 1001 (going away); run from
@@ -376,6 +379,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("DELETE /chatbot/api/rooms/{consumer}", s.requireOwner(s.handleDeleteRoom))
 	mux.HandleFunc("PATCH /chatbot/api/rooms/{consumer}", s.requireUser(s.handleUpdateRoom))
 	mux.HandleFunc("GET /chatbot/api/visitors", s.requireUser(s.handleVisitors))
+	mux.HandleFunc("GET /chatbot/api/search", s.requireUser(s.handleSearch))
 
 	// Files.
 	mux.HandleFunc("POST "+uploadPath, s.handleUpload)

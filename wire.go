@@ -45,6 +45,8 @@ type Room struct {
 	LastActivity string          `json:"last_activity"`
 	Status       string          `json:"status"`
 	Assignee     *Assignee       `json:"assignee"`
+	Name         string          `json:"name"`    // the visitor's name, or ""
+	Visitor      *Visitor        `json:"visitor"` // null when nothing is known
 }
 
 // Assignee is the agent a room is assigned to.
@@ -64,6 +66,8 @@ type RoomSummary struct {
 	LastActivity  string    `json:"last_activity"`
 	Status        string    `json:"status"`
 	Assignee      *Assignee `json:"assignee"`
+	Name          string    `json:"name"`
+	Visitor       *Visitor  `json:"visitor"`
 }
 
 // json is a room as a Room value: the reference appendRoomJSON, the one
@@ -74,7 +78,7 @@ func (r *roomRow) json(msgs json.RawMessage, online bool) Room {
 		msgs = json.RawMessage("[]")
 	}
 	return Room{Consumer: r.Consumer, ConsumerEmail: r.Email, Messages: msgs, Unread: r.Unread, Online: online,
-		Created: formatTime(r.Created), LastActivity: formatTime(r.LastActivity), Status: r.status(), Assignee: r.assignee()}
+		Created: formatTime(r.Created), LastActivity: formatTime(r.LastActivity), Status: r.status(), Assignee: r.assignee(), Name: r.visitorName(), Visitor: r.Visitor}
 }
 
 // UserJSON is the API's User object: an agent. Name is the display name
@@ -110,10 +114,18 @@ func formatTime(ms int64) string {
 	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z07:00")
 }
 
+// visitorName is the visitor's name, or "".
+func (r *roomRow) visitorName() string {
+	if r.Visitor == nil {
+		return ""
+	}
+	return r.Visitor.Name
+}
+
 // summary renders a room as the REST inbox's RoomSummary; last is its last
 // message (nil: none), online comes from the hub.
 func (r *roomRow) summary(last *Message, online bool) RoomSummary {
 	return RoomSummary{Consumer: r.Consumer, ConsumerEmail: r.Email, LastMessage: last,
 		Unread: r.Unread, Online: online, Created: formatTime(r.Created), LastActivity: formatTime(r.LastActivity),
-		Status: r.status(), Assignee: r.assignee()}
+		Status: r.status(), Assignee: r.assignee(), Name: r.visitorName(), Visitor: r.Visitor}
 }

@@ -184,6 +184,11 @@ func (s *Server) handleChatSocket(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	var userAgent, country string
+	if !admin {
+		// The country is looked up now; the address is not kept.
+		userAgent, country = r.Header.Get("User-Agent"), s.geoip.Country(s.clientAddr(r))
+	}
 	conn, err := s.accept(w, r)
 	if err != nil {
 		return
@@ -201,6 +206,9 @@ func (s *Server) handleChatSocket(w http.ResponseWriter, r *http.Request) {
 	c.expires = session.expires
 	c.addr = addr
 	c.roomID, c.consumer = op.room.ID, consumer
+	if !admin {
+		s.seeVisitor(c, userAgent, country)
+	}
 	var online, offline []byte
 	if !admin {
 		online = encodeFrame(presenceFrame{Command: "presence", Consumer: consumer, Online: true})

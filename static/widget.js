@@ -2,9 +2,8 @@
  *   <script src="https://HOST/widget.js" data-username="USERNAME"
  *     data-color="#rrggbb" data-text="#rrggbb" async></script>
  * (the colours, optional, are the button's until the window says its own).
- * Adds a chat button that opens the chat window in an iframe. Everything
- * lives in a shadow root, so the host page's CSS does not reach it
- * and it defines no globals. */
+ * Adds a chat button that opens the chat window in an iframe (told the
+ * page's URL, title, referrer). In a shadow root; no globals. */
 (function () {
   'use strict';
   var script = document.currentScript;
@@ -120,7 +119,7 @@
   var frameReady = false;
 
   function tell() {
-    if (iframe && frameReady && iframe.contentWindow) iframe.contentWindow.postMessage({ source: 'livechat', type: 'state', open: isOpen }, origin);
+    if (iframe && frameReady && iframe.contentWindow) iframe.contentWindow.postMessage({ source: 'livechat', type: 'state', open: isOpen, url: location.href, title: document.title, ref: document.referrer }, origin);
   }
 
   // The header's colours (its text colour keeps the icon readable).

@@ -76,7 +76,10 @@ const conv = new Conversation({
     offline.hidden = on;
     connected = on;
     renderStatus();
-    if (on) refreshDetails();
+    if (on) {
+      refreshDetails();
+      sendVisitor();
+    }
   },
   onSent: () => updateEmailForm(),
 });
@@ -143,6 +146,13 @@ window.addEventListener('focus', () => conv.markRead());
 window.addEventListener('message', (ev) => {
   if (ev.source !== window.parent || !ev.data || ev.data.source !== 'livechat') return;
   if (ev.data.type === 'state') {
+    if (typeof ev.data.url === 'string') {
+      const next = { url: ev.data.url, title: String(ev.data.title || ''), ref: String(ev.data.ref || '') };
+      if (next.url !== page.url || next.title !== page.title) {
+        page = next;
+        sendVisitor();
+      }
+    }
     widgetOpen = !!ev.data.open;
     if (widgetOpen) {
       conv.markRead();
@@ -230,3 +240,47 @@ async function refreshDetails() {
 }
 renderStatus();
 setInterval(() => { if (document.visibilityState === 'visible') refreshDetails(); }, 30000);
+
+// ---- who the visitor is --------------------------------------------------
+//
+// The window tells the business the page the chat is open on (from the
+// widget, or this window's own address when opened directly), the
+// referrer, language and time zone, and the name if given: the
+// {"command":"visitor"} frame, sent on every (re)connect and page change.
+// The server refuses a field over 2000 characters or a URL that is not
+// http(s), so those are left out here rather than lose the whole report.
+let page = framed ? { url: '', title: '', ref: '' } : { url: location.href, title: document.title, ref: document.referrer };
+const nameKey = `livechat-name:${username}:${consumer}`;
+function storedName() {
+  try { return localStorage.getItem(nameKey) || ''; } catch (e) { return ''; }
+}
+function field(s) { return typeof s === 'string' && s.length <= 2000 ? s : ''; }
+function webURL(s) {
+  try { return ['http:', 'https:'].includes(new URL(s).protocol) ? field(s) : ''; } catch (e) { return ''; }
+}
+function sendVisitor() {
+  if (!conv.sock) return;
+  let timezone = '';
+  try { timezone = Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch (e) { /* unknown */ }
+  const frame = {
+    command: 'visitor',
+    page_url: webURL(page.url),
+    page_title: field(page.title),
+    referrer: webURL(page.ref),
+    language: field(navigator.language || ''),
+    timezone: field(timezone),
+  };
+  const name = storedName();
+  if (name) frame.name = field(name);
+  conv.sock.send(frame);
+}
+const nameInput = document.getElementById('visitor-name');
+if (nameInput) {
+  nameInput.value = storedName();
+  emailForm.addEventListener('submit', () => {
+    const name = nameInput.value.trim().slice(0, 100);
+    if (name === storedName()) return;
+    try { localStorage.setItem(nameKey, name); } catch (e) { /* storage off */ }
+    sendVisitor();
+  });
+}

@@ -11,6 +11,8 @@ import { Team } from './teaminbox.js';
 import { attachCanned } from './canned.js';
 import './signout.js';
 import { registerWorker, reportVisibility, turnOnPush, pushSupported } from './notify.js';
+import { initSearch, showMessage } from './search.js';
+import { renderVisitorPanel } from './visitorpanel.js';
 
 const app = document.getElementById('inbox-app');
 const username = app.dataset.username;
@@ -116,7 +118,7 @@ let fetchedBefore = '';
 let roomFetches = [];
 
 function displayName(r) {
-  return r.consumer_email || `Visitor ${r.consumer.length > 12 ? r.consumer.slice(0, 8) : r.consumer}`;
+  return (typeof r.name === 'string' && r.name) || r.consumer_email || `Visitor ${r.consumer.length > 12 ? r.consumer.slice(0, 8) : r.consumer}`;
 }
 
 function avatarHue(s) {
@@ -213,7 +215,7 @@ function upsertRoom(r) {
   // The fields the list uses, and only those: the object is the room's
   // place in order, so nothing from a frame may touch its sort key.
   merged.consumer = r.consumer;
-  for (const k of ['consumer_email', 'unread', 'online', 'created', 'last_activity', 'status', 'assignee']) if (k in r) merged[k] = r[k];
+  for (const k of ['consumer_email', 'unread', 'online', 'created', 'last_activity', 'status', 'assignee', 'name', 'visitor']) if (k in r) merged[k] = r[k];
   if (isMessage(r.last_message) && (!merged.last_message || r.last_message.id >= merged.last_message.id)) merged.last_message = r.last_message;
   const msgs = Array.isArray(r.messages) ? r.messages.filter(isMessage) : [];
   if (msgs.length) {
@@ -291,7 +293,7 @@ function fillRow(row, r) {
 }
 
 function matches(r, q) {
-  return `${r.consumer} ${r.consumer_email || ''} ${r.last_message ? r.last_message.content : ''}`.toLowerCase().includes(q);
+  return `${r.consumer} ${r.name || ''} ${r.consumer_email || ''} ${r.last_message ? r.last_message.content : ''}`.toLowerCase().includes(q);
 }
 
 /** The one render of a frame: the visible rows, the count, the title, the header. */
@@ -504,6 +506,9 @@ const roomSock = new ReconnectingSocket(`/ws/room/${encodeURIComponent(username)
       case 'typing':
         if (msg.consumer === openConsumer) conv.showTyping(!!msg.typing);
         break;
+      case 'visitor':
+        onVisitor(msg); // below, with the visitor panel
+        break;
       case 'error':
         console.warn('livechat:', msg.error, msg.detail);
         if (msg.error === 'forbidden') checkSignedIn();
@@ -666,6 +671,7 @@ function openRoom(consumer) {
   const r = rooms.get(consumer);
   r.unread = 0;
   renderConvoHead(); // at once; the list follows at the next frame
+  renderVisitorPanel(visitorPanel, r);
   touch(r);
   text.focus();
 }
@@ -737,3 +743,36 @@ const team = new Team({
   displayName,
 });
 attachCanned(text);
+
+// ---- search and the visitor panel (search.js, visitorpanel.js) -----------
+
+const visitorPanel = document.createElement('aside');
+visitorPanel.className = 'visitor-panel';
+visitorPanel.id = 'visitor-panel';
+visitorPanel.setAttribute('aria-label', 'Visitor');
+convo.append(visitorPanel);
+
+/** A "visitor" frame: the room's visitor changed. */
+function onVisitor(msg) {
+  const r = rooms.get(msg.consumer);
+  if (!r || !msg.visitor || typeof msg.visitor !== 'object') return;
+  r.visitor = msg.visitor;
+  if (typeof msg.visitor.name === 'string') r.name = msg.visitor.name;
+  touch(r);
+  if (msg.consumer === openConsumer) renderVisitorPanel(visitorPanel, r);
+}
+
+initSearch({
+  input: filter,
+  before: roomsEl,
+  label: (res) => res.name || res.consumer_email || displayName({ consumer: res.consumer }),
+  open(res, words) {
+    // An old conversation may not be loaded in the list yet.
+    if (!rooms.has(res.consumer)) {
+      const r = upsertRoom({ consumer: res.consumer, consumer_email: res.consumer_email, name: res.name, last_activity: res.message.created });
+      if (r) touch(r);
+    }
+    openRoom(res.consumer);
+    showMessage(conv, res.consumer, res.message.id, words);
+  },
+});

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Full-text search over a business's conversations (issue 9): message
+// content (messages_fts) and who the visitors are (rooms_fts: consumer id,
+// email, name). Both are FTS4 tables with the unicode61 tokenizer and
+// remove_diacritics=1 (schema_search.sql), so matching ignores case and
+// accents; every word of the query matches whole words and word prefixes.
+
+// maxSearchQuery is the longest q, in characters.
+const maxSearchQuery = 200
+
+// SearchResult is one hit: the message and the conversation it is in.
+// A hit on a visitor's name, email or id carries the room's last message.
+type SearchResult struct {
+	Consumer      string  `json:"consumer"`
+	ConsumerEmail string  `json:"consumer_email"`
+	Name          string  `json:"name"`
+	Message       Message `json:"message"`
+}
+
+// ftsQuery turns what a user typed into an FTS4 query that cannot be
+// anything but words: each whitespace-separated token, stripped of double
+// quotes and asterisks, becomes a quoted prefix phrase ("tok*"; a
+// one-letter token a whole word, "a"), and the phrases are ANDed. Operators (OR, NOT, NEAR, -, parentheses, column:)
+// are inside quotes and so are plain words. "" when nothing searchable
+// is left.
+func ftsQuery(q string) string {
+	var b strings.Builder
+	for _, tok := range strings.Fields(q) {
+		tok = strings.Map(func(r rune) rune {
+			if r == '"' || r == '*' {
+				return -1
+			}
+			return r
+		}, tok)
+		alnum := 0
+		for _, r := range tok {
+			if unicode.IsLetter(r) || unicode.IsDigit(r) {
+				alnum++
+			}
+		}
+		if alnum == 0 {
+			continue // nothing the tokenizer would keep
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteByte('"')
+		b.WriteString(tok)
+		if alnum > 1 {
+			// A one-letter prefix would merge the doclists of a good part
+			// of the vocabulary for nothing: one letter is a whole word.
+			b.WriteByte('*')
+		}
+		b.WriteByte('"')
+	}
+	return b.String()
+}
+
+// searchMessagesSQL: the business's messages whose content matches,
+// newest first. The FTS4 table hands out docids in descending order
+// (ORDER BY docid DESC is consumed by the virtual table), so LIMIT stops
+// the scan early when the business has enough hits; CROSS JOIN pins that
+// order.
+const searchMessagesSQL = `SELECT messages_fts.docid FROM messages_fts
+	CROSS JOIN messages m ON m.id = messages_fts.docid
+	CROSS JOIN rooms r ON r.id = m.room_id
+	WHERE messages_fts MATCH ? AND messages_fts.docid < ? AND r.user_id = ?
+	ORDER BY messages_fts.docid DESC LIMIT ?`
+
+// searchRoomsSQL: the business's rooms whose visitor matches, as their
+// last message ids, newest first. CROSS JOIN keeps the full-text query
+// first and run once: the planner would otherwise walk the business's
+// rooms and run it once per room.
+const searchRoomsSQL = `SELECT r.last_message_id FROM rooms_fts
+	CROSS JOIN rooms r ON r.id = rooms_fts.docid
+	WHERE rooms_fts MATCH ? AND r.user_id = ? AND r.last_message_id < ?
+	ORDER BY r.last_message_id DESC LIMIT ?`
+
+const searchHitSQL = `SELECT ` + messageColumns + `, room_id FROM messages WHERE id = ?`
+
+const searchRoomSQL = `SELECT r.consumer, r.consumer_email, coalesce(v.name, '')
+	FROM rooms r LEFT JOIN visitors v ON v.room_id = r.id WHERE r.id = ?`
+
+// Search returns up to limit hits of business's conversations for the
+// user's query q, newest message first, with message ids below before (0:
+// from the newest), and whether more remain.
+func (db *DB) Search(ctx context.Context, business int64, handle, q string, before int64, limit int) ([]SearchResult, bool, error) {
+	match := ftsQuery(q)
+	if match == "" {
+		return []SearchResult{}, false, nil
+	}
+	if before <= 0 {
+		before = math.MaxInt64
+	}
+	ids := map[int64]bool{}
+	var order []int64
+	collect := func(query string, args ...any) error {
+		rows, err := db.reader.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			if !ids[id] {
+				ids[id] = true
+				order = append(order, id)
+			}
+		}
+		return rows.Err()
+	}
+	if err := collect(searchMessagesSQL, match, before, business, limit+1); err != nil {
+		return nil, false, err
+	}
+	if err := collect(searchRoomsSQL, match, business, before, limit+1); err != nil {
+		return nil, false, err
+	}
+	// Newest first across both sources; one more than limit says has_more.
+	slices.Sort(order)
+	slices.Reverse(order)
+	more := len(order) > limit
+	if more {
+		order = order[:limit]
+	}
+	out := make([]SearchResult, 0, len(order))
+	for _, id := range order {
+		var res SearchResult
+		var roomID int64
+		row := db.reader.QueryRowContext(ctx, searchHitSQL, id)
+		if err := scanMessageAnd(row, &res.Message, &roomID); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // deleted between the two reads
+			}
+			return nil, false, err
+		}
+		err := db.reader.QueryRowContext(ctx, searchRoomSQL, roomID).Scan(&res.Consumer, &res.ConsumerEmail, &res.Name)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		res.Message.Room = roomName(handle, res.Consumer)
+		out = append(out, res)
+	}
+	return out, more, nil
+}
+
+// scanMessageAnd scans messageColumns into m and then one more column.
+func scanMessageAnd(row *sql.Row, m *Message, extra *int64) error {
+	var ex extraScanner
+	ex.row, ex.extra = row, extra
+	return scanMessage(&ex, m, "")
+}
+
+// extraScanner appends one destination to a scanMessage Scan.
+type extraScanner struct {
+	row   *sql.Row
+	extra *int64
+}
+
+func (e *extraScanner) Scan(dest ...any) error {
+	return e.row.Scan(append(dest, e.extra)...)
+}
+
+// handleSearch handles "GET /chatbot/api/search?q=&limit=&before=": any
+// agent of the business, over the business's conversations only.
+func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request, u *User) {
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	if n := utf8.RuneCountInString(q); n < 1 || n > maxSearchQuery {
+		s.writeError(w, r, fieldErrors(map[string]string{"q": "Must be 1 to 200 characters."}))
+		return
+	}
+	if !utf8.ValidString(q) {
+		s.writeError(w, r, fieldErrors(map[string]string{"q": "Must be text."}))
+		return
+	}
+	limit, err := pageLimit(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var before int64
+	if v := r.URL.Query().Get("before"); v != "" {
+		if before, err = strconv.ParseInt(v, 10, 64); err != nil || before < 1 {
+			s.writeError(w, r, fieldErrors(map[string]string{"before": "Must be a message id."}))
+			return
+		}
+	}
+	results, more, err := s.db.Search(r.Context(), u.BusinessID, u.Business, q, before, limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"results": results, "has_more": more})
+}

@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// searchHits runs a search as c and returns the results' message contents
+// (newest first) and consumers, and has_more.
+func searchHits(t *testing.T, c *testClient, q string, extra string) (contents, consumers []string, more bool) {
+	t.Helper()
+	r := c.must(http.StatusOK, "GET", "/chatbot/api/search?q="+url.QueryEscape(q)+extra, nil)
+	results, ok := r.JSON["results"].([]any)
+	if !ok {
+		t.Fatalf("search %q: no results array: %v", q, r.JSON)
+	}
+	for _, x := range results {
+		res := x.(map[string]any)
+		contents = append(contents, res["message"].(map[string]any)["content"].(string))
+		consumers = append(consumers, res["consumer"].(string))
+	}
+	more, _ = r.JSON["has_more"].(bool)
+	return contents, consumers, more
+}
+
+// TestSearchAccentedPrefixOldMessage: "gluten" (and "GLUT") finds
+// "Glüten-free" said long before the room's last message, which the old
+// filter (last message of loaded rooms) could not see.
+func TestSearchAccentedPrefixOldMessage(t *testing.T) {
+	ts := newTestServer(t, chatConfig, noMessageRate)
+	admin := ts.client().signup("acme")
+	v := ts.dialWS("/ws/chat/acme/v1", nil)
+	v.say("Do you have Glüten-free bread?")
+	for i := range 30 {
+		v.say(fmt.Sprintf("later message %d", i))
+	}
+	w := ts.dialWS("/ws/chat/acme/v2", nil)
+	w.say("nothing to see")
+
+	for _, q := range []string{"gluten", "GLUT", "glüten", "bread gluten", "free"} {
+		contents, consumers, more := searchHits(t, admin, q, "")
+		if len(contents) != 1 || contents[0] != "Do you have Glüten-free bread?" || consumers[0] != "v1" || more {
+			t.Errorf("search %q = %q %q more=%v", q, contents, consumers, more)
+		}
+	}
+	// Words, not substrings: "luten" is inside "gluten", not a word prefix.
+	if contents, _, _ := searchHits(t, admin, "luten", ""); len(contents) != 0 {
+		t.Errorf("luten found %q", contents)
+	}
+	// A word with no match anywhere with another that matches: AND.
+	if contents, _, _ := searchHits(t, admin, "gluten zebra", ""); len(contents) != 0 {
+		t.Errorf("gluten zebra found %q", contents)
+	}
+	// The message carries its room and id, so the inbox can open it.
+	r := admin.must(http.StatusOK, "GET", "/chatbot/api/search?q=gluten", nil)
+	m := r.JSON["results"].([]any)[0].(map[string]any)["message"].(map[string]any)
+	if m["room"] != "acme v1" || m["id"].(float64) < 1 {
+		t.Errorf("message = %v", m)
+	}
+}
+
+// TestSearchSanitisesSyntax: FTS query syntax typed by a user is words,
+// never an error or an operator.
+func TestSearchSanitisesSyntax(t *testing.T) {
+	ts := newTestServer(t, chatConfig, noMessageRate)
+	admin := ts.client().signup("acme")
+	v := ts.dialWS("/ws/chat/acme/v1", nil)
+	v.say("apples OR pears")
+	v.say("apples only")
+	for _, q := range []string{`"`, `*`, `"apples`, `apples"*`, `(`, `NEAR/2`, `content:apples`, `-apples`, `apples OR`, `'`, `^`, `---`} {
+		r := admin.do("GET", "/chatbot/api/search?q="+url.QueryEscape(q), nil)
+		if r.Status != http.StatusOK {
+			t.Errorf("q %q: status %d %v", q, r.Status, r.JSON)
+		}
+	}
+	// "OR" is a word here: only the message containing it matches.
+	if contents, _, _ := searchHits(t, admin, "apples OR", ""); len(contents) != 1 || contents[0] != "apples OR pears" {
+		t.Errorf("apples OR = %q", contents)
+	}
+	if got := ftsQuery(`a"b* (c) x:y`); got != `"ab*" "(c)" "x:y*"` {
+		t.Errorf("ftsQuery = %s", got)
+	}
+}
+
+// TestSearchIsolationAndLimits: a business sees its own conversations
+// only; q is 1–200 characters; limit and before page newest first.
+func TestSearchIsolationAndLimits(t *testing.T) {
+	ts := newTestServer(t, chatConfig, noMessageRate)
+	acme := ts.client().signup("acme")
+	other := ts.client().signup("other")
+	ts.dialWS("/ws/chat/acme/v1", nil).say("secret recipe acme")
+	ts.dialWS("/ws/chat/other/v1", nil).say("secret recipe other")
+
+	if contents, _, _ := searchHits(t, acme, "secret", ""); len(contents) != 1 || contents[0] != "secret recipe acme" {
+		t.Errorf("acme sees %q", contents)
+	}
+	if contents, _, _ := searchHits(t, other, "recipe", ""); len(contents) != 1 || contents[0] != "secret recipe other" {
+		t.Errorf("other sees %q", contents)
+	}
+	// Not signed in: 401.
+	if r := ts.client().do("GET", "/chatbot/api/search?q=secret", nil); r.Status != http.StatusUnauthorized {
+		t.Errorf("anonymous search: %d", r.Status)
+	}
+	for _, q := range []string{"", "   ", strings.Repeat("a", 201), strings.Repeat("é", 201)} {
+		if r := acme.do("GET", "/chatbot/api/search?q="+url.QueryEscape(q), nil); r.Status != http.StatusBadRequest || r.FieldError("q") == "" {
+			t.Errorf("q of %d chars: %d %v", len(q), r.Status, r.JSON)
+		}
+	}
+	acme.must(http.StatusOK, "GET", "/chatbot/api/search?q="+strings.Repeat("é", 200), nil)
+	for _, extra := range []string{"&limit=0", "&limit=x", "&before=0", "&before=x"} {
+		if r := acme.do("GET", "/chatbot/api/search?q=secret"+extra, nil); r.Status != http.StatusBadRequest {
+			t.Errorf("%s: %d", extra, r.Status)
+		}
+	}
+
+	// Paging: five matches in two rooms, two at a time, newest first.
+	v2 := ts.dialWS("/ws/chat/acme/v2", nil)
+	v3 := ts.dialWS("/ws/chat/acme/v3", nil)
+	var want []string
+	for i := range 5 {
+		c := fmt.Sprintf("pager number %d", i)
+		if i%2 == 0 {
+			v2.say(c)
+		} else {
+			v3.say(c)
+		}
+		want = append([]string{c}, want...)
+	}
+	var got []string
+	before := ""
+	for page := 0; ; page++ {
+		r := acme.must(http.StatusOK, "GET", "/chatbot/api/search?q=pager&limit=2"+before, nil)
+		results := r.JSON["results"].([]any)
+		for _, x := range results {
+			m := x.(map[string]any)["message"].(map[string]any)
+			got = append(got, m["content"].(string))
+			before = fmt.Sprintf("&before=%d", int64(m["id"].(float64)))
+		}
+		if more, _ := r.JSON["has_more"].(bool); !more {
+			break
+		}
+		if page > 5 {
+			t.Fatal("paging does not end")
+		}
+	}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("paged = %q, want %q", got, want)
+	}
+}
+
+// TestSearchVisitorFields: a visitor's email and consumer id are found,
+// with the room's last message.
+func TestSearchVisitorFields(t *testing.T) {
+	ts := newTestServer(t, chatConfig, noMessageRate)
+	admin := ts.client().signup("acme")
+	vis := ts.dialWS("/ws/room/acme", nil)
+	vis.send(map[string]any{"command": "new_room", "consumer": "zed42", "email": "Zoë@example.com"})
+	vis.expect("new_room")
+	// A room without messages is not a result (there is no message to show).
+	if contents, _, _ := searchHits(t, admin, "zoe", ""); len(contents) != 0 {
+		t.Errorf("empty room found: %q", contents)
+	}
+	v := ts.dialWS("/ws/chat/acme/zed42", nil)
+	v.say("first")
+	v.say("hello there")
+	for _, q := range []string{"zoe", "example.com", "zed4"} {
+		contents, consumers, _ := searchHits(t, admin, q, "")
+		if len(contents) != 1 || contents[0] != "hello there" || consumers[0] != "zed42" {
+			t.Errorf("search %q = %q %q", q, contents, consumers)
+		}
+	}
+	r := admin.must(http.StatusOK, "GET", "/chatbot/api/search?q=zoe", nil)
+	if res := r.JSON["results"].([]any)[0].(map[string]any); res["consumer_email"] != "Zoë@example.com" {
+		t.Errorf("result = %v", res)
+	}
+}
+
+// TestSearchDeleteRoomErasesIndex: deleting a room removes it from the
+// search, and its words from the index's shadow tables in the file (an
+// FTS4 delete alone leaves them in the old segments).
+func TestSearchDeleteRoomErasesIndex(t *testing.T) {
+	ts := newTestServer(t, chatConfig, noMessageRate)
+	admin := ts.client().signup("acme")
+	word := "zq" + newFileToken() // one token, lowercase: as the index keeps it
+	keep := "kq" + newFileToken()
+	v := ts.dialWS("/ws/chat/acme/v1", nil)
+	for i := range 10 {
+		v.say(fmt.Sprintf("%s number %d", word, i))
+	}
+	ts.dialWS("/ws/chat/acme/v2", nil).say(keep)
+	v.conn.CloseNow()
+	if contents, _, _ := searchHits(t, admin, word, ""); len(contents) != 10 {
+		t.Fatalf("before delete: %d hits", len(contents))
+	}
+	fileHas := func(s string) bool {
+		var all []byte
+		for _, suffix := range []string{"", "-wal"} {
+			b, err := os.ReadFile(ts.Path + suffix)
+			if err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			all = append(all, b...)
+		}
+		return bytes.Contains(all, []byte(s))
+	}
+	if !fileHas(word) {
+		t.Fatal("the word is not in the files before the delete: the test proves nothing")
+	}
+	admin.must(http.StatusNoContent, "DELETE", "/chatbot/api/rooms/v1", nil)
+	if contents, _, _ := searchHits(t, admin, word, ""); len(contents) != 0 {
+		t.Errorf("after delete: %q", contents)
+	}
+	if fileHas(word) {
+		t.Error("the deleted room's word is still in the database file or WAL (FTS shadow tables)")
+	}
+	if contents, _, _ := searchHits(t, admin, keep, ""); len(contents) != 1 {
+		t.Errorf("the other room's message is no longer found: %q", contents)
+	}
+	if !fileHas(keep) {
+		t.Error("the other room's word is gone from the files")
+	}
+}
+
+// TestSearchEmptyRoomPurgeErasesIndex: the purge of rooms that never got
+// a message takes their visitor rows out of rooms_fts, words and all.
+func TestSearchEmptyRoomPurgeErasesIndex(t *testing.T) {
+	ts := newTestServer(t, chatConfig, func(c *Config) { c.PurgeEmptyRooms = time.Hour })
+	ts.client().signup("acme")
+	// A room that stays: an FTS4 table that becomes empty drops all its
+	// segments, which would make this test pass for the wrong reason.
+	ts.dialWS("/ws/chat/acme/stays", nil).say("hello")
+	consumer := "zq" + newFileToken()
+	vis := ts.dialWS("/ws/room/acme", nil)
+	vis.send(map[string]any{"command": "new_room", "consumer": consumer})
+	vis.expect("new_room")
+	vis.conn.CloseNow()
+	count := func() (n int) {
+		if err := ts.DB.reader.QueryRow(`SELECT count(*) FROM rooms_fts WHERE rooms_fts MATCH ?`, ftsQuery(consumer)).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if count() != 1 {
+		t.Fatal("the new room is not in rooms_fts")
+	}
+	ts.clock.Advance(2 * time.Hour)
+	n, err := ts.Server.purgeEmptyRooms(context.Background())
+	if err != nil || n != 1 {
+		t.Fatalf("purge: %d, %v", n, err)
+	}
+	if count() != 0 {
+		t.Error("the purged room is still in rooms_fts")
+	}
+	if err := ts.DB.truncateWAL(context.Background(), time.Second); err != nil {
+		t.Log("truncate:", err)
+	}
+	b, _ := os.ReadFile(ts.Path)
+	w, _ := os.ReadFile(ts.Path + "-wal")
+	if bytes.Contains(append(b, w...), []byte(consumer)) {
+		t.Error("the purged room's consumer id is still in the database file")
+	}
+}
