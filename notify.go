@@ -4,7 +4,6 @@ import (
 	"database/sql"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 )
 
@@ -80,29 +79,4 @@ func (s *Server) handleTestMail(w http.ResponseWriter, r *http.Request, u *User)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"detail": "The test email is on its way to " + u.Email + "."})
-}
-
-// testMailLimiter remembers when each account last sent a test email.
-type testMailLimiter struct {
-	mu   sync.Mutex
-	last map[int64]time.Time
-}
-
-// take records a test email now, or returns how long until one is allowed.
-func (l *testMailLimiter) take(userID int64, now time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.last == nil {
-		l.last = map[int64]time.Time{}
-	}
-	if prev, ok := l.last[userID]; ok && now.Sub(prev) < testMailEvery {
-		return testMailEvery - now.Sub(prev)
-	}
-	for id, t := range l.last { // keep the map small
-		if now.Sub(t) >= testMailEvery {
-			delete(l.last, id)
-		}
-	}
-	l.last[userID] = now
-	return 0
 }

@@ -270,3 +270,38 @@ func (l *addrLimits) acquire(key string, limit int) (release func(), ok bool) {
 		})
 	}, true
 }
+
+// onceEvery allows one action per key per every: a test email per account,
+// a transcript email per room. A zero value needs every set.
+type onceEvery struct {
+	every time.Duration
+	mu    sync.Mutex
+	last  map[int64]time.Time
+}
+
+// take records the action for key now, or returns how long until one is
+// allowed.
+func (l *onceEvery) take(key int64, now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.last == nil {
+		l.last = map[int64]time.Time{}
+	}
+	if prev, ok := l.last[key]; ok && now.Sub(prev) < l.every {
+		return l.every - now.Sub(prev)
+	}
+	for k, t := range l.last { // keep the map small
+		if now.Sub(t) >= l.every {
+			delete(l.last, k)
+		}
+	}
+	l.last[key] = now
+	return 0
+}
+
+// forget undoes a take whose action could not be done.
+func (l *onceEvery) forget(key int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.last, key)
+}

@@ -37,9 +37,9 @@ type Server struct {
 	// pushN queues visitor messages for push (push_notify.go).
 	pushN *pushNotifier
 	// testMails limits "send a test email" per account.
-	testMails testMailLimiter
+	testMails *onceEvery
 	// transcripts limits "email me this conversation" per room.
-	transcripts transcriptLimiter
+	transcripts *onceEvery
 	// limits counts what each client address does (addrLimits).
 	limits *addrLimits
 	// uploadCommits holds a slot per complete upload read into memory on
@@ -68,11 +68,13 @@ type Server struct {
 // NewServer wires the server. Close stops its background work.
 func NewServer(cfg Config, db *DB, logger *slog.Logger) *Server {
 	s := &Server{
-		cfg:      cfg,
-		db:       db,
-		log:      logger,
-		throttle: newLoginThrottle(cfg.LoginFailures, cfg.LoginWindow, db.now),
-		limits:   newAddrLimits(db.now),
+		testMails:   &onceEvery{every: testMailEvery},
+		transcripts: &onceEvery{every: transcriptEvery},
+		cfg:         cfg,
+		db:          db,
+		log:         logger,
+		throttle:    newLoginThrottle(cfg.LoginFailures, cfg.LoginWindow, db.now),
+		limits:      newAddrLimits(db.now),
 
 		uploadCommits: make(chan struct{}, maxUploadCommits),
 	}

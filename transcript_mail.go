@@ -18,7 +18,6 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -27,39 +26,6 @@ const transcriptEvery = 10 * time.Minute
 
 // maxTranscriptMessages bounds the email: the newest this many messages.
 const maxTranscriptMessages = 500
-
-// transcriptLimiter remembers when each room's transcript was last sent.
-type transcriptLimiter struct {
-	mu   sync.Mutex
-	last map[int64]time.Time
-}
-
-// take records a transcript of roomID now, or returns how long until one
-// is allowed.
-func (l *transcriptLimiter) take(roomID int64, now time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.last == nil {
-		l.last = map[int64]time.Time{}
-	}
-	if prev, ok := l.last[roomID]; ok && now.Sub(prev) < transcriptEvery {
-		return transcriptEvery - now.Sub(prev)
-	}
-	for id, t := range l.last { // keep the map small
-		if now.Sub(t) >= transcriptEvery {
-			delete(l.last, id)
-		}
-	}
-	l.last[roomID] = now
-	return 0
-}
-
-// forget undoes a take whose mail could not be queued.
-func (l *transcriptLimiter) forget(roomID int64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.last, roomID)
-}
 
 // handleEmailTranscript handles "POST /chatbot/{username}/{consumer}/transcript"
 // (a JSON body, "{}"): 202 when the transcript is queued; 409 when mail is
