@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"net/mail"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -424,37 +423,7 @@ func TestNotifySIGKILL(t *testing.T) {
 		t.Skip("in the child")
 	}
 	st := startSMTP(t, false, "")
-	st.hold = make(chan struct{})
-	dir := t.TempDir()
-	path := filepath.Join(dir, "livechat.db")
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, st.caPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestNotifyChildProcess$", "-test.v")
-	cmd.Env = append(os.Environ(), "LIVECHAT_NOTIFY_CHILD=1", "CHILD_DB="+path, "CHILD_SMTP="+st.URL(false), "CHILD_CA="+caFile)
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-st.reading:
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("the child never sent its DATA:\n%s", out.String())
-	}
-	if err := cmd.Process.Kill(); err != nil { // SIGKILL
-		t.Fatal(err)
-	}
-	cmd.Wait()
-	close(st.hold)
-	st.mu.Lock()
-	st.hold = nil
-	st.mu.Unlock()
-	if n := len(st.Received()); n != 0 {
-		t.Fatalf("%d mails recorded before the restart", n)
-	}
+	path := killChildMidSend(t, st, "TestNotifyChildProcess", "LIVECHAT_NOTIFY_CHILD")
 	ts := newTestServerAt(t, path, func(c *Config) {
 		c.SMTP = st.URL(false)
 		c.SMTPFrom = "Acme Support <support@acme.example>"

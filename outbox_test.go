@@ -559,37 +559,7 @@ func TestMailSIGKILLMidSend(t *testing.T) {
 		t.Skip("in the child")
 	}
 	st := startSMTP(t, false, "")
-	st.hold = make(chan struct{})
-	dir := t.TempDir()
-	path := filepath.Join(dir, "livechat.db")
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, st.caPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestOutboxChildProcess$", "-test.v")
-	cmd.Env = append(os.Environ(), "LIVECHAT_OUTBOX_CHILD=1", "CHILD_DB="+path, "CHILD_SMTP="+st.URL(false), "CHILD_CA="+caFile)
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-st.reading:
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("the child never sent its DATA:\n%s", out.String())
-	}
-	if err := cmd.Process.Kill(); err != nil { // SIGKILL
-		t.Fatal(err)
-	}
-	cmd.Wait()
-	close(st.hold)
-	st.mu.Lock()
-	st.hold = nil
-	st.mu.Unlock()
-	if n := len(st.Received()); n != 0 {
-		t.Fatalf("%d mails recorded before the restart", n)
-	}
+	path := killChildMidSend(t, st, "TestOutboxChildProcess", "LIVECHAT_OUTBOX_CHILD")
 	ts := mailServer(t, st, false, path)
 	st.waitReceived(1, 10*time.Second, 300*time.Millisecond)
 	ts.Close()
@@ -647,4 +617,45 @@ func TestMailStopCutsOffAHungServer(t *testing.T) {
 	}
 	mailServer(t, st, false, path)
 	st.waitReceived(1, 10*time.Second, 300*time.Millisecond)
+}
+
+// killChildMidSend runs the test childTest in a child process (the test
+// binary again, with envFlag=1) over a fresh database whose mail goes to
+// st, holds the child's first SMTP DATA, SIGKILLs the child there (so it
+// never saw the 250), releases st, checks nothing was recorded, and
+// returns the database file for the next start.
+func killChildMidSend(t *testing.T, st *smtpTestServer, childTest, envFlag string) string {
+	t.Helper()
+	st.hold = make(chan struct{})
+	dir := t.TempDir()
+	path := filepath.Join(dir, "livechat.db")
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, st.caPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^"+childTest+"$", "-test.v")
+	cmd.Env = append(os.Environ(), envFlag+"=1", "CHILD_DB="+path, "CHILD_SMTP="+st.URL(false), "CHILD_CA="+caFile)
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-st.reading:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("the child never sent its DATA:\n%s", out.String())
+	}
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	close(st.hold)
+	st.mu.Lock()
+	st.hold = nil
+	st.mu.Unlock()
+	if n := len(st.Received()); n != 0 {
+		t.Fatalf("%d mails recorded before the restart", n)
+	}
+	return path
 }
