@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"net/mail"
 	"strconv"
 	"strings"
 	"time"
@@ -46,7 +45,7 @@ func (s *Server) handleSignup(w http.ResponseWriter, r *http.Request) {
 	}
 	validatePassword("password", req.Password, errs)
 	if email != "" {
-		if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 254 {
+		if !validEmail(email) {
 			errs["email"] = "Enter a valid email address."
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
-	"net/mail"
 	"strconv"
 	"strings"
 	"time"
@@ -111,12 +110,6 @@ func (s *Server) publicURL(r *http.Request) string {
 func (s *Server) inviteJSON(r *http.Request, in *Invite) InviteJSON {
 	return InviteJSON{Token: in.Token, URL: s.publicURL(r) + "/join/" + in.Token, Email: in.Email, Name: in.Name,
 		Expires: formatTime(in.Expires)}
-}
-
-// validEmail checks an optional email address as signup does.
-func validEmail(email string) bool {
-	a, err := mail.ParseAddress(email)
-	return err == nil && a.Address == email && len(email) <= 254
 }
 
 // inviteRequest is the body of POST /accounts/api/invites.

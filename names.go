@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/mail"
 	"regexp"
 	"strings"
 	"unicode"
@@ -60,4 +61,12 @@ func controlProblem(s string, multiline bool) string {
 		}
 	}
 	return ""
+}
+
+// validEmail is the rule for an email address a person gives (signup,
+// profile, invites, a visitor's email): one plain address, as typed, at
+// most 254 bytes.
+func validEmail(email string) bool {
+	a, err := mail.ParseAddress(email)
+	return err == nil && a.Address == email && len(email) <= 254
 }

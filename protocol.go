@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/mail"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -239,7 +238,7 @@ func (s *Server) cmdNewRoom(c *client, f *inFrame) {
 		}
 		email = strings.TrimSpace(email)
 		if email != "" {
-			if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 254 {
+			if !validEmail(email) {
 				c.fail(codeBadField, "\"email\" is not a valid email address.")
 				return
 			}
