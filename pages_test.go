@@ -113,7 +113,7 @@ func TestVisitorPageEscapes(t *testing.T) {
 func TestStaticAssets(t *testing.T) {
 	ts := newTestServer(t)
 	c := ts.client()
-	for _, p := range []string{"/static/css/app.css", "/static/css/chat.css", "/static/js/messages.js", "/static/js/conversation.js", "/static/js/inbox.js",
+	for _, p := range []string{"/static/css/app.css", "/static/css/chat.css", "/static/js/messages.js", "/static/js/conversation.js", "/static/js/inbox.js", "/static/js/roomlist.js",
 		"/static/js/chat.js", "/static/js/settings.js", "/static/js/auth.js", "/static/img/icon.svg"} {
 		resp := c.do("GET", p, nil)
 		if resp.Status != 200 || len(resp.Body) == 0 {

@@ -2,10 +2,12 @@
 // the list of conversations live (presence, unread badges, the tab title,
 // alerts); the open conversation (conversation.js) has its own chat socket
 // (/ws/chat/{username}/{consumer}) for history, sending, typing and read
-// receipts. Messages are deduplicated by id everywhere.
+// receipts. Messages are deduplicated by id everywhere. The list itself
+// (sorted order, keyed rows, paging, fetch_rooms pages) is roomlist.js;
+// this module wires it to the sockets, the conversation and the alerts.
 import { api, adminApi } from './api.js';
 import { ReconnectingSocket } from './socket.js';
-import { formatTime, isMessage, uuid } from './messages.js';
+import { isMessage, uuid } from './messages.js';
 import { Conversation } from './conversation.js';
 import { Team } from './teaminbox.js';
 import { attachCanned } from './canned.js';
@@ -13,6 +15,7 @@ import './signout.js';
 import { registerWorker, reportVisibility, turnOnPush, pushSupported } from './notify.js';
 import { initSearch, showMessage } from './search.js';
 import { renderVisitorPanel } from './visitorpanel.js';
+import { RoomList, displayName, avatarHue } from './roomlist.js';
 
 const app = document.getElementById('inbox-app');
 const username = app.dataset.username;
@@ -32,11 +35,31 @@ const baseTitle = document.title;
 
 document.getElementById('own-chat').href = `/chatbot/${encodeURIComponent(username)}/try-${uuid()}`;
 
-/** consumer → RoomSummary-like state */
-const rooms = new Map();
 /** Message ids already counted, so a message seen on two sockets counts once. */
 const counted = new Set();
 let openConsumer = null;
+
+// The list of conversations (roomlist.js): the rooms' state, its sorted
+// order and its rows, rendered at most once per animation frame.
+const list = new RoomList({
+  listEl: roomsEl,
+  emptyEl: roomsEmpty,
+  moreEl: roomsMore,
+  filterEl: filter,
+  me: username,
+  shows: (r) => team.shows(r),
+  emptyText: () => team.emptyText(),
+  openConsumer: () => openConsumer,
+  open: (consumer) => openRoom(consumer),
+  send: (frame) => roomSock.send(frame),
+  seen: (id) => counted.add(id),
+  rendered(openDirty) {
+    updateTitle();
+    if (openDirty) renderConvoHead();
+  },
+});
+/** consumer → RoomSummary-like state (the list's) */
+const rooms = list.rooms;
 
 const conv = new Conversation({
   username,
@@ -62,7 +85,7 @@ const conv = new Conversation({
     const r = rooms.get(openConsumer);
     if (r && r.unread) {
       r.unread = 0;
-      touch(r);
+      list.touch(r);
     }
   },
   onUploaded(m) {
@@ -71,338 +94,7 @@ const conv = new Conversation({
   },
 });
 
-// ---- conversations list -------------------------------------------------
-//
-// A flood of visitors (hundreds of new_room, presence and new_message
-// frames a second) must not freeze the page, so frames never touch the DOM:
-// they update the room's state, move it in `order` (kept sorted, newest
-// activity first, by binary search: usually a move to the top), mark it
-// dirty and ask for one render on the next animation frame. The render
-// shows only the first `limit` rooms of the (filtered) order, one keyed row
-// per room, updating the dirty rows and moving rows rather than rebuilding
-// the list; scrolling near the end shows the next page. So a frame costs
-// the same with 10,000 conversations as with 100.
-
-/** Rows shown at first, and added each time the list is scrolled near its end. */
-const pageRows = 50;
-const count = new Intl.NumberFormat();
-/** Rooms asked for per fetch_rooms page, when the server pages them. */
-const fetchRoomsLimit = 100;
-
-/** Every room, newest activity first (by r._t, then consumer id). */
-let order = [];
-/** What the list shows: order, or the rooms matching the filter. */
-let view = order;
-let viewDirty = true;
-/** How many rows of view are rendered. */
-let limit = pageRows;
-/** consumer → its row's elements, for the rooms rendered now. */
-const rows = new Map();
-/** Rooms whose row must be refilled at the next render. */
-const dirty = new Set();
-let allDirty = false;
-let scheduled = false;
-/**
- * Set while a pointer is down on the list: rows stay where they are until
- * it is released (a click needs the press and the release on the same
- * row, and rooms arriving would move it away in between).
- */
-let holdTimer = 0;
-let frameId = 0;
-let timerId = 0;
-/** The server has older rooms than it sent (fetch_rooms pages). */
-let serverHasMore = false;
-/** last_activity of the oldest room of the last fetch_rooms page. */
-let fetchedBefore = '';
-/** fetch_rooms in flight, answered in order: "first" or "older". */
-let roomFetches = [];
-
-function displayName(r) {
-  return (typeof r.name === 'string' && r.name) || r.consumer_email || `Visitor ${r.consumer.length > 12 ? r.consumer.slice(0, 8) : r.consumer}`;
-}
-
-function avatarHue(s) {
-  let h = 0;
-  for (const ch of s) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
-  return h % 360;
-}
-
-function preview(r) {
-  const m = r.last_message;
-  if (!m) return 'Opened the chat';
-  const who = m.private ? 'Note: ' : m.author === username ? 'You: ' : '';
-  return who + (m.file ? `File: ${m.content}` : m.content);
-}
-
-function time(r) {
-  return r.last_activity ? Date.parse(r.last_activity) || 0 : 0;
-}
-
-/** Whether room a sorts before room b (by their placed keys). */
-function sortsBefore(t, consumer, b) {
-  return t > b._t || (t === b._t && consumer < b.consumer);
-}
-
-/** The index in order where a room with key (t, consumer) is or goes. */
-function orderIndex(t, consumer) {
-  let lo = 0;
-  let hi = order.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sortsBefore(t, consumer, order[mid]) || order[mid].consumer === consumer) hi = mid;
-    else lo = mid + 1;
-  }
-  return lo;
-}
-
-/** Takes a room out of order, if it is in. */
-function unplace(r) {
-  if (r._t === undefined) return;
-  const i = orderIndex(r._t, r.consumer);
-  if (order[i] === r) order.splice(i, 1);
-  else {
-    const j = order.indexOf(r); // not where its key says: should not happen
-    if (j >= 0) order.splice(j, 1);
-  }
-  r._t = undefined;
-}
-
-/** Puts a room (new, or with new activity) where it belongs in order. */
-function place(r) {
-  const t = time(r);
-  if (r._t === t) return;
-  unplace(r);
-  r._t = t;
-  order.splice(orderIndex(t, r.consumer), 0, r);
-  viewDirty = true;
-}
-
-/** A room's state changed: re-place it and refill its row at the next render. */
-function touch(r) {
-  place(r);
-  dirty.add(r.consumer);
-  if (filter.value) viewDirty = true; // it may match the filter now, or no longer
-  schedule();
-}
-
-/** Forgets a room (deleted). */
-function dropRoom(consumer) {
-  const r = rooms.get(consumer);
-  if (!r) return;
-  unplace(r);
-  rooms.delete(consumer);
-  viewDirty = true;
-  schedule();
-}
-
-/** Sorts every room afresh (after a full list from the server). */
-function resort() {
-  for (const r of rooms.values()) r._t = time(r);
-  order = [...rooms.values()].sort((a, b) => (sortsBefore(a._t, a.consumer, b) ? -1 : 1));
-  viewDirty = true;
-  allDirty = true;
-  schedule();
-}
-
-/** Merges what the server says about a room into our state. */
-function upsertRoom(r) {
-  if (!r || typeof r.consumer !== 'string' || !r.consumer) return null;
-  let merged = rooms.get(r.consumer);
-  if (!merged) {
-    merged = {};
-    rooms.set(r.consumer, merged);
-  }
-  // The fields the list uses, and only those: the object is the room's
-  // place in order, so nothing from a frame may touch its sort key.
-  merged.consumer = r.consumer;
-  for (const k of ['consumer_email', 'unread', 'online', 'created', 'last_activity', 'status', 'assignee', 'name', 'visitor']) if (k in r) merged[k] = r[k];
-  if (isMessage(r.last_message) && (!merged.last_message || r.last_message.id >= merged.last_message.id)) merged.last_message = r.last_message;
-  const msgs = Array.isArray(r.messages) ? r.messages.filter(isMessage) : [];
-  if (msgs.length) {
-    const last = msgs[msgs.length - 1];
-    if (!merged.last_message || last.id >= merged.last_message.id) merged.last_message = last;
-    for (const m of msgs) counted.add(m.id);
-  }
-  if (merged.last_message && merged.last_message.created && !merged.last_activity) merged.last_activity = merged.last_message.created;
-  merged.unread = Number(merged.unread) || 0;
-  if (r.consumer === openConsumer && document.visibilityState === 'visible') merged.unread = 0;
-  return merged;
-}
-
-/**
- * Asks for one render: at the next animation frame, or within 250 ms
- * while the tab is hidden (no frames then, but the title must count).
- */
-function schedule() {
-  if (scheduled) return;
-  scheduled = true;
-  frameId = requestAnimationFrame(render);
-  timerId = setTimeout(render, 250);
-}
-
-/** For the callers that used to re-render at once: renders at the next frame. */
-function renderRooms() {
-  allDirty = true;
-  schedule();
-}
-
-/** @returns {{li: HTMLLIElement, b: HTMLButtonElement, av: HTMLElement, name: HTMLElement, pv: HTMLElement, sr: HTMLElement, t: HTMLElement, badge: HTMLElement}} */
-function makeRow(r) {
-  const li = document.createElement('li');
-  const b = document.createElement('button');
-  b.type = 'button';
-  b.dataset.consumer = r.consumer;
-  const av = document.createElement('span');
-  av.setAttribute('aria-hidden', 'true');
-  av.style.setProperty('background', `hsl(${avatarHue(r.consumer)} 55% 55%)`);
-  const main = document.createElement('span');
-  main.className = 'room-main';
-  const name = document.createElement('span');
-  name.className = 'room-name';
-  const pv = document.createElement('span');
-  pv.className = 'room-preview';
-  const sr = document.createElement('span');
-  sr.className = 'sr-only';
-  main.append(name, pv, sr);
-  const side = document.createElement('span');
-  side.className = 'room-side';
-  const t = document.createElement('span');
-  const badge = document.createElement('span');
-  badge.className = 'badge';
-  side.append(t, badge);
-  b.append(av, main, side);
-  li.append(b);
-  return { li, b, av, name, pv, sr, t, badge };
-}
-
-/** Writes a room's state into its row. */
-function fillRow(row, r) {
-  row.b.className = 'room' + (r.unread ? ' is-unread' : '');
-  if (r.consumer === openConsumer) row.b.setAttribute('aria-current', 'true');
-  else row.b.removeAttribute('aria-current');
-  row.av.className = 'room-avatar' + (r.online ? ' is-online' : '');
-  const name = displayName(r);
-  row.av.textContent = [...name.replace(/^Visitor /, '')][0] || '?';
-  row.name.textContent = name;
-  row.pv.textContent = preview(r);
-  row.sr.textContent = r.online ? 'online' : '';
-  row.t.textContent = r.last_activity ? formatTime(r.last_activity) : '';
-  row.badge.textContent = r.unread ? String(r.unread) : '';
-  if (r.unread) row.badge.setAttribute('aria-label', `${r.unread} unread`);
-  else row.badge.removeAttribute('aria-label');
-}
-
-function matches(r, q) {
-  return `${r.consumer} ${r.name || ''} ${r.consumer_email || ''} ${r.last_message ? r.last_message.content : ''}`.toLowerCase().includes(q);
-}
-
-/** The one render of a frame: the visible rows, the count, the title, the header. */
-function render() {
-  cancelAnimationFrame(frameId);
-  clearTimeout(timerId);
-  scheduled = false;
-  const q = filter.value.trim().toLowerCase();
-  if (viewDirty) {
-    // Conversations start with a message; the team's view (open, mine…) picks among them.
-    view = order.filter((r) => team.shows(r) && (!q || matches(r, q)));
-    viewDirty = false;
-  }
-  updateTitle();
-  const openDirty = allDirty || dirty.has(openConsumer);
-  if (openConsumer && openDirty && rooms.has(openConsumer)) renderConvoHead();
-  if (holdTimer) return; // the rows wait for the release
-  const n = Math.min(limit, view.length);
-  const focused = roomsEl.contains(document.activeElement) ? document.activeElement : null;
-  // Keyed reconcile: the first n children become exactly view[0..n),
-  // moving existing rows (a room with news moves up) and making new ones;
-  // whatever is left after them drops out.
-  let cur = roomsEl.firstElementChild;
-  for (let i = 0; i < n; i++) {
-    const r = view[i];
-    let row = rows.get(r.consumer);
-    if (!row) {
-      row = makeRow(r);
-      rows.set(r.consumer, row);
-      fillRow(row, r);
-    } else if (allDirty || dirty.has(r.consumer)) {
-      fillRow(row, r);
-    }
-    if (row.li === cur) cur = cur.nextElementSibling;
-    else roomsEl.insertBefore(row.li, cur);
-  }
-  while (cur) {
-    const next = cur.nextElementSibling;
-    rows.delete(cur.firstElementChild.dataset.consumer);
-    cur.remove();
-    cur = next;
-  }
-  // A focused row that moved lost the focus on the way: give it back.
-  if (focused && focused.isConnected && document.activeElement !== focused) focused.focus({ preventScroll: true });
-  dirty.clear();
-  allDirty = false;
-
-  roomsEmpty.hidden = rooms.size > 0;
-  if (n < view.length || serverHasMore) {
-    roomsMore.textContent = `${count.format(n)} of ${count.format(view.length)}${serverHasMore && !q ? '+' : ''} conversations shown; scroll for more.`;
-  } else if (q && !view.length && rooms.size) {
-    roomsMore.textContent = 'No conversation matches.';
-  } else if (!view.length && rooms.size) {
-    roomsMore.textContent = team.emptyText();
-  } else {
-    roomsMore.textContent = '';
-  }
-  roomsMore.hidden = !roomsMore.textContent;
-}
-
-/** The pointer is up again (or 2 s went by): the rows catch up. */
-function releaseRows() {
-  if (!holdTimer) return;
-  clearTimeout(holdTimer);
-  holdTimer = 0;
-  schedule();
-}
-roomsEl.addEventListener('pointerdown', () => {
-  clearTimeout(holdTimer);
-  holdTimer = setTimeout(releaseRows, 2000);
-});
-// After the click: pointerup and pointercancel come before it.
-window.addEventListener('pointerup', () => setTimeout(releaseRows), true);
-window.addEventListener('pointercancel', releaseRows, true);
-
-/** Shows the next page of rows when the list is scrolled near its end. */
-function growIfNearEnd() {
-  if (roomsEl.scrollTop + roomsEl.clientHeight < roomsEl.scrollHeight - 600) return;
-  if (limit < view.length) {
-    limit += pageRows;
-    schedule();
-  } else {
-    fetchOlder();
-  }
-}
-
-/** Asks the server for the next page of older rooms, one at a time. */
-function fetchOlder() {
-  if (serverHasMore && !roomFetches.length && fetchedBefore) {
-    if (roomSock.send({ command: 'fetch_rooms', before: fetchedBefore, limit: fetchRoomsLimit, status: 'all' })) roomFetches.push('older');
-  }
-}
-
-// Tabbing onto the last rows scrolls the list too, which shows more.
-roomsEl.addEventListener('scroll', growIfNearEnd, { passive: true });
-roomsEl.addEventListener('click', (ev) => {
-  const b = ev.target.closest('.room');
-  if (b) openRoom(b.dataset.consumer);
-});
-filter.addEventListener('input', () => {
-  viewDirty = true;
-  limit = pageRows;
-  roomsEl.scrollTop = 0;
-  schedule();
-  // The filter looks through every conversation: while it is in use, the
-  // older pages are fetched one after another (see the rooms frame).
-  if (filter.value.trim()) fetchOlder();
-});
-
+/** The unread total in the tab title (at each render of the list). */
 function updateTitle() {
   let n = 0;
   for (const r of rooms.values()) n += r.unread || 0;
@@ -411,14 +103,9 @@ function updateTitle() {
 
 // ---- the admin room socket ------------------------------------------------
 
-
 const roomSock = new ReconnectingSocket(`/ws/room/${encodeURIComponent(username)}`, {
   onopen() {
-    // The newest rooms; a server that pages them (has_more) gives the
-    // older ones as the list is scrolled to its end.
-    roomFetches = [];
-    // Every state: the view select filters them here, live.
-    if (roomSock.send({ command: 'fetch_rooms', limit: fetchRoomsLimit, status: 'all' })) roomFetches.push('first');
+    list.fetchFirst();
     team.refreshVisitors();
     reportVisibility(roomSock); // push goes only to agents with no inbox on screen
   },
@@ -427,33 +114,13 @@ const roomSock = new ReconnectingSocket(`/ws/room/${encodeURIComponent(username)
     if (!on) {
       // Presence is unknown while offline; fetch_rooms brings it back.
       for (const r of rooms.values()) r.online = false;
-      renderRooms();
+      list.renderAll();
     }
   },
   onmessage(msg) {
     switch (msg.command) {
       case 'rooms': {
-        const kind = roomFetches.shift() || 'first';
-        if (!Array.isArray(msg.rooms)) break;
-        const got = [];
-        for (const r of msg.rooms) {
-          const u = upsertRoom(r);
-          if (u) got.push(u);
-        }
-        const oldest = got.length ? got[got.length - 1] : null;
-        if (kind === 'first') {
-          // The newest rooms (all of them unless has_more): rooms that
-          // should be among them and are not were deleted meanwhile.
-          const keep = new Set(got.map((r) => r.consumer));
-          const from = msg.has_more && oldest ? time(oldest) : -Infinity;
-          for (const r of [...rooms.values()]) {
-            if (!keep.has(r.consumer) && r.consumer !== openConsumer && time(r) >= from) rooms.delete(r.consumer);
-          }
-        }
-        serverHasMore = !!msg.has_more;
-        if (oldest) fetchedBefore = oldest.last_activity || '';
-        resort();
-        if (filter.value.trim()) fetchOlder();
+        if (!list.onRooms(msg)) break;
         if (!openConsumer) {
           const want = decodeURIComponent((location.hash.match(/^#c=(.+)$/) || [])[1] || '');
           if (want && rooms.has(want)) openRoom(want);
@@ -465,8 +132,8 @@ const roomSock = new ReconnectingSocket(`/ws/room/${encodeURIComponent(username)
         // conversation (that starts with a message).
         team.visitorSeen(msg.room, rooms.has(msg.room && msg.room.consumer));
         if (msg.room && Array.isArray(msg.room.messages) && msg.room.messages.length) {
-          const r = upsertRoom(msg.room);
-          if (r) touch(r);
+          const r = list.upsert(msg.room);
+          if (r) list.touch(r);
         }
         break;
       }
@@ -475,11 +142,11 @@ const roomSock = new ReconnectingSocket(`/ws/room/${encodeURIComponent(username)
         break;
       case 'room_updated': {
         // Assigned, resolved, reopened, or a visitor left an email.
-        const r = msg.room ? upsertRoom(msg.room) : rooms.get(msg.consumer);
+        const r = msg.room ? list.upsert(msg.room) : rooms.get(msg.consumer);
         if (r) {
           if (!msg.room) r.consumer_email = msg.consumer_email || '';
-          viewDirty = true; // it may leave or join the view
-          touch(r);
+          list.invalidateView(); // it may leave or join the view
+          list.touch(r);
           if (r.consumer === openConsumer) renderConvoHead();
         }
         break;
@@ -490,7 +157,7 @@ const roomSock = new ReconnectingSocket(`/ws/room/${encodeURIComponent(username)
         const r = rooms.get(msg.consumer);
         if (r && msg.by === username && r.unread) {
           r.unread = 0;
-          renderRooms();
+          list.renderAll();
         }
         break;
       }
@@ -499,7 +166,7 @@ const roomSock = new ReconnectingSocket(`/ws/room/${encodeURIComponent(username)
         const r = rooms.get(msg.consumer);
         if (r) {
           r.online = !!msg.online;
-          touch(r);
+          list.touch(r);
         }
         break;
       }
@@ -559,7 +226,7 @@ function onNewMessage(m, batch) {
     }
   }
   if (consumer === openConsumer && !batch) conv.markRead();
-  touch(r);
+  list.touch(r);
 }
 
 
@@ -653,7 +320,7 @@ function renderConvoHead() {
 function openRoom(consumer) {
   if (!rooms.has(consumer)) return;
   if (consumer !== openConsumer) {
-    if (rooms.has(openConsumer)) dirty.add(openConsumer); // its row loses aria-current
+    if (rooms.has(openConsumer)) list.markDirty(openConsumer); // its row loses aria-current
     openConsumer = consumer;
     conv.open(consumer);
     conv.clearComposer();
@@ -672,7 +339,7 @@ function openRoom(consumer) {
   r.unread = 0;
   renderConvoHead(); // at once; the list follows at the next frame
   renderVisitorPanel(visitorPanel, r);
-  touch(r);
+  list.touch(r);
   text.focus();
 }
 
@@ -704,7 +371,7 @@ document.getElementById('delete').addEventListener('click', async () => {
  */
 function closeDeleted(notice) {
   conv.close();
-  dropRoom(openConsumer);
+  list.drop(openConsumer);
   openConsumer = null;
   conv.list.clear();
   convo.hidden = true;
@@ -713,7 +380,7 @@ function closeDeleted(notice) {
   convoNotice.hidden = !notice;
   inbox.classList.remove('has-open');
   history.replaceState(null, '', location.pathname);
-  renderRooms();
+  list.renderAll();
 }
 
 // A click on a push notification while this inbox is open: static/sw.js
@@ -739,7 +406,7 @@ const team = new Team({
   rooms,
   open: (consumer) => openRoom(consumer),
   openConsumer: () => openConsumer,
-  changed: () => { viewDirty = true; limit = pageRows; schedule(); },
+  changed: () => list.viewChanged(),
   displayName,
 });
 attachCanned(text);
@@ -758,7 +425,7 @@ function onVisitor(msg) {
   if (!r || !msg.visitor || typeof msg.visitor !== 'object') return;
   r.visitor = msg.visitor;
   if (typeof msg.visitor.name === 'string') r.name = msg.visitor.name;
-  touch(r);
+  list.touch(r);
   if (msg.consumer === openConsumer) renderVisitorPanel(visitorPanel, r);
 }
 
@@ -769,8 +436,8 @@ initSearch({
   open(res, words) {
     // An old conversation may not be loaded in the list yet.
     if (!rooms.has(res.consumer)) {
-      const r = upsertRoom({ consumer: res.consumer, consumer_email: res.consumer_email, name: res.name, last_activity: res.message.created });
-      if (r) touch(r);
+      const r = list.upsert({ consumer: res.consumer, consumer_email: res.consumer_email, name: res.name, last_activity: res.message.created });
+      if (r) list.touch(r);
     }
     openRoom(res.consumer);
     showMessage(conv, res.consumer, res.message.id, words);
