@@ -32,6 +32,9 @@ var wireSchemaSQL string
 //go:embed schema_search.sql
 var searchSchemaSQL string
 
+//go:embed schema_fts_queue.sql
+var ftsQueueSchemaSQL string
+
 // migrations are the schema steps in order: migrations[i] takes the database
 // from user_version i to i+1. Order is important: append new steps at the
 // end, never edit a released one.
@@ -51,6 +54,7 @@ var migrations = []string{
 	migrationInbox,     // 8: open/resolved, assignment, private notes, canned replies (teaminbox.go)
 	wireSchemaSQL,      // 9: notification state, unsubscribe (schema_wire.sql)
 	searchSchemaSQL,    // 10: full-text search, visitors (schema_search.sql)
+	ftsQueueSchemaSQL,  // 11: index message words after the commit (schema_fts_queue.sql)
 }
 
 // applicationID marks a SQLite file as livechat's ("LVCH"), so the server

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -95,6 +96,65 @@ const searchHitSQL = `SELECT ` + messageColumns + `, room_id FROM messages WHERE
 const searchRoomSQL = `SELECT r.consumer, r.consumer_email, coalesce(v.name, '')
 	FROM rooms r LEFT JOIN visitors v ON v.room_id = r.id WHERE r.id = ?`
 
+// indexBatch is how many queued messages one indexPending transaction
+// indexes: big enough that FTS4 writes one segment for thousands of
+// messages, small enough that the writer is not held for long (~10,000
+// messages take tens of milliseconds).
+const indexBatch = 10000
+
+// indexEvery is how often the server indexes what was committed since
+// (indexLoop). Search does not wait for it: it indexes the rest first.
+const indexEvery = time.Second
+
+// indexPending moves the messages queued in fts_pending (by the insert
+// trigger, schema_fts_queue.sql) into messages_fts, a batch a
+// transaction, until the queue is empty. Indexing after the commit rather
+// than in it keeps the words off the group commit's path: FTS4 writes one
+// segment a transaction, so a batch of 10,000 costs a fraction of what
+// 10,000 messages cost one commit at a time.
+func (db *DB) indexPending(ctx context.Context) error {
+	var queued bool
+	if err := db.reader.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM fts_pending)").Scan(&queued); err != nil || !queued {
+		return err
+	}
+	for {
+		var n int
+		err := db.inTx(ctx, func(tx *sql.Tx) error {
+			var hi sql.NullInt64
+			if err := tx.QueryRowContext(ctx, "SELECT count(*), max(id) FROM (SELECT id FROM fts_pending ORDER BY id LIMIT ?)", indexBatch).Scan(&n, &hi); err != nil || n == 0 {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO messages_fts (docid, content)
+				SELECT m.id, m.content FROM fts_pending p JOIN messages m ON m.id = p.id WHERE p.id <= ? ORDER BY p.id`, hi.Int64); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, "DELETE FROM fts_pending WHERE id <= ?", hi.Int64)
+			return err
+		})
+		if err != nil || n < indexBatch {
+			return err
+		}
+	}
+}
+
+// indexLoop indexes the queued messages every indexEvery until stopPurge
+// closes, so that a search rarely has much to index first.
+func (s *Server) indexLoop() {
+	defer close(s.indexDone)
+	t := time.NewTicker(indexEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopPurge:
+			return
+		case <-t.C:
+			if err := s.db.indexPending(context.Background()); err != nil {
+				s.log.Warn("full-text index", "err", err)
+			}
+		}
+	}
+}
+
 // Search returns up to limit hits of business's conversations for the
 // user's query q, newest message first, with message ids below before (0:
 // from the newest), and whether more remain.
@@ -105,6 +165,10 @@ func (db *DB) Search(ctx context.Context, business int64, handle, q string, befo
 	}
 	if before <= 0 {
 		before = math.MaxInt64
+	}
+	// Everything committed before the search is found: index the queue.
+	if err := db.indexPending(ctx); err != nil {
+		return nil, false, err
 	}
 	ids := map[int64]bool{}
 	var order []int64

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -266,4 +267,117 @@ func TestSearchEmptyRoomPurgeErasesIndex(t *testing.T) {
 	if bytes.Contains(append(b, w...), []byte(consumer)) {
 		t.Error("the purged room's consumer id is still in the database file")
 	}
+}
+
+// TestSearchIndexQueue: the insert trigger only queues a message
+// (fts_pending); indexPending indexes the queue. A queued message that is
+// deleted or edited never leaves words (or delete markers) in the index,
+// an indexed one is unindexed and reindexed, and Search finds what was
+// committed before it without waiting for indexLoop.
+func TestSearchIndexQueue(t *testing.T) {
+	db, u, rooms := benchDB(t, "NORMAL", 1)
+	ctx := context.Background()
+	insert := func(content string) int64 {
+		t.Helper()
+		res, err := db.writer.Exec("INSERT INTO messages (room_id, author, content, type, file, created) VALUES (?, 'v', ?, 'text', '', 1)", rooms[0], content)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := res.LastInsertId()
+		if _, err := db.writer.Exec("UPDATE rooms SET last_message_id = ? WHERE id = ?", id, rooms[0]); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := db.writer.Exec(q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	count := func(q string) int {
+		t.Helper()
+		var n int
+		if err := db.reader.QueryRow(q).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	hits := func(q string) []string {
+		t.Helper()
+		res, _, err := db.Search(ctx, u.BusinessID, u.Username, q, 0, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range res {
+			out = append(out, r.Message.Content)
+		}
+		return out
+	}
+	check := func() {
+		t.Helper()
+		exec("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')")
+	}
+	m1 := insert("alpha bravo")
+	m2 := insert("charlie delta")
+	if n := count("SELECT count(*) FROM fts_pending"); n != 2 {
+		t.Fatalf("queued: %d, want 2", n)
+	}
+	if n := count("SELECT count(*) FROM messages_fts_segdir"); n != 0 {
+		t.Fatalf("the commit wrote %d index segments, want none", n)
+	}
+	// Queued messages are not a malformed index (backups run this).
+	var ok string
+	if err := db.reader.QueryRow("PRAGMA integrity_check").Scan(&ok); err != nil || ok != "ok" {
+		t.Fatalf("integrity_check with messages queued: %q, %v", ok, err)
+	}
+	exec("DELETE FROM messages WHERE id = ?", m1)
+	exec("UPDATE messages SET content = 'echo foxtrot' WHERE id = ?", m2)
+	if n := count("SELECT count(*) FROM fts_pending"); n != 1 {
+		t.Fatalf("queued after the delete: %d, want 1", n)
+	}
+	if n := count("SELECT count(*) FROM messages_fts_segdir"); n != 0 {
+		t.Fatalf("deleting or editing a queued message wrote %d index segments", n)
+	}
+	// Search indexes the queue first.
+	if got := hits("echo"); !slices.Equal(got, []string{"echo foxtrot"}) {
+		t.Fatalf("echo: %q", got)
+	}
+	for _, q := range []string{"alpha", "charlie"} {
+		if got := hits(q); len(got) != 0 {
+			t.Errorf("%s: %q", q, got)
+		}
+	}
+	if n := count("SELECT count(*) FROM fts_pending"); n != 0 {
+		t.Fatalf("queued after a search: %d", n)
+	}
+	check()
+	// Indexed now: an edit unindexes and reindexes, a delete unindexes.
+	exec("UPDATE messages SET content = 'golf hotel' WHERE id = ?", m2)
+	if got := hits("golf"); len(got) != 1 {
+		t.Errorf("golf after the edit: %q", got)
+	}
+	if got := hits("echo"); len(got) != 0 {
+		t.Errorf("echo after the edit: %q", got)
+	}
+	check()
+	exec("DELETE FROM messages WHERE id = ?", m2)
+	if got := hits("golf"); len(got) != 0 {
+		t.Errorf("golf after the delete: %q", got)
+	}
+	check()
+	// More than a batch: indexPending loops until the queue is empty.
+	exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+		INSERT INTO messages (room_id, author, content, type, file, created) SELECT ?, 'v', 'india ' || i, 'text', '', 1 FROM n`, indexBatch+5, rooms[0])
+	if err := db.indexPending(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := count("SELECT count(*) FROM fts_pending"); n != 0 {
+		t.Fatalf("queued after indexPending: %d", n)
+	}
+	if n := count("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'india'"); n != indexBatch+5 {
+		t.Fatalf("indexed: %d, want %d", n, indexBatch+5)
+	}
+	check()
 }

@@ -63,6 +63,9 @@ type Server struct {
 	// retentionDone is closed when retentionLoop, which stopPurge also
 	// ends, has returned.
 	retentionDone chan struct{}
+	// indexDone is closed when indexLoop, which stopPurge also ends, has
+	// returned.
+	indexDone chan struct{}
 }
 
 // NewServer wires the server. Close stops its background work.
@@ -121,6 +124,8 @@ func NewServer(cfg Config, db *DB, logger *slog.Logger) *Server {
 	go s.purgeLoop()
 	s.retentionDone = make(chan struct{})
 	go s.retentionLoop()
+	s.indexDone = make(chan struct{})
+	go s.indexLoop()
 	return s
 }
 
@@ -196,6 +201,7 @@ func (s *Server) Close() {
 	}
 	<-s.purgeDone
 	<-s.retentionDone
+	<-s.indexDone
 	s.CloseSockets()
 	s.committer.Close()
 	s.stopPushNotifier()
