@@ -27,6 +27,20 @@ func pageLimit(r *http.Request) (int, error) {
 	return min(n, maxPage), nil
 }
 
+// pageByMessageID reads a page's limit (pageLimit) and before, a message
+// id (0 when absent): the history and search pages.
+func pageByMessageID(r *http.Request) (limit int, before int64, err error) {
+	if limit, err = pageLimit(r); err != nil {
+		return 0, 0, err
+	}
+	if v := r.URL.Query().Get("before"); v != "" {
+		if before, err = strconv.ParseInt(v, 10, 64); err != nil || before < 1 {
+			return 0, 0, fieldErrors(map[string]string{"before": "Must be a message id."})
+		}
+	}
+	return limit, before, nil
+}
+
 // handleListRooms handles "GET /chatbot/api/rooms": the account's rooms,
 // newest activity first. before is the last_activity of the previous
 // page's last room (RFC 3339).
@@ -106,17 +120,10 @@ func (s *Server) handleRoomMessages(w http.ResponseWriter, r *http.Request, u *U
 		s.writeError(w, r, err)
 		return
 	}
-	limit, err := pageLimit(r)
+	limit, before, err := pageByMessageID(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
-	}
-	var before int64
-	if v := r.URL.Query().Get("before"); v != "" {
-		if before, err = strconv.ParseInt(v, 10, 64); err != nil || before < 1 {
-			s.writeError(w, r, fieldErrors(map[string]string{"before": "Must be a message id."}))
-			return
-		}
 	}
 	msgs, more, err := s.db.MessagesPage(r.Context(), room.ID, roomName(u.Business, room.Consumer), before, limit, true)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"math"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -256,17 +255,10 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request, u *User) {
 		s.writeError(w, r, fieldErrors(map[string]string{"q": "Must be text."}))
 		return
 	}
-	limit, err := pageLimit(r)
+	limit, before, err := pageByMessageID(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
-	}
-	var before int64
-	if v := r.URL.Query().Get("before"); v != "" {
-		if before, err = strconv.ParseInt(v, 10, 64); err != nil || before < 1 {
-			s.writeError(w, r, fieldErrors(map[string]string{"before": "Must be a message id."}))
-			return
-		}
 	}
 	results, more, err := s.db.Search(r.Context(), u.BusinessID, u.Business, q, before, limit)
 	if err != nil {
