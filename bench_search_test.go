@@ -12,8 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -191,32 +189,9 @@ func BenchmarkMessageWriterFTS(b *testing.B) {
 			}
 			w := newGroupCommitter(db, slog.New(slog.NewTextHandler(io.Discard, nil)), defaultMaxBatch, nil)
 			defer w.Close()
-			const senders = 256
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			b.ResetTimer()
-			start := time.Now()
-			for s := range senders {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					op := &commitOp{done: make(chan struct{}, 1)}
-					for {
-						i := next.Add(1)
-						if i > int64(b.N) {
-							return
-						}
-						*op = commitOp{kind: opMessage, userID: u.ID, username: u.Username, consumer: "c",
-							roomID: rooms[s%len(rooms)], author: "c", content: fmt.Sprintf("a message of ordinary length, say forty-odd characters%.0d", i%unique),
-							fromVisitor: true, done: op.done}
-						if err := w.submit(op); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
+			start := benchSubmit(b, w, u, rooms, func(i int64) string {
+				return fmt.Sprintf("a message of ordinary length, say forty-odd characters%.0d", i%unique)
+			})
 			// What indexLoop does after the commits, counted in.
 			if err := db.indexPending(context.Background()); err != nil {
 				b.Fatal(err)

@@ -62,37 +62,45 @@ func BenchmarkMessageWriter(b *testing.B) {
 				db, u, rooms := benchDB(b, syncMode, 64)
 				w := newGroupCommitter(db, slog.New(slog.NewTextHandler(io.Discard, nil)), mode.maxBatch, nil)
 				defer w.Close()
-				const senders = 256
-				var next atomic.Int64
-				var wg sync.WaitGroup
-				b.ResetTimer()
-				start := time.Now()
-				for s := range senders {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						op := &commitOp{done: make(chan struct{}, 1)}
-						for {
-							i := next.Add(1)
-							if i > int64(b.N) {
-								return
-							}
-							*op = commitOp{kind: opMessage, userID: u.ID, username: u.Username, consumer: "c",
-								roomID: rooms[s%len(rooms)], author: "c", content: "a message of ordinary length, say forty-odd characters",
-								fromVisitor: true, done: op.done}
-							if err := w.submit(op); err != nil {
-								b.Error(err)
-								return
-							}
-						}
-					}()
-				}
-				wg.Wait()
+				start := benchSubmit(b, w, u, rooms, func(int64) string { return "a message of ordinary length, say forty-odd characters" })
 				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 				b.ReportMetric(float64(w.committed.Load())/float64(w.commits.Load()), "msgs/commit")
 			})
 		}
 	}
+}
+
+// benchSubmit stores b.N visitor messages through w from 256 concurrent
+// senders over rooms, content(i) being the i-th message's text; it returns
+// when all are committed, and when it started (after ResetTimer).
+func benchSubmit(b *testing.B, w *groupCommitter, u *User, rooms []int64, content func(i int64) string) time.Time {
+	const senders = 256
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for s := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			op := &commitOp{done: make(chan struct{}, 1)}
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				*op = commitOp{kind: opMessage, userID: u.ID, username: u.Username, consumer: "c",
+					roomID: rooms[s%len(rooms)], author: "c", content: content(i),
+					fromVisitor: true, done: op.done}
+				if err := w.submit(op); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return start
 }
 
 // BenchmarkBroadcast1000 sends one message into a room watched by 1,000
