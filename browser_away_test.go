@@ -305,9 +305,7 @@ func TestBrowserSettingsHours(t *testing.T) {
 	browser := pagesBrowser(t)
 	ts := newTestServer(t, noMessageRate)
 	admin := ts.client().signup("acme")
-	tab := pagesNewTab(t, browser, true)
-	pagesSignIn(tab, ts.URL, "acme")
-	tab.run(chromedp.Navigate(ts.URL + "/settings"))
+	tab := pagesSettingsTab(t, browser, ts.URL, "acme")
 	tab.waitJS("the hours section", `document.getElementById("hours-preview").textContent.startsWith("Always open")`, 5*time.Second)
 	if !pagesEval[bool](tab, `document.getElementById("hours-editor").hidden && !document.getElementById("hours-on").checked`) {
 		t.Error("hours editor shown for a chatbot without hours")

@@ -258,6 +258,16 @@ func (tab *pagesTab) openRoom(consumer string) {
 	tab.waitJS("the room "+consumer, "(() => { const el = document.querySelector('"+sel+"'); if (el) el.click(); return !!el })()", 5*time.Second)
 }
 
+// pagesSettingsTab opens a fresh tab, signs username in and goes to the
+// settings page.
+func pagesSettingsTab(t *testing.T, browser context.Context, base, username string) *pagesTab {
+	t.Helper()
+	tab := pagesNewTab(t, browser, true)
+	pagesSignIn(tab, base, username)
+	tab.run(chromedp.Navigate(base + "/settings"))
+	return tab
+}
+
 // pagesSignIn signs an admin in through the sign-in form.
 func pagesSignIn(tab *pagesTab, base, username string) {
 	tab.t.Helper()

@@ -48,8 +48,6 @@ func TestBrowserNotifySettingsMailOff(t *testing.T) {
 	chrome := pagesBrowser(t)
 	ts := newTestServer(t, noMessageRate)
 	ts.client().signup("acme")
-	tab := pagesNewTab(t, chrome, true)
-	pagesSignIn(tab, ts.URL, "acme")
-	tab.run(chromedp.Navigate(ts.URL + "/settings"))
+	tab := pagesSettingsTab(t, chrome, ts.URL, "acme")
 	tab.waitJS("mail off", `document.getElementById("notify-section").dataset.mail === "off" && document.getElementById("mail-test").hidden && document.getElementById("mail-state").textContent.startsWith("Mail is off")`, 5*time.Second)
 }

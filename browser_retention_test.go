@@ -14,9 +14,7 @@ func TestBrowserSettingsRetention(t *testing.T) {
 	browser := pagesBrowser(t)
 	ts := newTestServer(t)
 	admin := ts.client().signup("acme")
-	tab := pagesNewTab(t, browser, true)
-	pagesSignIn(tab, ts.URL, "acme")
-	tab.run(chromedp.Navigate(ts.URL + "/settings"))
+	tab := pagesSettingsTab(t, browser, ts.URL, "acme")
 	tab.waitJS("the retention field", `document.getElementById("retentionDays").value === "0"`, 5*time.Second)
 
 	tab.run(pagesFill("retentionDays", "90"), chromedp.Click(chromedp.CSS(`#retention-form button[type="submit"]`)))

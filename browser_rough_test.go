@@ -71,9 +71,7 @@ func TestBrowserSettingsInvalidColour(t *testing.T) {
 	browser := pagesBrowser(t)
 	ts := newTestServer(t, noMessageRate)
 	admin := ts.client().signup("acme")
-	tab := pagesNewTab(t, browser, true)
-	pagesSignIn(tab, ts.URL, "acme")
-	tab.run(chromedp.Navigate(ts.URL + "/settings"))
+	tab := pagesSettingsTab(t, browser, ts.URL, "acme")
 	tab.waitJS("settings", `document.getElementById("headerBackgroundColor-hex")`, 5*time.Second)
 	pagesOpenAdvanced(tab)
 	tab.run(
@@ -187,9 +185,7 @@ func TestBrowserBrandColour(t *testing.T) {
 	browser := pagesBrowser(t)
 	ts := newTestServer(t, noMessageRate)
 	admin := ts.client().signup("acme")
-	tab := pagesNewTab(t, browser, true)
-	pagesSignIn(tab, ts.URL, "acme")
-	tab.run(chromedp.Navigate(ts.URL + "/settings"))
+	tab := pagesSettingsTab(t, browser, ts.URL, "acme")
 	tab.waitJS("settings", `document.getElementById("brandColor-hex").value === "#2563eb"`, 5*time.Second)
 
 	// The contrast math, against known WCAG values and this test's own.
@@ -266,9 +262,7 @@ func TestBrowserSettingsPreviewIsTheRealWindow(t *testing.T) {
 	realPlaceholder := pagesEval[string](visitor, `document.getElementById("text").placeholder`)
 	realFooter := pagesEval[string](visitor, `document.querySelector(".lcw-footer").textContent`)
 
-	tab := pagesNewTab(t, browser, true)
-	pagesSignIn(tab, ts.URL, "acme")
-	tab.run(chromedp.Navigate(ts.URL + "/settings"))
+	tab := pagesSettingsTab(t, browser, ts.URL, "acme")
 	tab.waitJS("settings", `document.querySelector("#preview .lcw-status")`, 5*time.Second)
 	if got := pagesEval[string](tab, `document.querySelector("#preview .lcw-status").textContent`); got != "Online" && got != "Away — leave a message" {
 		t.Errorf("preview status %q is not one the real window shows", got)

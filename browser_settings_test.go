@@ -109,9 +109,7 @@ func TestBrowserSessionEndsMidPage(t *testing.T) {
 	browser := pagesBrowser(t)
 	ts := newTestServer(t, noMessageRate)
 	ts.client().signup("acme")
-	tab := pagesNewTab(t, browser, true)
-	pagesSignIn(tab, ts.URL, "acme")
-	tab.run(chromedp.Navigate(ts.URL + "/settings"))
+	tab := pagesSettingsTab(t, browser, ts.URL, "acme")
 	tab.waitJS("settings", `document.getElementById("headerBackgroundColor-hex")`, 5*time.Second)
 	pagesEval[int](tab, `fetch("/accounts/api/logout", { method: "POST" }).then(r => r.status)`)
 	tab.run(pagesFill("chatbotName", "New name"), chromedp.Click(chromedp.CSS(`#style-form button[type="submit"]`)))
@@ -124,9 +122,7 @@ func TestBrowserSnippetCopy(t *testing.T) {
 	browser := pagesBrowser(t)
 	ts := newTestServer(t, noMessageRate)
 	ts.client().signup("acme")
-	tab := pagesNewTab(t, browser, true)
-	pagesSignIn(tab, ts.URL, "acme")
-	tab.run(chromedp.Navigate(ts.URL + "/settings"))
+	tab := pagesSettingsTab(t, browser, ts.URL, "acme")
 	tab.waitJS("settings", `document.getElementById("snippet").textContent`, 5*time.Second)
 	want := `<script src="` + ts.URL + `/widget.js" data-username="acme" data-color="#2563eb" data-text="#ffffff" async></script>`
 	if got := pagesEval[string](tab, `document.getElementById("snippet").textContent`); got != want {
@@ -152,9 +148,7 @@ func TestBrowserAvatarInitialEmoji(t *testing.T) {
 	browser := pagesBrowser(t)
 	ts := newTestServer(t, noMessageRate)
 	ts.client().signup("acme")
-	tab := pagesNewTab(t, browser, true)
-	pagesSignIn(tab, ts.URL, "acme")
-	tab.run(chromedp.Navigate(ts.URL + "/settings"))
+	tab := pagesSettingsTab(t, browser, ts.URL, "acme")
 	tab.waitJS("settings", `document.getElementById("headerBackgroundColor-hex")`, 5*time.Second)
 	tab.run(pagesFill("chatbotName", "x"), chromedp.Evaluate[chromedp.Void](
 		`(el => { el.value = "🚲 Nordic Bikes"; el.dispatchEvent(new Event("input", {bubbles: true})) })(document.getElementById("chatbotName"))`))

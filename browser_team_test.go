@@ -105,9 +105,7 @@ func TestBrowserSettingsTeam(t *testing.T) {
 	ts := newTestServer(t, noMessageRate)
 	owner := ts.client().signup("acme")
 
-	tab := pagesNewTab(t, browser, true)
-	pagesSignIn(tab, ts.URL, "acme")
-	tab.run(chromedp.Navigate(ts.URL + "/settings"))
+	tab := pagesSettingsTab(t, browser, ts.URL, "acme")
 	tab.waitJS("the owner in the team", `document.querySelectorAll("#agents li").length === 1`, 5*time.Second)
 	tab.waitJS("no invitations", `!document.getElementById("invites-none").hidden`, 5*time.Second)
 
