@@ -372,8 +372,14 @@ func endpointOrigin(endpoint string) string {
 	return u.Scheme + "://" + u.Host
 }
 
+// cspServiceWorker is the worker's own policy: a worker is governed by the
+// CSP of its script's response, and showNotification loads the icon under
+// img-src (the API policy, default-src 'none', blocked it).
+const cspServiceWorker = "default-src 'none'; img-src 'self'; frame-ancestors 'none'"
+
 // handleServiceWorker handles "GET /sw.js", static/sw.js served from the
 // root so that its scope covers the inbox.
 func (s *Server) handleServiceWorker(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Security-Policy", cspServiceWorker)
 	serveAsset(w, r, staticFiles.assets["/static/sw.js"], "no-cache")
 }

@@ -2,6 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,7 +29,16 @@ func TestBrowserServiceWorker(t *testing.T) {
 
 	tab := pagesNewTab(t, chrome, true)
 	regs := make(chan serviceworker.RegistrationID, 16)
+	// The worker's own errors (a CSP violation in the worker among them)
+	// fail the test like a page's console errors do.
+	var workerErrs []string
+	var workerErrsMu sync.Mutex
 	if err := chromedp.Listen(tab.ctx, func(ev any) {
+		if e, ok := ev.(*serviceworker.EventWorkerErrorReported); ok {
+			workerErrsMu.Lock()
+			workerErrs = append(workerErrs, fmt.Sprintf("%s:%d: %s", e.ErrorMessage.SourceURL, e.ErrorMessage.LineNumber, e.ErrorMessage.ErrorMessage))
+			workerErrsMu.Unlock()
+		}
 		if e, ok := ev.(*serviceworker.EventWorkerRegistrationUpdated); ok {
 			for _, r := range e.Registrations {
 				if r.ScopeURL == app.URL+"/" && !r.IsDeleted {
@@ -90,4 +102,10 @@ func TestBrowserServiceWorker(t *testing.T) {
 	pagesEval[bool](tab, `navigator.serviceWorker.dispatchEvent(new MessageEvent("message", {data: {type: "open", url: location.origin + "/messages#c=vera"}}))`)
 	tab.waitJS("vera's conversation open", `location.hash === "#c=vera" && !document.getElementById("convo").hidden`, 5*time.Second)
 	tab.waitJS("vera's message shown", `document.getElementById("convo").textContent.includes("Hello, anyone there?")`, 5*time.Second)
+
+	workerErrsMu.Lock()
+	defer workerErrsMu.Unlock()
+	if len(workerErrs) > 0 {
+		t.Errorf("the service worker reported errors:\n%s", strings.Join(workerErrs, "\n"))
+	}
 }
