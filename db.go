@@ -35,6 +35,9 @@ var searchSchemaSQL string
 //go:embed schema_fts_queue.sql
 var ftsQueueSchemaSQL string
 
+//go:embed schema_fts_shards.sql
+var ftsShardsSchemaSQL string
+
 // migrations are the schema steps in order: migrations[i] takes the database
 // from user_version i to i+1. Order is important: append new steps at the
 // end, never edit a released one.
@@ -55,6 +58,7 @@ var migrations = []string{
 	wireSchemaSQL,      // 9: notification state, unsubscribe (schema_wire.sql)
 	searchSchemaSQL,    // 10: full-text search, visitors (schema_search.sql)
 	ftsQueueSchemaSQL,  // 11: index message words after the commit (schema_fts_queue.sql)
+	ftsShardsSchemaSQL, // 12: the index in shards, filled from a mark (schema_fts_shards.sql)
 }
 
 // applicationID marks a SQLite file as livechat's ("LVCH"), so the server

@@ -70,15 +70,20 @@ func ftsQuery(q string) string {
 	return b.String()
 }
 
-// searchMessagesSQL: the business's messages whose content matches,
-// newest first. The FTS4 table hands out docids in descending order
-// (ORDER BY docid DESC is consumed by the virtual table), so LIMIT stops
-// the scan early when the business has enough hits; CROSS JOIN pins that
-// order.
+// ftsShardBits: the full-text index is cut into shards of 1<<ftsShardBits
+// consecutive message ids, FTS4 language ids (lid = id >> 16,
+// schema_fts_shards.sql). Search reads the newest shard first.
+const ftsShardBits = 16
+
+// searchMessagesSQL: the business's messages in one shard whose content
+// matches, newest first. The FTS4 table hands out docids in descending
+// order (ORDER BY docid DESC is consumed by the virtual table), so LIMIT
+// stops the scan early when the business has enough hits; CROSS JOIN pins
+// that order.
 const searchMessagesSQL = `SELECT messages_fts.docid FROM messages_fts
 	CROSS JOIN messages m ON m.id = messages_fts.docid
 	CROSS JOIN rooms r ON r.id = m.room_id
-	WHERE messages_fts MATCH ? AND messages_fts.docid < ? AND r.user_id = ?
+	WHERE messages_fts MATCH ? AND messages_fts.lid = ? AND messages_fts.docid < ? AND r.user_id = ?
 	ORDER BY messages_fts.docid DESC LIMIT ?`
 
 // searchRoomsSQL: the business's rooms whose visitor matches, as their
@@ -105,29 +110,34 @@ const indexBatch = 10000
 // (indexLoop). Search does not wait for it: it indexes the rest first.
 const indexEvery = time.Second
 
-// indexPending moves the messages queued in fts_pending (by the insert
-// trigger, schema_fts_queue.sql) into messages_fts, a batch a
-// transaction, until the queue is empty. Indexing after the commit rather
-// than in it keeps the words off the group commit's path: FTS4 writes one
+// indexPending indexes the messages above fts_mark.mark (every message
+// committed since the last call: ids only grow) into messages_fts, a batch
+// a transaction, and moves the mark, until none are left. Indexing after
+// the commit rather than in it keeps the words off the group commit's
+// path: no trigger runs when a message is stored, and FTS4 writes one
 // segment a transaction, so a batch of 10,000 costs a fraction of what
 // 10,000 messages cost one commit at a time.
 func (db *DB) indexPending(ctx context.Context) error {
-	var queued bool
-	if err := db.reader.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM fts_pending)").Scan(&queued); err != nil || !queued {
+	var behind bool
+	if err := db.reader.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM messages WHERE id > (SELECT mark FROM fts_mark))").Scan(&behind); err != nil || !behind {
 		return err
 	}
 	for {
 		var n int
 		err := db.inTx(ctx, func(tx *sql.Tx) error {
+			var mark int64
 			var hi sql.NullInt64
-			if err := tx.QueryRowContext(ctx, "SELECT count(*), max(id) FROM (SELECT id FROM fts_pending ORDER BY id LIMIT ?)", indexBatch).Scan(&n, &hi); err != nil || n == 0 {
+			if err := tx.QueryRowContext(ctx, "SELECT mark FROM fts_mark").Scan(&mark); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO messages_fts (docid, content)
-				SELECT m.id, m.content FROM fts_pending p JOIN messages m ON m.id = p.id WHERE p.id <= ? ORDER BY p.id`, hi.Int64); err != nil {
+			if err := tx.QueryRowContext(ctx, "SELECT count(*), max(id) FROM (SELECT id FROM messages WHERE id > ? ORDER BY id LIMIT ?)", mark, indexBatch).Scan(&n, &hi); err != nil || n == 0 {
 				return err
 			}
-			_, err := tx.ExecContext(ctx, "DELETE FROM fts_pending WHERE id <= ?", hi.Int64)
+			if _, err := tx.ExecContext(ctx, `INSERT INTO messages_fts (docid, content, lid)
+				SELECT id, content, id >> ? FROM messages WHERE id > ? AND id <= ? ORDER BY id`, ftsShardBits, mark, hi.Int64); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, "UPDATE fts_mark SET mark = ?", hi.Int64)
 			return err
 		})
 		if err != nil || n < indexBatch {
@@ -189,8 +199,16 @@ func (db *DB) Search(ctx context.Context, business int64, handle, q string, befo
 		}
 		return rows.Err()
 	}
-	if err := collect(searchMessagesSQL, match, before, business, limit+1); err != nil {
+	// Shard by shard, newest first, until limit+1 hits: a common word is
+	// found in the newest shard and the older ones are never read.
+	var top int64
+	if err := db.reader.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) FROM messages WHERE id < ?", before).Scan(&top); err != nil {
 		return nil, false, err
+	}
+	for shard := top >> ftsShardBits; shard >= 0 && len(order) <= limit; shard-- {
+		if err := collect(searchMessagesSQL, match, shard, before, business, limit+1-len(order)); err != nil {
+			return nil, false, err
+		}
 	}
 	if err := collect(searchRoomsSQL, match, business, before, limit+1); err != nil {
 		return nil, false, err

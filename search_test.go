@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -269,12 +271,14 @@ func TestSearchEmptyRoomPurgeErasesIndex(t *testing.T) {
 	}
 }
 
-// TestSearchIndexQueue: the insert trigger only queues a message
-// (fts_pending); indexPending indexes the queue. A queued message that is
-// deleted or edited never leaves words (or delete markers) in the index,
-// an indexed one is unindexed and reindexed, and Search finds what was
-// committed before it without waiting for indexLoop.
-func TestSearchIndexQueue(t *testing.T) {
+// TestSearchIndexMark: storing a message writes nothing to the index
+// (indexPending indexes the messages above fts_mark.mark later). A message
+// not yet indexed that is deleted or edited never leaves words (or delete
+// markers) in the index, an indexed one is unindexed and reindexed, a new
+// message that reuses a deleted newest message's id is still indexed, and
+// Search finds what was committed before it without waiting for indexLoop,
+// across shards (FTS4 language ids), newest first and page by page.
+func TestSearchIndexMark(t *testing.T) {
 	db, u, rooms := benchDB(t, "NORMAL", 1)
 	ctx := context.Background()
 	insert := func(content string) int64 {
@@ -319,28 +323,46 @@ func TestSearchIndexQueue(t *testing.T) {
 		t.Helper()
 		exec("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')")
 	}
+	behind := func() int {
+		t.Helper()
+		return count("SELECT count(*) FROM messages WHERE id > (SELECT mark FROM fts_mark)")
+	}
+	page := func(q string, before int64, limit int) ([]string, []int64, bool) {
+		t.Helper()
+		res, more, err := db.Search(ctx, u.BusinessID, u.Username, q, before, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		var ids []int64
+		for _, r := range res {
+			out = append(out, r.Message.Content)
+			ids = append(ids, r.Message.ID)
+		}
+		return out, ids, more
+	}
 	m1 := insert("alpha bravo")
 	m2 := insert("charlie delta")
-	if n := count("SELECT count(*) FROM fts_pending"); n != 2 {
-		t.Fatalf("queued: %d, want 2", n)
+	if n := behind(); n != 2 {
+		t.Fatalf("not indexed yet: %d, want 2", n)
 	}
 	if n := count("SELECT count(*) FROM messages_fts_segdir"); n != 0 {
 		t.Fatalf("the commit wrote %d index segments, want none", n)
 	}
-	// Queued messages are not a malformed index (backups run this).
+	// Messages not yet indexed are not a malformed index (backups run this).
 	var ok string
 	if err := db.reader.QueryRow("PRAGMA integrity_check").Scan(&ok); err != nil || ok != "ok" {
-		t.Fatalf("integrity_check with messages queued: %q, %v", ok, err)
+		t.Fatalf("integrity_check with messages not yet indexed: %q, %v", ok, err)
 	}
 	exec("DELETE FROM messages WHERE id = ?", m1)
 	exec("UPDATE messages SET content = 'echo foxtrot' WHERE id = ?", m2)
-	if n := count("SELECT count(*) FROM fts_pending"); n != 1 {
-		t.Fatalf("queued after the delete: %d, want 1", n)
+	if n := behind(); n != 1 {
+		t.Fatalf("not indexed after the delete: %d, want 1", n)
 	}
 	if n := count("SELECT count(*) FROM messages_fts_segdir"); n != 0 {
-		t.Fatalf("deleting or editing a queued message wrote %d index segments", n)
+		t.Fatalf("deleting or editing a message not yet indexed wrote %d index segments", n)
 	}
-	// Search indexes the queue first.
+	// Search indexes the rest first.
 	if got := hits("echo"); !slices.Equal(got, []string{"echo foxtrot"}) {
 		t.Fatalf("echo: %q", got)
 	}
@@ -349,8 +371,8 @@ func TestSearchIndexQueue(t *testing.T) {
 			t.Errorf("%s: %q", q, got)
 		}
 	}
-	if n := count("SELECT count(*) FROM fts_pending"); n != 0 {
-		t.Fatalf("queued after a search: %d", n)
+	if n := behind(); n != 0 {
+		t.Fatalf("not indexed after a search: %d", n)
 	}
 	check()
 	// Indexed now: an edit unindexes and reindexes, a delete unindexes.
@@ -367,17 +389,118 @@ func TestSearchIndexQueue(t *testing.T) {
 		t.Errorf("golf after the delete: %q", got)
 	}
 	check()
-	// More than a batch: indexPending loops until the queue is empty.
+	// The newest message is gone, so SQLite hands its id out again: the
+	// mark came down with it, and the new message is indexed.
+	if m3 := insert("kilo lima"); m3 > m2 {
+		t.Fatalf("id %d not reused (after %d): the test proves nothing", m3, m2)
+	}
+	if got := hits("kilo"); !slices.Equal(got, []string{"kilo lima"}) {
+		t.Errorf("kilo in a reused id: %q", got)
+	}
+	check()
+	// Shards: ids 65,536 apart are in different language ids; a search
+	// goes from the newest shard back, pages with before, and reaches
+	// shard 0.
+	for i, id := range []int64{1<<ftsShardBits + 1, 2<<ftsShardBits + 1, 3 << ftsShardBits} {
+		exec("INSERT INTO messages (id, room_id, author, content, type, file, created) VALUES (?, ?, 'v', ?, 'text', '', 1)",
+			id, rooms[0], fmt.Sprintf("juliet kilo %d", i+1))
+	}
+	got, ids, more := page("juliet", 0, 2)
+	if !slices.Equal(got, []string{"juliet kilo 3", "juliet kilo 2"}) || !more {
+		t.Fatalf("juliet, first page: %q more=%v", got, more)
+	}
+	if got, _, more := page("juliet", ids[1], 2); !slices.Equal(got, []string{"juliet kilo 1"}) || more {
+		t.Fatalf("juliet, second page: %q more=%v", got, more)
+	}
+	if got, _, _ := page("kilo", 0, 10); !slices.Equal(got, []string{"juliet kilo 3", "juliet kilo 2", "juliet kilo 1", "kilo lima"}) {
+		t.Fatalf("kilo over four shards: %q", got)
+	}
+	if n := count("SELECT count(DISTINCT level / 1024) FROM messages_fts_segdir"); n != 4 {
+		t.Errorf("segments in %d language ids, want 4", n)
+	}
+	check()
+	// More than a batch: indexPending goes on until nothing is left.
 	exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
 		INSERT INTO messages (room_id, author, content, type, file, created) SELECT ?, 'v', 'india ' || i, 'text', '', 1 FROM n`, indexBatch+5, rooms[0])
 	if err := db.indexPending(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := count("SELECT count(*) FROM fts_pending"); n != 0 {
-		t.Fatalf("queued after indexPending: %d", n)
+	if n := behind(); n != 0 {
+		t.Fatalf("not indexed after indexPending: %d", n)
 	}
-	if n := count("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'india'"); n != indexBatch+5 {
+	if n := count("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'india' AND lid = 3"); n != indexBatch+5 {
 		t.Fatalf("indexed: %d, want %d", n, indexBatch+5)
 	}
 	check()
+}
+
+// TestSearchUpgradeToShards: a database of migration 11 (words indexed by a
+// queue) opens as migration 12 with nothing lost: the indexed message and
+// the one still queued are both found, the queue is gone, and the file
+// passes PRAGMA integrity_check.
+func TestSearchUpgradeToShards(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v11.db")
+	orig := migrations
+	t.Cleanup(func() { migrations = orig })
+	migrations = orig[:11]
+	old, err := OpenDB(ctx, path, "NORMAL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := old.CreateUser(ctx, "acme", "x", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = old.inTx(ctx, func(tx *sql.Tx) error {
+		r, _, err := ensureRoomTx(ctx, tx, u.ID, "vera", "", old.nowMillis())
+		if err != nil {
+			return err
+		}
+		for _, content := range []string{"indexed crème", "queued brûlée"} {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO messages (room_id, author, content, type, file, created) VALUES (?, 'v', ?, 'text', '', 1)", r.ID, content); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE rooms SET last_message_id = (SELECT max(id) FROM messages)"); err != nil {
+			return err
+		}
+		// What migration 11's indexPending did, for the first message only.
+		if _, err := tx.ExecContext(ctx, "INSERT INTO messages_fts (docid, content) SELECT id, content FROM messages ORDER BY id LIMIT 1"); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "DELETE FROM fts_pending WHERE id = (SELECT min(id) FROM fts_pending)")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+
+	migrations = orig
+	db, err := OpenDB(ctx, path, "NORMAL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if up := db.Upgraded; up == nil || up.From != 11 || up.To != len(orig) {
+		t.Fatalf("Upgraded = %+v", up)
+	}
+	for q, want := range map[string]string{"creme": "indexed crème", "brulee": "queued brûlée"} {
+		res, _, err := db.Search(ctx, u.BusinessID, u.Username, q, 0, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res) != 1 || res[0].Message.Content != want {
+			t.Errorf("%s after the upgrade: %+v", q, res)
+		}
+	}
+	var n int
+	if err := db.reader.QueryRow("SELECT count(*) FROM sqlite_master WHERE name = 'fts_pending'").Scan(&n); err != nil || n != 0 {
+		t.Errorf("fts_pending still there (%d, %v)", n, err)
+	}
+	var ok string
+	if err := db.reader.QueryRow("PRAGMA integrity_check").Scan(&ok); err != nil || ok != "ok" {
+		t.Errorf("integrity_check after the upgrade: %q, %v", ok, err)
+	}
 }
