@@ -195,18 +195,42 @@ func (db *DB) Agents(ctx context.Context, businessID int64) ([]*User, error) {
 }
 
 // DeleteAgent removes an agent (never an owner) of a business, or
-// errNotFound. With the row gone, every session of the agent counts as
-// signed out (currentUser) and the username cannot sign in again; the
-// agent's messages keep their agent name.
-func (db *DB) DeleteAgent(ctx context.Context, businessID, agentID int64) error {
-	res, err := db.writer.ExecContext(ctx, "DELETE FROM users WHERE id = ? AND business_id = ? AND role = 'agent'", agentID, businessID)
+// errNotFound, and returns the rooms that were assigned to the agent (ON
+// DELETE SET NULL leaves them unassigned) for the inboxes to be told.
+// With the row gone, every session of the agent counts as signed out
+// (currentUser) and the username cannot sign in again; the agent's
+// messages keep their agent name.
+func (db *DB) DeleteAgent(ctx context.Context, businessID, agentID int64) ([]int64, error) {
+	var rooms []int64
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, "SELECT id FROM rooms WHERE assignee_id = ? AND user_id = ?", agentID, businessID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			rooms = append(rooms, id)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, "DELETE FROM users WHERE id = ? AND business_id = ? AND role = 'agent'", agentID, businessID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errNotFound
+		}
+		return nil
+	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return errNotFound
-	}
-	return nil
+	return rooms, nil
 }
 
 // UpdateProfile changes an agent's display name, email and mail setting

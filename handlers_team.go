@@ -292,8 +292,8 @@ func (s *Server) handleListAgents(w http.ResponseWriter, r *http.Request, u *Use
 }
 
 // handleDeleteAgent handles "DELETE /accounts/api/agents/{id}": the agent
-// is removed, its sessions end (its row is gone) and its open sockets
-// close at once.
+// is removed, its sessions end (its row is gone), its open sockets close
+// at once, and the rooms assigned to it become unassigned, live.
 func (s *Server) handleDeleteAgent(w http.ResponseWriter, r *http.Request, u *User) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id < 1 {
@@ -304,7 +304,8 @@ func (s *Server) handleDeleteAgent(w http.ResponseWriter, r *http.Request, u *Us
 		s.writeError(w, r, errorf(http.StatusForbidden, "The owner cannot be removed."))
 		return
 	}
-	if err := s.db.DeleteAgent(r.Context(), u.BusinessID, id); err != nil {
+	unassigned, err := s.db.DeleteAgent(r.Context(), u.BusinessID, id)
+	if err != nil {
 		if errors.Is(err, errNotFound) {
 			err = errorf(http.StatusNotFound, "There is no such agent.")
 		}
@@ -312,6 +313,10 @@ func (s *Server) handleDeleteAgent(w http.ResponseWriter, r *http.Request, u *Us
 		return
 	}
 	s.hub.EndAgent(u.BusinessID, id)
+	// The agent's rooms are nobody's now: every open inbox shows it.
+	for _, room := range unassigned {
+		s.publishRoomUpdated(r.Context(), u.BusinessID, u.Business, room)
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

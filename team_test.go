@@ -468,8 +468,8 @@ func TestOwnerAsVisitor(t *testing.T) {
 }
 
 // TestRemoveAgent: the owner removes an agent; its open sockets close at
-// once, its sessions end, it cannot sign in again, and its messages keep
-// its name.
+// once, its sessions end, it cannot sign in again, its messages keep its
+// name, and the room assigned to it is unassigned in every open inbox.
 func TestRemoveAgent(t *testing.T) {
 	ts := newTestServer(t, chatConfig)
 	owner := ts.client().signup("acme")
@@ -485,10 +485,22 @@ func TestRemoveAgent(t *testing.T) {
 	ts.client().signup("shop")
 	visitorElsewhere := ts.dialWS("/ws/chat/shop/v9", agent)
 
+	owner.must(http.StatusOK, "PATCH", "/chatbot/api/rooms/v1", map[string]any{"assignee_id": agentID})
+	if a := roomOfFrame(otherInbox.expect("room_updated"))["assignee"]; a == nil {
+		t.Fatal("room_updated without Bo as the assignee")
+	}
+	inbox.expect("room_updated")
+
 	owner.must(http.StatusNoContent, "DELETE", "/accounts/api/agents/"+strconv.FormatInt(agentID, 10), nil)
 	inbox.expectClose(websocket.StatusPolicyViolation)
 	chat.expectClose(websocket.StatusPolicyViolation)
+	if f := roomOfFrame(otherInbox.expect("room_updated")); f["consumer"] != "v1" || f["assignee"] != nil {
+		t.Fatalf("after the removal, room_updated = %v, want v1 unassigned", f)
+	}
 	otherInbox.probeRooms()
+	if got := consumersOf(roomList(t, ts, owner, "/chatbot/api/rooms?assignee=none")); got != "v1" {
+		t.Fatalf("unassigned rooms after the removal: %q, want v1", got)
+	}
 	visitorElsewhere.probe()
 
 	agent.must(http.StatusUnauthorized, "GET", "/accounts/api/me", nil)
