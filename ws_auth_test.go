@@ -175,8 +175,11 @@ func TestChatSessionEndClosesAdminSockets(t *testing.T) {
 func TestChatSessionExpiryClosesAdminSockets(t *testing.T) {
 	const lifetime = 2 * time.Second
 	ts := newTestServer(t, chatConfig, func(c *Config) { c.SessionLifetime = lifetime })
-	owner := ts.client().signup("acme")
+	// Taken before the signup: the session (and its lifetime) starts
+	// during that call, so this is no later than its start however slow
+	// the machine.
 	signedIn := time.Now()
+	owner := ts.client().signup("acme")
 	inbox := ts.dialWS("/ws/room/acme", owner)
 	chat := ts.dialWS("/ws/chat/acme/v1", owner)
 	visitor := ts.dialWS("/ws/chat/acme/v2", nil)
