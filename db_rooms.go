@@ -344,7 +344,15 @@ var errWALNotErased = errors.New("room deleted; the WAL could not be emptied yet
 // after after that never got a message and were created before t (Unix
 // ms), in id order.
 func (db *DB) EmptyRoomsBefore(ctx context.Context, t, after int64, limit int) ([]int64, error) {
-	rows, err := db.reader.QueryContext(ctx, "SELECT id FROM rooms WHERE id > ? AND last_message_id IS NULL AND created < ? ORDER BY id LIMIT ?", after, t, limit)
+	return queryIDs(ctx, db.reader, "SELECT id FROM rooms WHERE id > ? AND last_message_id IS NULL AND created < ? ORDER BY id LIMIT ?", after, t, limit)
+}
+
+// queryIDs runs a query of one integer column (on the reader, the writer
+// or in a transaction) and returns its values in order.
+func queryIDs(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, query string, args ...any) ([]int64, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

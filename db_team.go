@@ -203,19 +203,9 @@ func (db *DB) Agents(ctx context.Context, businessID int64) ([]*User, error) {
 func (db *DB) DeleteAgent(ctx context.Context, businessID, agentID int64) ([]int64, error) {
 	var rooms []int64
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, "SELECT id FROM rooms WHERE assignee_id = ? AND user_id = ?", agentID, businessID)
+		var err error
+		rooms, err = queryIDs(ctx, tx, "SELECT id FROM rooms WHERE assignee_id = ? AND user_id = ?", agentID, businessID)
 		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			rooms = append(rooms, id)
-		}
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, "DELETE FROM users WHERE id = ? AND business_id = ? AND role = 'agent'", agentID, businessID)
