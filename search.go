@@ -71,8 +71,10 @@ func ftsQuery(q string) string {
 }
 
 // ftsShardBits: the full-text index is cut into shards of 1<<ftsShardBits
-// consecutive message ids, FTS4 language ids (lid = id >> 16,
-// schema_fts_shards.sql). Search reads the newest shard first.
+// consecutive message ids, FTS4 language ids: the lid column of the view
+// messages_indexed, id >> 16 (schema_fts_shards.sql), which indexing reads.
+// Search reads the newest shard first; TestSearchIndexMark fails if the
+// two disagree.
 const ftsShardBits = 16
 
 // searchMessagesSQL: the business's messages in one shard whose content
@@ -133,11 +135,13 @@ func (db *DB) indexPending(ctx context.Context) error {
 			if err := tx.QueryRowContext(ctx, "SELECT count(*), max(id) FROM (SELECT id FROM messages WHERE id > ? ORDER BY id LIMIT ?)", mark, indexBatch).Scan(&n, &hi); err != nil || n == 0 {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO messages_fts (docid, content, lid)
-				SELECT id, content, id >> ? FROM messages WHERE id > ? AND id <= ? ORDER BY id`, ftsShardBits, mark, hi.Int64); err != nil {
+			// Mark first: the batch is then in messages_indexed, whose lid
+			// column is the one definition of a message's shard.
+			if _, err := tx.ExecContext(ctx, "UPDATE fts_mark SET mark = ?", hi.Int64); err != nil {
 				return err
 			}
-			_, err := tx.ExecContext(ctx, "UPDATE fts_mark SET mark = ?", hi.Int64)
+			_, err := tx.ExecContext(ctx, `INSERT INTO messages_fts (docid, content, lid)
+				SELECT rowid, content, lid FROM messages_indexed WHERE rowid > ? ORDER BY rowid`, mark)
 			return err
 		})
 		if err != nil || n < indexBatch {

@@ -504,3 +504,32 @@ func TestSearchUpgradeToShards(t *testing.T) {
 		t.Errorf("integrity_check after the upgrade: %q, %v", ok, err)
 	}
 }
+
+// TestSearchIndexLoop: the server indexes what visitors say in the
+// background, with no search to trigger it (Search indexes the rest
+// itself, so the search tests never notice a stopped indexLoop).
+func TestSearchIndexLoop(t *testing.T) {
+	ts := newTestServer(t, chatConfig)
+	ts.client().signup("acme")
+	visitor := ts.dialWS("/ws/chat/acme/v1", nil)
+	id := visitor.say("gluten-free bread").num("id")
+	if id == 0 {
+		t.Fatal("the echo carries no message id")
+	}
+	indexed := func() bool {
+		var n int
+		if err := ts.DB.reader.QueryRow("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'gluten' AND lid = 0").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	}
+	deadline := time.Now().Add(10 * indexEvery)
+	for !indexed() {
+		if time.Now().After(deadline) {
+			var mark int64
+			ts.DB.reader.QueryRow("SELECT mark FROM fts_mark").Scan(&mark)
+			t.Fatalf("message %d not indexed after %v (mark %d)", id, 10*indexEvery, mark)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
